@@ -1,0 +1,27 @@
+"""Errors the CLI turns into one line on stderr and an exit code, never a traceback."""
+
+
+class PostaggerError(Exception):
+    """Base class. `exit_code` 1 means bad data, 2 means bad usage."""
+
+    exit_code = 1
+
+
+class DataError(PostaggerError):
+    """A file, corpus or model that cannot be read. Say which file and line in the message."""
+
+    exit_code = 1
+
+
+class CorpusNotFoundError(DataError):
+    """An NLTK corpus that is neither installed nor downloadable."""
+
+
+class ModelError(DataError):
+    """A model folder that is missing, incomplete, corrupt or from a newer format."""
+
+
+class UsageError(PostaggerError):
+    """Options that make no sense together, an unknown corpus or format name."""
+
+    exit_code = 2
