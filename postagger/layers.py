@@ -1,0 +1,142 @@
+"""Pure forward/backward pairs, in the style of CS231n's rnn_layers.py.
+
+Every forward returns `(out, cache)` and every backward takes `(dout, cache)`. Nothing here keeps
+state between calls, so a backward can never read a stale forward.
+
+Shapes: N sentences in a batch, T timesteps, D lanes (recurrences run side by side, e.g. the two
+directions of a bidirectional RNN), H hidden units, V input vocabulary, K tags.
+This module imports numpy and nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+
+class RowGrad(NamedTuple):
+    """A row-sparse gradient of a (V, H) table: only `rows` (unique, sorted) are non-zero."""
+
+    rows: np.ndarray  # (R,) int
+    values: np.ndarray  # (R, H)
+
+    def to_dense(self, shape: tuple[int, ...]) -> np.ndarray:
+        dense = np.zeros(shape, dtype=self.values.dtype)
+        dense[self.rows] = self.values
+        return dense
+
+
+# ---------------------------------------------------------------- one-hot input (row lookup)
+
+
+def embed_forward(ids: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """one_hot(ids) @ W computed as a row lookup. ids (...) int, W (V, H) -> out (..., H)."""
+    return W[ids], (ids, W.shape)
+
+
+def embed_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
+    """dout (..., H) -> dW (V, H), summing the rows of repeated ids with np.add.at."""
+    ids, shape = cache
+    dW = np.zeros(shape, dtype=dout.dtype)
+    np.add.at(dW, ids.reshape(-1), dout.reshape(-1, shape[1]))
+    return dW
+
+
+def embed_backward_rows(dout: np.ndarray, ids: np.ndarray) -> RowGrad:
+    """The same gradient as embed_backward, kept row-sparse: sort once, then one reduceat."""
+    flat_ids = ids.reshape(-1)
+    order = np.argsort(flat_ids, kind="stable")
+    sorted_ids = flat_ids[order]
+    starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
+    values = np.add.reduceat(dout.reshape(len(flat_ids), -1)[order], starts, axis=0)
+    return RowGrad(sorted_ids[starts], values)
+
+
+# ---------------------------------------------------------------- Elman recurrence
+
+
+def rnn_forward(x: np.ndarray, Wh: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """h[:, t] = tanh(x[:, t] + h[:, t-1] @ Wh), with h[:, -1] = 0, for D lanes at once.
+
+    x (D, T, N, H) is the input pre-activation (input projection plus bias); Wh (D, H, H).
+    Returns h (D, T, N, H). Only the product with Wh stays inside the time loop.
+    """
+    D, T, N, H = x.shape
+    h = np.empty_like(x)
+    pre = np.empty((D, N, H), dtype=x.dtype)
+    np.tanh(x[:, 0], out=h[:, 0])
+    for t in range(1, T):
+        np.matmul(h[:, t - 1], Wh, out=pre)
+        pre += x[:, t]
+        np.tanh(pre, out=h[:, t])
+    return h, (h, Wh)
+
+
+def rnn_backward(dh: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """dh (D, T, N, H), the loss gradient reaching each h[:, t] from above.
+
+    Returns dx (D, T, N, H) and dWh (D, H, H). The gradient from h[:, t+1] (dh_next) is added
+    to dh[:, t] before going through tanh.
+    """
+    h, Wh = cache
+    D, T, N, H = h.shape
+    dpre = 1.0 - h * h  # tanh' for every step, then overwritten with the pre-activation grads
+    dh_next = np.zeros((D, N, H), dtype=h.dtype)
+    WhT = np.ascontiguousarray(Wh.transpose(0, 2, 1))
+    for t in range(T - 1, -1, -1):
+        dh_next += dh[:, t]
+        dpre[:, t] *= dh_next
+        np.matmul(dpre[:, t], WhT, out=dh_next)
+    # dWh = sum_t h[t-1]^T dpre[t]: one product over all steps and sentences, per lane.
+    h_prev = h[:, :-1].reshape(D, -1, H)  # (D, (T-1)*N, H)
+    dWh = np.matmul(h_prev.transpose(0, 2, 1), dpre[:, 1:].reshape(D, -1, H))
+    return dpre, dWh
+
+
+# ---------------------------------------------------------------- output layer
+
+
+def affine_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """x (M, F) @ W (F, K) + b (K,) -> out (M, K)."""
+    return x @ W + b, (x, W)
+
+
+def affine_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """dout (M, K) -> dx (M, F), dW (F, K), db (K,)."""
+    x, W = cache
+    return dout @ W.T, x.T @ dout, dout.sum(axis=0)
+
+
+def softmax_cross_entropy(
+    logits: np.ndarray, y: np.ndarray, mask: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """Mean cross-entropy over the unmasked positions, and its gradient.
+
+    logits (M, K), y (M,) int, mask (M,) 0/1 -> loss, dlogits (M, K).
+    """
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    sums = exp.sum(axis=1, keepdims=True)
+    rows = np.arange(len(y))
+    log_p = shifted[rows, y] - np.log(sums[:, 0])
+    weights = mask.astype(logits.dtype) / max(float(mask.sum()), 1.0)
+    loss = float(-(log_p * weights).sum())
+    dlogits = exp / sums
+    dlogits[rows, y] -= 1.0
+    dlogits *= weights[:, None]
+    return loss, dlogits
+
+
+def dropout_forward(
+    x: np.ndarray, rate: float, rng: np.random.Generator | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Inverted dropout; the identity when rate is 0 or no rng is given (evaluation)."""
+    if rate <= 0.0 or rng is None:
+        return x, None
+    keep = (rng.random(x.shape, dtype=np.float32) >= rate).astype(x.dtype) / (1.0 - rate)
+    return x * keep, keep
+
+
+def dropout_backward(dout: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
+    return dout if keep is None else dout * keep

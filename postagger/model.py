@@ -1,0 +1,292 @@
+"""The tagging network: one-hot input groups -> (bi)directional Elman RNN layers -> softmax per step.
+
+    h_t = tanh(sum_g x_t^g . W^g + h_{t-1} . Whh + bh)        x_t^g one-hot: a row lookup
+    p_t = softmax([h_t ; h_t^b] . Why + by)
+
+Parameters live in one flat dict, so that the optimizer, gradcheck and persistence loop over the
+same names, and the architecture is read back from those names:
+
+    Wxh (V, H)          word input          Wxh_<group> (V_g, H)  extra one-hot input groups
+    Whh (H, H), bh (H,) recurrence          Wxh<l> (DH, H), Whh<l>, bh<l>   layer l >= 2
+    Why (DH, K), by (K,) output             a `_b` suffix: the same for the backward direction
+
+D is 1 or 2 directions. Inside, activations are lane-major and time-major: (D, T, N, H), the
+backward lane running over reversed time. Padded steps get a zero pre-activation, so a lane that
+starts on padding keeps h = 0 until its sentence begins, and padding never reaches a real token.
+This module imports numpy and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import layers
+from .layers import RowGrad
+
+# cell name -> (input weight, recurrent weight, bias) base names, gate blocks, forward, backward
+CELLS = {
+    "rnn": (("Wxh", "Whh", "bh"), 1, layers.rnn_forward, layers.rnn_backward),
+}
+
+
+@dataclass
+class RNNConfig:
+    """What init_params needs to build a network. Training options live in train.TrainConfig."""
+
+    input_sizes: dict[str, int]  # input group -> vocabulary size; "word" is required
+    n_tags: int
+    hidden: int = 128
+    layers: int = 1
+    bidirectional: bool = True
+    cell: str = "rnn"
+    input_scale: float = 0.1  # std of the one-hot input tables
+    recurrent_gain: float = 1.0  # Whh starts as gain * a random orthogonal matrix
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """The shape of a network, as read from its parameter names."""
+
+    cell: str
+    directions: int
+    layers: int
+    hidden: int
+    groups: tuple[str, ...] = field(default=("word",))
+
+    @property
+    def names(self) -> tuple[str, str, str]:
+        return CELLS[self.cell][0]
+
+    def input_key(self, group: str, direction: int) -> str:
+        wx = self.names[0]
+        return _suffix(wx if group == "word" else f"{wx}_{group}", direction)
+
+    def layer_keys(self, layer: int, direction: int) -> tuple[str, str, str]:
+        """(input weight, recurrent weight, bias) of a layer (1-based); layer 1's input weights
+        are the per-group tables of input_key."""
+        tag = "" if layer == 1 else str(layer)
+        wx, wh, b = (_suffix(f"{name}{tag}", direction) for name in self.names)
+        return wx, wh, b
+
+    def keys(self) -> list[str]:
+        keys = []
+        for d in range(self.directions):
+            keys += [self.input_key(g, d) for g in self.groups]
+            for layer in range(1, self.layers + 1):
+                wx, wh, b = self.layer_keys(layer, d)
+                keys += [wh, b] if layer == 1 else [wx, wh, b]
+        return keys + ["Why", "by"]
+
+
+def _suffix(name: str, direction: int) -> str:
+    return name + ("_b" if direction == 1 else "")
+
+
+def architecture(params: dict[str, np.ndarray]) -> Architecture:
+    """Read cell, directions, layers and input groups from the parameter names and shapes."""
+    for cell, ((wx, wh, _), gates, _, _) in CELLS.items():
+        if wh in params and params[wh].shape[1] == gates * params[wh].shape[0]:
+            break
+    else:
+        raise ValueError("parameters hold no known recurrent weight (Whh, ...)")
+    hidden = params[wh].shape[0]
+    directions = 2 if f"{wh}_b" in params else 1
+    n_layers = 1
+    while f"{wh}{n_layers + 1}" in params:
+        n_layers += 1
+    extra = sorted(
+        k[len(wx) + 1 :] for k in params if k.startswith(f"{wx}_") and not k.endswith("_b")
+    )
+    arch = Architecture(cell, directions, n_layers, hidden, ("word", *extra))
+    expected = set(arch.keys())
+    if expected != set(params):
+        missing, unknown = sorted(expected - set(params)), sorted(set(params) - expected)
+        raise ValueError(f"parameters do not form a network: missing {missing}, unknown {unknown}")
+    return arch
+
+
+def init_params(cfg: RNNConfig, rng: np.random.Generator, dtype=np.float32) -> dict[str, np.ndarray]:
+    """Random parameters for cfg, drawn in a fixed order from rng."""
+    if cfg.cell not in CELLS:
+        raise ValueError(f"unknown cell {cfg.cell!r}")
+    if "word" not in cfg.input_sizes:
+        raise ValueError('input_sizes needs a "word" group')
+    groups = ("word", *sorted(g for g in cfg.input_sizes if g != "word"))
+    D, H = (2 if cfg.bidirectional else 1), cfg.hidden
+    arch = Architecture(cfg.cell, D, cfg.layers, H, groups)
+    gates = CELLS[cfg.cell][1]
+    params: dict[str, np.ndarray] = {}
+    for d in range(D):
+        for g in groups:
+            shape = (cfg.input_sizes[g], gates * H)
+            params[arch.input_key(g, d)] = rng.normal(0.0, cfg.input_scale, shape)
+        for layer in range(1, cfg.layers + 1):
+            wx, wh, b = arch.layer_keys(layer, d)
+            if layer > 1:
+                fan_in = D * H
+                params[wx] = rng.uniform(-1, 1, (fan_in, gates * H)) * np.sqrt(3.0 / fan_in)
+            blocks = [_orthogonal(rng, H) * cfg.recurrent_gain for _ in range(gates)]
+            params[wh] = np.concatenate(blocks, axis=1)
+            params[b] = np.zeros(gates * H)
+    params["Why"] = rng.normal(0.0, 1.0 / np.sqrt(D * H), (D * H, cfg.n_tags))
+    params["by"] = np.zeros(cfg.n_tags)
+    return {k: v.astype(dtype) for k, v in params.items()}
+
+
+def _orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
+    q, r = np.linalg.qr(rng.normal(size=(n, n)))
+    return q * np.sign(np.diag(r))
+
+
+# ---------------------------------------------------------------- forward and backward
+
+
+def _time_major(ids: np.ndarray, direction: int) -> np.ndarray:
+    """(N, T) -> (T, N), reversed in time for the backward lane."""
+    ids_t = ids.T
+    return ids_t[::-1] if direction == 1 else ids_t
+
+
+def _join_lanes(h: np.ndarray) -> np.ndarray:
+    """(D, T, N, H) lanes -> (T, N, D*H) states in natural time order."""
+    if h.shape[0] == 1:
+        return h[0]
+    D, T, N, H = h.shape
+    joined = np.empty((T, N, D * H), dtype=h.dtype)
+    joined[:, :, :H] = h[0]
+    joined[:, :, H:] = h[1, ::-1]
+    return joined
+
+
+def _split_lanes(djoined: np.ndarray, D: int) -> np.ndarray:
+    """The gradient of _join_lanes: (T, N, D*H) -> (D, T, N, H)."""
+    T, N, DH = djoined.shape
+    if D == 1:
+        return djoined[None]
+    H = DH // D
+    dh = np.empty((D, T, N, H), dtype=djoined.dtype)
+    dh[0] = djoined[:, :, :H]
+    dh[1] = djoined[::-1, :, H:]
+    return dh
+
+
+def forward(
+    params: dict[str, np.ndarray],
+    inputs: dict[str, np.ndarray],
+    mask: np.ndarray,
+    *,
+    dropout: float = 0.0,
+    rng: np.random.Generator | None = None,
+) -> tuple[np.ndarray, tuple]:
+    """inputs: group -> ids (N, T); mask (N, T). Returns tag scores (T*N, K), time-major, and cache.
+
+    Dropout is applied to each layer's output states when rate > 0 and an rng is given.
+    """
+    arch = architecture(params)
+    _, gates, cell_forward, _ = CELLS[arch.cell]
+    D, H = arch.directions, arch.hidden
+    N, T = mask.shape
+    dtype = params["Why"].dtype
+    lane_mask = np.stack([_time_major(mask, d) for d in range(D)]).astype(dtype)[..., None]
+
+    caches = []
+    states = None  # (T, N, D*H): the previous layer's output
+    for layer in range(1, arch.layers + 1):
+        x = np.empty((D, T, N, gates * H), dtype=dtype)  # input pre-activation per lane
+        for d in range(D):
+            wx, wh, b = arch.layer_keys(layer, d)
+            if layer == 1:
+                for i, g in enumerate(arch.groups):
+                    rows = params[arch.input_key(g, d)][_time_major(inputs[g], d)]
+                    if i == 0:
+                        x[d] = rows
+                    else:
+                        x[d] += rows
+            else:
+                proj = (states.reshape(T * N, -1) @ params[wx]).reshape(T, N, -1)
+                x[d] = proj[::-1] if d == 1 else proj
+            x[d] += params[b]
+        x *= lane_mask
+        Wh = np.stack([params[arch.layer_keys(layer, d)[1]] for d in range(D)])
+        h, cell_cache = cell_forward(x, Wh)
+        states, keep = layers.dropout_forward(_join_lanes(h), dropout, rng)
+        caches.append((cell_cache, keep, states if layer < arch.layers else None))
+    flat = states.reshape(T * N, D * H)
+    scores, out_cache = layers.affine_forward(flat, params["Why"], params["by"])
+    return scores, (params, arch, inputs, lane_mask, caches, out_cache)
+
+
+def backward(dscores: np.ndarray, cache: tuple, *, sparse: bool = False) -> dict[str, np.ndarray]:
+    """dscores (T*N, K) -> grads with the keys of params. With sparse=True the one-hot input
+    tables get a RowGrad holding only the rows that the batch used."""
+    params, arch, inputs, lane_mask, caches, out_cache = cache
+    cell_backward = CELLS[arch.cell][3]
+    D = arch.directions
+    T, N = lane_mask.shape[1:3]
+    grads: dict[str, np.ndarray] = {}
+    dflat, grads["Why"], grads["by"] = layers.affine_backward(dscores, out_cache)
+    dstates = dflat.reshape(T, N, -1)
+    for layer in range(arch.layers, 0, -1):
+        cell_cache, keep, _ = caches[layer - 1]
+        dx, dWh = cell_backward(_split_lanes(layers.dropout_backward(dstates, keep), D), cell_cache)
+        dx *= lane_mask  # padded steps had their pre-activation forced to zero
+        if layer > 1:
+            below = caches[layer - 2][2].reshape(T * N, -1)  # this layer's input states
+            dstates = np.zeros_like(below)
+        for d in range(D):
+            wx, wh, b = arch.layer_keys(layer, d)
+            grads[wh] = dWh[d]
+            grads[b] = dx[d].sum(axis=(0, 1))
+            if layer == 1:
+                dx_flat = dx[d].reshape(T * N, -1)
+                for g in arch.groups:
+                    key = arch.input_key(g, d)
+                    rows = layers.embed_backward_rows(dx_flat, _time_major(inputs[g], d))
+                    grads[key] = rows if sparse else rows.to_dense(params[key].shape)
+            else:
+                dx_nat = (dx[d, ::-1] if d == 1 else dx[d]).reshape(T * N, -1)  # natural time
+                grads[wx] = below.T @ dx_nat
+                dstates += dx_nat @ params[wx].T
+        if layer > 1:
+            dstates = dstates.reshape(T, N, -1)
+    return grads
+
+
+def loss_and_grads(
+    params: dict[str, np.ndarray],
+    words: np.ndarray,
+    tags: np.ndarray,
+    mask: np.ndarray,
+    features: dict[str, np.ndarray] | None = None,
+    *,
+    dropout: float = 0.0,
+    rng: np.random.Generator | None = None,
+    sparse: bool = False,
+) -> tuple[float, dict[str, np.ndarray]]:
+    """Mean cross-entropy over the unmasked tokens, and its gradient for every parameter.
+
+    words, tags, mask (N, T); features: group -> ids (N, T) for each extra input table.
+    Works in the dtype of params (float64 for gradcheck, float32 for training).
+    """
+    scores, cache = forward(params, {"word": words, **(features or {})}, mask, dropout=dropout, rng=rng)
+    loss, dscores = layers.softmax_cross_entropy(scores, tags.T.reshape(-1), mask.T.reshape(-1))
+    return loss, backward(dscores, cache, sparse=sparse)
+
+
+def predict_scores(
+    params: dict[str, np.ndarray], inputs: dict[str, np.ndarray], mask: np.ndarray
+) -> np.ndarray:
+    """Tag scores (N, T, K) for a batch, without dropout."""
+    N, T = mask.shape
+    scores, _ = forward(params, inputs, mask)
+    return scores.reshape(T, N, -1).transpose(1, 0, 2)
+
+
+def predict(
+    params: dict[str, np.ndarray], inputs: dict[str, np.ndarray], mask: np.ndarray, skip: int = 0
+) -> np.ndarray:
+    """The best tag id (N, T) at every position, never one of the first `skip` ids (reserved
+    ids such as PAD and UNK). Padded positions hold arbitrary ids."""
+    return predict_scores(params, inputs, mask)[..., skip:].argmax(axis=-1) + skip

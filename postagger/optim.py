@@ -1,0 +1,113 @@
+"""Optimizers with per-parameter state, updating a flat dict of arrays in place.
+
+Gradient clipping lives here and only here: loss_and_grads always returns the true gradient.
+A one-hot input table's gradient may come as a RowGrad: only the rows a batch used. SGD and
+Adagrad then give exactly the dense update. Adam becomes "lazy Adam": a row's moments decay only
+on steps that use the row, instead of decaying towards zero on every step as dense Adam's do.
+This module imports numpy and nothing else.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .layers import RowGrad
+
+
+def global_norm(grads: dict) -> float:
+    total = 0.0
+    for g in grads.values():
+        values = g.values if isinstance(g, RowGrad) else g
+        total += float(np.vdot(values, values))
+    return float(np.sqrt(total))
+
+
+def clip_by_global_norm(grads: dict, max_norm: float) -> tuple[dict, float]:
+    """Scale all gradients together so that their joint L2 norm is at most max_norm."""
+    norm = global_norm(grads)
+    if max_norm <= 0 or norm <= max_norm:
+        return grads, norm
+    scale = max_norm / (norm + 1e-12)
+    scaled = {
+        k: RowGrad(g.rows, g.values * scale) if isinstance(g, RowGrad) else g * scale
+        for k, g in grads.items()
+    }
+    return scaled, norm
+
+
+class Optimizer:
+    """step(params, grads) clips, then updates params in place. State is a flat dict of arrays,
+    so that it can be saved in a checkpoint next to the weights."""
+
+    def __init__(self, lr: float, clip: float = 0.0):
+        self.lr = lr
+        self.clip = clip
+        self.steps = 0
+        self.state: dict[str, np.ndarray] = {}
+
+    def step(self, params: dict[str, np.ndarray], grads: dict) -> float:
+        """Returns the gradient norm before clipping."""
+        grads, norm = clip_by_global_norm(grads, self.clip)
+        self.steps += 1
+        for name, grad in grads.items():
+            if isinstance(grad, RowGrad):
+                self._update(name, params[name], grad.values, grad.rows)
+            else:
+                self._update(name, params[name], grad, slice(None))
+        return norm
+
+    def _slot(self, name: str, slot: str, like: np.ndarray) -> np.ndarray:
+        key = f"{name}/{slot}"
+        if key not in self.state:
+            self.state[key] = np.zeros_like(like)
+        return self.state[key]
+
+    def _update(self, name: str, param: np.ndarray, grad: np.ndarray, rows) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {"steps": np.array(self.steps), **self.state}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        self.steps = int(state["steps"])
+        self.state = {k: np.array(v) for k, v in state.items() if k != "steps"}
+
+
+class SGD(Optimizer):
+    def _update(self, name, param, grad, rows):
+        param[rows] -= self.lr * grad
+
+
+class Adagrad(Optimizer):
+    """As in min-char-rnn: memory += g^2; param -= lr * g / sqrt(memory + eps)."""
+
+    eps = 1e-8
+
+    def _update(self, name, param, grad, rows):
+        memory = self._slot(name, "memory", param)
+        memory[rows] += grad * grad
+        param[rows] -= self.lr * grad / np.sqrt(memory[rows] + self.eps)
+
+
+class Adam(Optimizer):
+    def __init__(self, lr: float, clip: float = 0.0, beta1=0.9, beta2=0.999, eps=1e-8):
+        super().__init__(lr, clip)
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+
+    def _update(self, name, param, grad, rows):
+        m, v = self._slot(name, "m", param), self._slot(name, "v", param)
+        b1, b2 = self.beta1, self.beta2
+        m_rows = m[rows] * b1 + (1 - b1) * grad
+        v_rows = v[rows] * b2 + (1 - b2) * (grad * grad)
+        m[rows], v[rows] = m_rows, v_rows
+        step = self.lr * np.sqrt(1 - b2**self.steps) / (1 - b1**self.steps)
+        param[rows] -= (step * m_rows / (np.sqrt(v_rows) + self.eps)).astype(param.dtype)
+
+
+OPTIMIZERS = {"sgd": SGD, "adagrad": Adagrad, "adam": Adam}
+
+
+def make_optimizer(name: str, lr: float, clip: float = 0.0) -> Optimizer:
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[name](lr, clip)

@@ -1,0 +1,101 @@
+"""A model is a folder: weights.npz (plain arrays, loaded with allow_pickle=False) and model.json
+(format version, config, vocabularies, tagset, corpus, metrics). No pickle anywhere.
+
+Folders are written whole under a temporary name and then renamed into place, so an interrupted
+save never leaves a broken model where a good one stood.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelError
+
+FORMAT_VERSION = 1
+WEIGHTS, META = "weights.npz", "model.json"
+
+
+def write_folder_atomically(folder: Path, files: dict[str, bytes | np.ndarray | dict]) -> None:
+    """Write every file into a fresh sibling folder, fsync it, then swap it in for `folder`.
+    dict values are written as JSON, byte strings as they are, dicts of arrays as .npz."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    try:
+        for name, content in files.items():
+            path = staging / name
+            if name.endswith(".npz"):
+                with open(path, "wb") as handle:
+                    np.savez(handle, **content)
+            elif name.endswith(".json"):
+                path.write_text(json.dumps(content, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            else:
+                path.write_bytes(content)
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+        old = None
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+            os.replace(folder, old)
+        os.replace(staging, folder)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def save_model(folder: Path, params: dict[str, np.ndarray], meta: dict, extra_files: dict | None = None) -> None:
+    meta = {"format_version": FORMAT_VERSION, **meta}
+    write_folder_atomically(Path(folder), {WEIGHTS: params, META: meta, **(extra_files or {})})
+
+
+def read_json(path: Path) -> dict:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        raise ModelError(f"{path}: missing; is {path.parent} a model folder?") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        line = f":{err.lineno}" if isinstance(err, json.JSONDecodeError) else ""
+        raise ModelError(f"{path}{line}: not valid JSON ({_first_line(err)})") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{path}: expected a JSON object")
+    return data
+
+
+def load_model(folder: Path) -> tuple[dict[str, np.ndarray], dict]:
+    """(params, meta) of a model folder; a ModelError names the file when anything is off."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelError(f"{folder}: no such model folder (train one with: postagger train --out {folder})")
+    meta = read_json(folder / META)
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        raise ModelError(f"{folder / META}: no valid format_version")
+    if version > FORMAT_VERSION:
+        raise ModelError(
+            f"{folder / META}: format version {version} is newer than this postagger reads "
+            f"({FORMAT_VERSION}); upgrade postagger"
+        )
+    path = folder / WEIGHTS
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            params = {name: archive[name] for name in archive.files}
+    except FileNotFoundError:
+        raise ModelError(f"{path}: missing") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
+        raise ModelError(f"{path}: truncated or corrupt ({_first_line(err)})") from None
+    return params, meta
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__

@@ -1,0 +1,161 @@
+"""RNNTagger: NLTK's TaggerI interface (tag, tag_sents) on top of the numpy network.
+
+In scikit-learn's manner, __init__ only stores its config, fit returns self, and what fit learns
+ends in an underscore: vocabs_, tags_, params_, history_, dev_accuracy_.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from . import model, persist
+from .encoding import Encoder, encode_corpus, length_batches, make_batch, rare_word_dropout
+from .errors import ModelError
+from .train import Callback, TrainConfig, fit_params
+from .vocab import Vocab, extractor
+
+Tagged = list[tuple[str, str]]
+SPECIAL_TAGS = 2  # PAD and UNK head the tag vocabulary and are never predicted
+
+
+def build_vocabs(sentences: Sequence[Sequence[str]], features: Sequence[str], min_count: int) -> dict[str, Vocab]:
+    """One vocabulary per input group: every training word, and the features seen min_count times."""
+    groups = ("word", *features)
+    counts = {g: Counter() for g in groups}
+    word_counts = Counter(w for s in sentences for w in s)
+    for g in groups:
+        extract = extractor(g)
+        for word, n in word_counts.items():
+            counts[g][extract(word)] += n
+    return {g: Vocab.from_counts(counts[g], 1 if g == "word" else min_count) for g in groups}
+
+
+class RNNTagger:
+    def __init__(self, config: TrainConfig | None = None):
+        self.config = config or TrainConfig()
+
+    # ------------------------------------------------------------ training
+
+    def fit(self, tagged_sents: Sequence[Tagged], dev_sents: Sequence[Tagged] | None = None,
+            callback: Callback | None = None) -> "RNNTagger":
+        cfg = self.config
+        if cfg.max_sentences:
+            tagged_sents = tagged_sents[: cfg.max_sentences]
+        words = [[w for w, _ in s] for s in tagged_sents]
+        tags = [[t for _, t in s] for s in tagged_sents]
+        self.vocabs_ = build_vocabs(words, cfg.features, cfg.min_feature_count)
+        self.tags_ = Vocab.from_counts(Counter(t for s in tags for t in s))
+        self._encoder = Encoder(self.vocabs_)
+        train = encode_corpus(self._encoder, words, tags, self.tags_)
+        if cfg.word_dropout > 0:
+            train.drop_prob = rare_word_dropout(train, cfg.word_dropout)
+        dev = None
+        if dev_sents:
+            dev = encode_corpus(self._encoder, [[w for w, _ in s] for s in dev_sents],
+                                [[t for _, t in s] for s in dev_sents], self.tags_)
+        net = model.RNNConfig(
+            input_sizes={g: len(v) for g, v in self.vocabs_.items()}, n_tags=len(self.tags_),
+            hidden=cfg.hidden, layers=cfg.layers, bidirectional=cfg.bidirectional, cell=cfg.cell,
+        )
+        params = model.init_params(net, np.random.default_rng(cfg.seed))
+        result = fit_params(params, train, dev, cfg, callback)
+        self.params_ = result.params
+        self.history_ = result.history
+        self.best_epoch_ = result.best_epoch
+        self.dev_accuracy_ = result.best_dev_accuracy
+        return self
+
+    # ------------------------------------------------------------ tagging
+
+    def _encoder_(self) -> Encoder:
+        if getattr(self, "_encoder", None) is None:
+            self._encoder = Encoder(self.vocabs_)
+        return self._encoder
+
+    def predict_ids(self, sentences: Sequence[Sequence[str]], batch_size: int = 512) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per sentence: (tag ids, probability of each chosen tag)."""
+        corpus = encode_corpus(self._encoder_(), sentences)
+        out: list = [None] * len(sentences)
+        for index in length_batches(corpus.lengths, batch_size):
+            batch = make_batch(corpus, index)
+            scores = model.predict_scores(self.params_, batch.inputs, batch.mask)[..., SPECIAL_TAGS:]
+            best = scores.argmax(axis=-1)
+            chosen = np.take_along_axis(scores, best[..., None], axis=-1)[..., 0]
+            probs = 1.0 / np.exp(scores - chosen[..., None]).sum(axis=-1)  # softmax of the best tag
+            for row, i in enumerate(index):
+                n = len(sentences[i])
+                out[i] = (best[row, :n] + SPECIAL_TAGS, probs[row, :n])
+        return out
+
+    def tag_sents(self, sentences: Sequence[Sequence[str]]) -> list[Tagged]:
+        itos = self.tags_.itos
+        return [
+            [(w, itos[t]) for w, t in zip(sent, ids)]
+            for sent, (ids, _) in zip(sentences, self.predict_ids(sentences))
+        ]
+
+    def tag(self, tokens: Sequence[str]) -> Tagged:
+        return self.tag_sents([tokens])[0]
+
+    def is_known(self, word: str) -> bool:
+        """Whether the word was in the training data."""
+        return word in self.vocabs_["word"]
+
+    # ------------------------------------------------------------ persistence
+
+    def save(self, folder: str | Path, **info) -> None:
+        """Save weights and model.json; info (corpus, tagset, split ...) is stored as given."""
+        meta = {
+            "config": asdict(self.config),
+            "vocabularies": {g: v.to_list() for g, v in self.vocabs_.items()},
+            "tags": self.tags_.to_list(),
+            "dev_accuracy": self.dev_accuracy_,
+            "best_epoch": self.best_epoch_,
+            "history": [asdict(r) for r in self.history_],
+            **info,
+        }
+        persist.save_model(Path(folder), self.params_, meta)
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "RNNTagger":
+        folder = Path(folder)
+        params, meta = persist.load_model(folder)
+        where = folder / persist.META
+        try:
+            known = {f.name for f in fields(TrainConfig)}
+            config = TrainConfig(**{k: v for k, v in meta["config"].items() if k in known})
+            config.features = tuple(config.features)
+            tagger = cls(config)
+            tagger.vocabs_ = {g: Vocab.from_list(v) for g, v in meta["vocabularies"].items()}
+            tagger.tags_ = Vocab.from_list(meta["tags"])
+            tagger.dev_accuracy_ = meta.get("dev_accuracy")
+            tagger.best_epoch_ = meta.get("best_epoch", 0)
+            tagger.history_ = meta.get("history", [])
+            tagger.info_ = {k: meta.get(k) for k in ("corpus", "tagset", "split")}
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise ModelError(f"{where}: malformed ({type(err).__name__}: {err})") from None
+        _check_shapes(params, tagger, folder)
+        tagger.params_ = params
+        return tagger
+
+
+def _check_shapes(params: dict[str, np.ndarray], tagger: RNNTagger, folder: Path) -> None:
+    """The weights must form a network whose tables match model.json's vocabularies."""
+    try:
+        arch = model.architecture(params)
+    except ValueError as err:
+        raise ModelError(f"{folder / persist.WEIGHTS}: {err}") from None
+    if set(arch.groups) != set(tagger.vocabs_):
+        raise ModelError(f"{folder}: weights have input groups {list(arch.groups)}, model.json has {list(tagger.vocabs_)}")
+    for d in range(arch.directions):
+        for g in arch.groups:
+            key = arch.input_key(g, d)
+            if params[key].shape[0] != len(tagger.vocabs_[g]):
+                raise ModelError(f"{folder}: {key} has {params[key].shape[0]} rows but model.json's {g} vocabulary has {len(tagger.vocabs_[g])}")
+    if params["Why"].shape[1] != len(tagger.tags_):
+        raise ModelError(f"{folder}: Why has {params['Why'].shape[1]} tag columns but model.json has {len(tagger.tags_)} tags")

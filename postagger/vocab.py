@@ -1,0 +1,99 @@
+"""Vocabularies (string <-> index, with PAD and UNK) and the one-hot input groups built from words.
+
+Each input group maps a token to one string: the word itself, its lower-cased form, a suffix, a
+prefix or its shape. Each group has its own Vocab and its own input table in the model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Callable, Iterable
+
+PAD, UNK = "<pad>", "<unk>"
+PAD_ID, UNK_ID = 0, 1
+
+
+class Vocab:
+    """Index <-> string. Index 0 is PAD and index 1 is UNK; the rest follow in the given order."""
+
+    def __init__(self, tokens: Iterable[str] = ()):
+        self.itos: list[str] = [PAD, UNK]
+        self.stoi: dict[str, int] = {PAD: PAD_ID, UNK: UNK_ID}
+        for token in tokens:
+            if token not in self.stoi:
+                self.stoi[token] = len(self.itos)
+                self.itos.append(token)
+
+    @classmethod
+    def from_counts(cls, counts: Counter, min_count: int = 1) -> "Vocab":
+        """Tokens seen at least min_count times, most frequent first, ties in string order."""
+        kept = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
+        return cls(kept)
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __contains__(self, token: str) -> bool:
+        return token in self.stoi
+
+    def index(self, token: str) -> int:
+        return self.stoi.get(token, UNK_ID)
+
+    def encode(self, tokens: Iterable[str]) -> list[int]:
+        return [self.stoi.get(t, UNK_ID) for t in tokens]
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        return [self.itos[i] for i in ids]
+
+    def to_list(self) -> list[str]:
+        """Every token in index order, PAD and UNK included (what model.json stores)."""
+        return list(self.itos)
+
+    @classmethod
+    def from_list(cls, itos: list[str]) -> "Vocab":
+        if itos[:2] != [PAD, UNK] or len(set(itos)) != len(itos):
+            raise ValueError("a vocabulary list must start with PAD, UNK and hold no duplicates")
+        return cls(itos[2:])
+
+
+# ---------------------------------------------------------------- input groups
+
+_DIGITS = re.compile(r"\d")
+
+
+def normalise(word: str) -> str:
+    """Lower-case, every digit as 0: 1984 and 2001 share one row."""
+    return _DIGITS.sub("0", word.lower())
+
+
+def shape(word: str) -> str:
+    """Capitalisation, digit and punctuation shape with runs collapsed: Mr. -> Xx., 3-D -> d-X."""
+    out = []
+    for ch in word:
+        cls = "X" if ch.isupper() else "x" if ch.islower() else "d" if ch.isdigit() else ch
+        if not out or out[-1] != cls:
+            out.append(cls)
+    return "".join(out)[:8]
+
+
+def _suffix(n: int) -> Callable[[str], str]:
+    return lambda word: normalise(word)[-n:]
+
+
+def _prefix(n: int) -> Callable[[str], str]:
+    return lambda word: normalise(word)[:n]
+
+
+def extractor(group: str) -> Callable[[str], str]:
+    """The string a token contributes to an input group: word, lower, shape, sufN or preN."""
+    if group == "word":
+        return lambda word: word
+    if group == "lower":
+        return normalise
+    if group == "shape":
+        return shape
+    match = re.fullmatch(r"(suf|pre)([1-9])", group)
+    if match:
+        return (_suffix if match[1] == "suf" else _prefix)(int(match[2]))
+    raise ValueError(f"unknown input group {group!r}; use word, lower, shape, suf1-9 or pre1-9")
