@@ -15,7 +15,11 @@ from .vocab import PAD_ID, UNK_ID, Vocab, extractor
 
 
 class Encoder:
-    """Token strings -> ids in every input group, caching the ids of each word type."""
+    """Token strings -> word types, and each type's ids in every input group.
+
+    All groups are functions of the word string, so a corpus stores one type number per token
+    and one column of group ids per type; the model sums each type's input rows only once.
+    """
 
     def __init__(self, vocabs: dict[str, Vocab]):
         if next(iter(vocabs), None) != "word":
@@ -23,30 +27,29 @@ class Encoder:
         self.vocabs = vocabs
         self.groups = tuple(vocabs)
         self._extract = [extractor(g) for g in self.groups]
-        self._cache: dict[str, tuple[int, ...]] = {}
 
-    def token_ids(self, word: str) -> tuple[int, ...]:
-        ids = self._cache.get(word)
-        if ids is None:
-            ids = tuple(v.index(f(word)) for v, f in zip(self.vocabs.values(), self._extract))
-            if len(self._cache) < 1_000_000:
-                self._cache[word] = ids
-        return ids
+    def group_ids(self, words: Sequence[str]) -> np.ndarray:
+        """(G, len(words)) int32: the id of every word in every group."""
+        return np.array(
+            [[v.index(f(w)) for w in words] for v, f in zip(self.vocabs.values(), self._extract)],
+            dtype=np.int32,
+        ).reshape(len(self.groups), len(words))
 
-    def encode(self, sentences: Sequence[Sequence[str]]) -> np.ndarray:
-        """All tokens of all sentences, end to end: (G, total tokens) int32."""
-        cache = self._cache
-        rows = [cache[w] if w in cache else self.token_ids(w) for s in sentences for w in s]
-        if not rows:
-            return np.zeros((len(self.groups), 0), dtype=np.int32)
-        return np.array(rows, dtype=np.int32).T.copy()
+    def encode(self, sentences: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """(types (total tokens,) int32, type_ids (G, n_types) int32). Type 0 is padding."""
+        numbers: dict[str, int] = {}
+        types = [numbers.setdefault(w, len(numbers) + 1) for s in sentences for w in s]
+        type_ids = np.zeros((len(self.groups), len(numbers) + 1), dtype=np.int32)
+        type_ids[:, 1:] = self.group_ids(list(numbers))
+        return np.array(types, dtype=np.int32), type_ids
 
 
 @dataclass
 class EncodedCorpus:
     """Sentences as flat arrays. Sentence i holds tokens offsets[i]:offsets[i+1]."""
 
-    ids: np.ndarray  # (G, n_tokens) int32
+    types: np.ndarray  # (n_tokens,) int32: a word type per token
+    type_ids: np.ndarray  # (G, n_types) int32: each type's id in every input group
     offsets: np.ndarray  # (S + 1,) int64
     groups: tuple[str, ...]
     tags: np.ndarray | None = None  # (n_tokens,) int32
@@ -63,6 +66,10 @@ class EncodedCorpus:
     def n_tokens(self) -> int:
         return int(self.offsets[-1])
 
+    def ids(self, group: str) -> np.ndarray:
+        """(n_tokens,) ids of every token in one input group."""
+        return self.type_ids[self.groups.index(group)][self.types]
+
 
 def encode_corpus(
     encoder: Encoder,
@@ -75,20 +82,26 @@ def encode_corpus(
     tag_ids = None
     if tags is not None:
         tag_ids = np.array([tag_vocab.index(t) for s in tags for t in s], dtype=np.int32)
-    return EncodedCorpus(encoder.encode(sentences), offsets, encoder.groups, tag_ids)
+    types, type_ids = encoder.encode(sentences)
+    return EncodedCorpus(types, type_ids, offsets, encoder.groups, tag_ids)
 
 
 def rare_word_dropout(corpus: EncodedCorpus, alpha: float) -> np.ndarray:
     """Per-token chance alpha / (alpha + count(word)) of hiding the word: rare words are hidden
     most often, so that the UNK row learns what unseen words look like."""
-    word_ids = corpus.ids[0]
+    word_ids = corpus.ids("word")
     counts = np.bincount(word_ids)
     return (alpha / (alpha + counts[word_ids])).astype(np.float32)
 
 
+# Groups that name the whole word: word dropout hides them together.
+WHOLE_WORD_GROUPS = ("word", "lower")
+
+
 @dataclass
 class Batch:
-    inputs: dict[str, np.ndarray]  # group -> ids (N, T)
+    tokens: np.ndarray  # (N, T): each position's row in the batch's type list
+    inputs: dict[str, np.ndarray]  # group -> ids (U,) of the batch's U word types
     mask: np.ndarray  # (N, T) 0/1
     tags: np.ndarray | None  # (N, T)
     index: np.ndarray  # (N,) sentence numbers in the corpus
@@ -98,36 +111,37 @@ class Batch:
         return int(self.mask.sum())
 
 
-# Groups that name the whole word: word dropout hides them together.
-WHOLE_WORD_GROUPS = ("word", "lower")
-
-
 def make_batch(
     corpus: EncodedCorpus,
     index: np.ndarray,
     rng: np.random.Generator | None = None,
 ) -> Batch:
-    """Pad the sentences `index` into (N, T) arrays. With an rng and corpus.drop_prob, replace
-    whole-word ids by UNK at random (word dropout)."""
+    """Pad the sentences `index` into (N, T) arrays. With an rng and corpus.drop_prob, hide
+    whole-word ids behind UNK at random (word dropout): a hidden token gets its own type."""
     starts, lengths = corpus.offsets[index], corpus.lengths[index]
     T = int(lengths.max()) if len(index) else 0
     steps = np.arange(T)
     mask = steps[None, :] < lengths[:, None]  # (N, T)
     positions = (starts[:, None] + steps[None, :])[mask]
-    ids = np.zeros((len(corpus.groups), len(index), T), dtype=np.int32)
-    ids[:, mask] = corpus.ids[:, positions]
+    types = np.zeros((len(index), T), dtype=np.int64)  # type 0 pads
+    types[mask] = corpus.types[positions]
+    n_types = corpus.type_ids.shape[1]
     if rng is not None and corpus.drop_prob is not None:
-        hide = np.zeros_like(mask)
-        hide[mask] = rng.random(len(positions)) < corpus.drop_prob[positions]
+        hidden = rng.random(len(positions)) < corpus.drop_prob[positions]
+        types[mask] += hidden * n_types  # types n_types and up: the same word, hidden
+    unique, tokens = np.unique(types, return_inverse=True)
+    ids = corpus.type_ids[:, unique % n_types]
+    hidden_types = unique >= n_types
+    if hidden_types.any():
         for g, group in enumerate(corpus.groups):
             if group in WHOLE_WORD_GROUPS:
-                ids[g][hide] = UNK_ID
+                ids[g, hidden_types] = UNK_ID
     tags = None
     if corpus.tags is not None:
         tags = np.full((len(index), T), PAD_ID, dtype=np.int32)
         tags[mask] = corpus.tags[positions]
     inputs = dict(zip(corpus.groups, ids))
-    return Batch(inputs, mask.astype(np.int32), tags, np.asarray(index))
+    return Batch(tokens.reshape(types.shape), inputs, mask.astype(np.int32), tags, np.asarray(index))
 
 
 def length_batches(

@@ -44,13 +44,33 @@ def embed_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
 
 
 def embed_backward_rows(dout: np.ndarray, ids: np.ndarray) -> RowGrad:
-    """The same gradient as embed_backward, kept row-sparse: sort once, then one reduceat."""
+    """The same gradient as embed_backward, kept row-sparse. dout (..., F), ids (...) -> RowGrad.
+
+    The rows are sorted by id, then equal ids are summed pairwise in log2(max count) rounds of
+    whole-row additions: numpy's scatter-adds (np.add.at, reduceat) loop per element or per
+    column and cost several times more here.
+    """
     flat_ids = ids.reshape(-1)
+    M = len(flat_ids)
     order = np.argsort(flat_ids, kind="stable")
     sorted_ids = flat_ids[order]
-    starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
-    values = np.add.reduceat(dout.reshape(len(flat_ids), -1)[order], starts, axis=0)
-    return RowGrad(sorted_ids[starts], values)
+    first = np.empty(M, dtype=bool)
+    first[:1] = True
+    np.not_equal(sorted_ids[1:], sorted_ids[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    values = dout.reshape(M, -1)[order]
+    counts = np.diff(np.r_[starts, M])
+    if counts.max(initial=1) > 1:
+        segment = np.cumsum(first) - 1
+        rank = np.arange(M) - starts[segment]  # position of a row within its run of equal ids
+        room = counts[segment] - rank  # rows from here to the end of the run
+        step = 1
+        while step < counts.max():
+            # every row whose rank is a multiple of 2*step takes in the row `step` below it
+            take = np.flatnonzero(((rank & (2 * step - 1)) == 0) & (room > step))
+            values[take] += values[take + step]
+            step *= 2
+    return RowGrad(sorted_ids[starts], values[starts])
 
 
 # ---------------------------------------------------------------- Elman recurrence

@@ -172,21 +172,36 @@ def _split_lanes(djoined: np.ndarray, D: int) -> np.ndarray:
     return dh
 
 
+def input_preactivations(params: dict[str, np.ndarray], arch: Architecture, inputs: dict[str, np.ndarray]) -> np.ndarray:
+    """The first layer's input pre-activation of each word type: (D, U, F) = sum of one row per
+    group, plus the bias. inputs: group -> ids (U,)."""
+    rows = []
+    for d in range(arch.directions):
+        total = params[arch.layer_keys(1, d)[2]] + params[arch.input_key(arch.groups[0], d)][inputs[arch.groups[0]]]
+        for g in arch.groups[1:]:
+            total += params[arch.input_key(g, d)][inputs[g]]
+        rows.append(total)
+    return np.stack(rows)
+
+
 def forward(
     params: dict[str, np.ndarray],
     inputs: dict[str, np.ndarray],
+    tokens: np.ndarray,
     mask: np.ndarray,
     *,
     dropout: float = 0.0,
     rng: np.random.Generator | None = None,
 ) -> tuple[np.ndarray, tuple]:
-    """inputs: group -> ids (N, T); mask (N, T). Returns tag scores (T*N, K), time-major, and cache.
+    """Tag scores (T*N, K), time-major, and the cache for backward.
 
-    Dropout is applied to each layer's output states when rate > 0 and an rng is given.
+    inputs: group -> ids (U,) of U word types; tokens (N, T): the type at each position;
+    mask (N, T). Dropout is applied to each layer's output states when rate > 0 and an rng
+    is given.
     """
     arch = architecture(params)
-    _, gates, cell_forward, _ = CELLS[arch.cell]
-    D, H = arch.directions, arch.hidden
+    cell_forward = CELLS[arch.cell][2]
+    D = arch.directions
     N, T = mask.shape
     dtype = params["Why"].dtype
     lane_mask = np.stack([_time_major(mask, d) for d in range(D)]).astype(dtype)[..., None]
@@ -194,34 +209,30 @@ def forward(
     caches = []
     states = None  # (T, N, D*H): the previous layer's output
     for layer in range(1, arch.layers + 1):
-        x = np.empty((D, T, N, gates * H), dtype=dtype)  # input pre-activation per lane
-        for d in range(D):
-            wx, wh, b = arch.layer_keys(layer, d)
-            if layer == 1:
-                for i, g in enumerate(arch.groups):
-                    rows = params[arch.input_key(g, d)][_time_major(inputs[g], d)]
-                    if i == 0:
-                        x[d] = rows
-                    else:
-                        x[d] += rows
-            else:
+        if layer == 1:
+            by_type = input_preactivations(params, arch, inputs)  # (D, U, F)
+            x = np.stack([by_type[d][_time_major(tokens, d)] for d in range(D)])  # (D, T, N, F)
+        else:
+            x = np.empty((D, T, N, params[arch.layer_keys(layer, 0)[0]].shape[1]), dtype=dtype)
+            for d in range(D):
+                wx, _, b = arch.layer_keys(layer, d)
                 proj = (states.reshape(T * N, -1) @ params[wx]).reshape(T, N, -1)
                 x[d] = proj[::-1] if d == 1 else proj
-            x[d] += params[b]
+                x[d] += params[b]
         x *= lane_mask
         Wh = np.stack([params[arch.layer_keys(layer, d)[1]] for d in range(D)])
         h, cell_cache = cell_forward(x, Wh)
         states, keep = layers.dropout_forward(_join_lanes(h), dropout, rng)
         caches.append((cell_cache, keep, states if layer < arch.layers else None))
-    flat = states.reshape(T * N, D * H)
+    flat = states.reshape(T * N, -1)
     scores, out_cache = layers.affine_forward(flat, params["Why"], params["by"])
-    return scores, (params, arch, inputs, lane_mask, caches, out_cache)
+    return scores, (params, arch, inputs, tokens, lane_mask, caches, out_cache)
 
 
 def backward(dscores: np.ndarray, cache: tuple, *, sparse: bool = False) -> dict[str, np.ndarray]:
     """dscores (T*N, K) -> grads with the keys of params. With sparse=True the one-hot input
     tables get a RowGrad holding only the rows that the batch used."""
-    params, arch, inputs, lane_mask, caches, out_cache = cache
+    params, arch, inputs, tokens, lane_mask, caches, out_cache = cache
     cell_backward = CELLS[arch.cell][3]
     D = arch.directions
     T, N = lane_mask.shape[1:3]
@@ -235,22 +246,34 @@ def backward(dscores: np.ndarray, cache: tuple, *, sparse: bool = False) -> dict
         if layer > 1:
             below = caches[layer - 2][2].reshape(T * N, -1)  # this layer's input states
             dstates = np.zeros_like(below)
+        if layer == 1:
+            grads.update(_input_grads(params, arch, inputs, tokens, dx, sparse))
         for d in range(D):
             wx, wh, b = arch.layer_keys(layer, d)
             grads[wh] = dWh[d]
             grads[b] = dx[d].sum(axis=(0, 1))
-            if layer == 1:
-                dx_flat = dx[d].reshape(T * N, -1)
-                for g in arch.groups:
-                    key = arch.input_key(g, d)
-                    rows = layers.embed_backward_rows(dx_flat, _time_major(inputs[g], d))
-                    grads[key] = rows if sparse else rows.to_dense(params[key].shape)
-            else:
+            if layer > 1:
                 dx_nat = (dx[d, ::-1] if d == 1 else dx[d]).reshape(T * N, -1)  # natural time
                 grads[wx] = below.T @ dx_nat
                 dstates += dx_nat @ params[wx].T
         if layer > 1:
             dstates = dstates.reshape(T, N, -1)
+    return grads
+
+
+def _input_grads(params, arch: Architecture, inputs, tokens: np.ndarray, dx: np.ndarray, sparse: bool) -> dict:
+    """Gradients of the one-hot input tables from dx (D, T, N, F): positions are summed into
+    their word types once, then types into each group's rows. Both lanes travel together, as
+    rows of D*F in natural time order."""
+    D, T, N, F = dx.shape
+    by_type = layers.embed_backward_rows(_join_lanes(dx), tokens.T)  # (U', D*F)
+    grads = {}
+    for g in arch.groups:
+        summed = layers.embed_backward_rows(by_type.values, inputs[g][by_type.rows])
+        for d in range(D):
+            key = arch.input_key(g, d)
+            lane = layers.RowGrad(summed.rows, summed.values[:, d * F : (d + 1) * F])
+            grads[key] = lane if sparse else lane.to_dense(params[key].shape)
     return grads
 
 
@@ -270,23 +293,44 @@ def loss_and_grads(
     words, tags, mask (N, T); features: group -> ids (N, T) for each extra input table.
     Works in the dtype of params (float64 for gradcheck, float32 for training).
     """
-    scores, cache = forward(params, {"word": words, **(features or {})}, mask, dropout=dropout, rng=rng)
+    N, T = mask.shape
+    inputs = {g: ids.reshape(-1) for g, ids in {"word": words, **(features or {})}.items()}
+    tokens = np.arange(N * T).reshape(N, T)  # every position its own type
+    scores, cache = forward(params, inputs, tokens, mask, dropout=dropout, rng=rng)
     loss, dscores = layers.softmax_cross_entropy(scores, tags.T.reshape(-1), mask.T.reshape(-1))
     return loss, backward(dscores, cache, sparse=sparse)
 
 
+def batch_loss_and_grads(
+    params: dict[str, np.ndarray],
+    inputs: dict[str, np.ndarray],
+    tokens: np.ndarray,
+    tags: np.ndarray,
+    mask: np.ndarray,
+    *,
+    dropout: float = 0.0,
+    rng: np.random.Generator | None = None,
+) -> tuple[float, dict]:
+    """loss_and_grads for a batch given by word types (see forward), with row-sparse gradients
+    for the input tables: what the training loop uses."""
+    scores, cache = forward(params, inputs, tokens, mask, dropout=dropout, rng=rng)
+    loss, dscores = layers.softmax_cross_entropy(scores, tags.T.reshape(-1), mask.T.reshape(-1))
+    return loss, backward(dscores, cache, sparse=True)
+
+
 def predict_scores(
-    params: dict[str, np.ndarray], inputs: dict[str, np.ndarray], mask: np.ndarray
+    params: dict[str, np.ndarray], inputs: dict[str, np.ndarray], tokens: np.ndarray, mask: np.ndarray
 ) -> np.ndarray:
     """Tag scores (N, T, K) for a batch, without dropout."""
     N, T = mask.shape
-    scores, _ = forward(params, inputs, mask)
+    scores, _ = forward(params, inputs, tokens, mask)
     return scores.reshape(T, N, -1).transpose(1, 0, 2)
 
 
 def predict(
-    params: dict[str, np.ndarray], inputs: dict[str, np.ndarray], mask: np.ndarray, skip: int = 0
+    params: dict[str, np.ndarray], inputs: dict[str, np.ndarray], tokens: np.ndarray, mask: np.ndarray,
+    skip: int = 0,
 ) -> np.ndarray:
     """The best tag id (N, T) at every position, never one of the first `skip` ids (reserved
     ids such as PAD and UNK). Padded positions hold arbitrary ids."""
-    return predict_scores(params, inputs, mask)[..., skip:].argmax(axis=-1) + skip
+    return predict_scores(params, inputs, tokens, mask)[..., skip:].argmax(axis=-1) + skip

@@ -97,11 +97,21 @@ class Adam(Optimizer):
     def _update(self, name, param, grad, rows):
         m, v = self._slot(name, "m", param), self._slot(name, "v", param)
         b1, b2 = self.beta1, self.beta2
-        m_rows = m[rows] * b1 + (1 - b1) * grad
-        v_rows = v[rows] * b2 + (1 - b2) * (grad * grad)
-        m[rows], v[rows] = m_rows, v_rows
+        dense = isinstance(rows, slice)
+        m_rows = m if dense else m[rows]
+        v_rows = v if dense else v[rows]
+        m_rows *= b1
+        m_rows += (1 - b1) * grad
+        v_rows *= b2
+        v_rows += (1 - b2) * np.square(grad)
+        if not dense:
+            m[rows], v[rows] = m_rows, v_rows
         step = self.lr * np.sqrt(1 - b2**self.steps) / (1 - b1**self.steps)
-        param[rows] -= (step * m_rows / (np.sqrt(v_rows) + self.eps)).astype(param.dtype)
+        update = np.sqrt(v_rows)
+        update += self.eps
+        np.divide(m_rows, update, out=update)
+        update *= step
+        param[rows] -= update
 
 
 OPTIMIZERS = {"sgd": SGD, "adagrad": Adagrad, "adam": Adam}

@@ -83,7 +83,7 @@ class RNNTagger:
         out: list = [None] * len(sentences)
         for index in length_batches(corpus.lengths, batch_size):
             batch = make_batch(corpus, index)
-            scores = model.predict_scores(self.params_, batch.inputs, batch.mask)[..., SPECIAL_TAGS:]
+            scores = model.predict_scores(self.params_, batch.inputs, batch.tokens, batch.mask)[..., SPECIAL_TAGS:]
             best = scores.argmax(axis=-1)
             chosen = np.take_along_axis(scores, best[..., None], axis=-1)[..., 0]
             probs = 1.0 / np.exp(scores - chosen[..., None]).sum(axis=-1)  # softmax of the best tag

@@ -67,7 +67,7 @@ def accuracy(params: dict[str, np.ndarray], corpus: EncodedCorpus, batch_size: i
     correct = 0
     for index in length_batches(corpus.lengths, batch_size):
         batch = make_batch(corpus, index)
-        predicted = model.predict(params, batch.inputs, batch.mask, skip=skip)
+        predicted = model.predict(params, batch.inputs, batch.tokens, batch.mask, skip=skip)
         correct += int(((predicted == batch.tags) & (batch.mask == 1)).sum())
     return correct / max(corpus.n_tokens, 1)
 
@@ -90,7 +90,6 @@ def fit_params(
     """Train params in place for cfg.epochs epochs; return the best weights on dev."""
     callback = callback or Callback()
     optimizer = make_optimizer(cfg.optimizer, cfg.lr, cfg.clip)
-    groups = train.groups
     result = TrainResult(params={k: v.copy() for k, v in params.items()})
     since_best = 0
     for epoch in range(1, cfg.epochs + 1):
@@ -100,10 +99,8 @@ def fit_params(
         started, loss_sum, tokens = time.perf_counter(), 0.0, 0
         for i, index in enumerate(batches):
             batch = make_batch(train, index, rng)
-            features = {g: batch.inputs[g] for g in groups[1:]}
-            loss, grads = model.loss_and_grads(
-                params, batch.inputs["word"], batch.tags, batch.mask, features,
-                dropout=cfg.dropout, rng=rng, sparse=True,
+            loss, grads = model.batch_loss_and_grads(
+                params, batch.inputs, batch.tokens, batch.tags, batch.mask, dropout=cfg.dropout, rng=rng
             )
             if not np.isfinite(loss):
                 raise FloatingPointError(f"the loss became {loss} in epoch {epoch}, batch {i + 1}")
