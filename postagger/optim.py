@@ -18,7 +18,8 @@ def global_norm(grads: dict) -> float:
     total = 0.0
     for g in grads.values():
         values = g.values if isinstance(g, RowGrad) else g
-        total += float(np.vdot(values, values))
+        values = values.reshape(len(values), -1) if values.ndim > 1 else values[:, None]
+        total += float(np.einsum("ij,ij->", values, values))  # no copy of strided views
     return float(np.sqrt(total))
 
 

@@ -80,8 +80,11 @@ class RNNTagger:
     def predict_ids(self, sentences: Sequence[Sequence[str]], batch_size: int = 512) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per sentence: (tag ids, probability of each chosen tag)."""
         corpus = encode_corpus(self._encoder_(), sentences)
-        out: list = [None] * len(sentences)
-        for index in length_batches(corpus.lengths, batch_size):
+        empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+        out: list = [empty] * len(sentences)
+        nonempty = np.flatnonzero(corpus.lengths)
+        for batch_index in length_batches(corpus.lengths[nonempty], batch_size):
+            index = nonempty[batch_index]
             batch = make_batch(corpus, index)
             scores = model.predict_scores(self.params_, batch.inputs, batch.tokens, batch.mask)[..., SPECIAL_TAGS:]
             best = scores.argmax(axis=-1)
@@ -136,7 +139,7 @@ class RNNTagger:
             tagger.dev_accuracy_ = meta.get("dev_accuracy")
             tagger.best_epoch_ = meta.get("best_epoch", 0)
             tagger.history_ = meta.get("history", [])
-            tagger.info_ = {k: meta.get(k) for k in ("corpus", "tagset", "split")}
+            tagger.info_ = {k: meta.get(k) for k in ("corpus", "tagset", "split", "keep_traces")}
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise ModelError(f"{where}: malformed ({type(err).__name__}: {err})") from None
         _check_shapes(params, tagger, folder)

@@ -1,0 +1,76 @@
+"""Scores of predicted tags against gold tags, with scikit-learn's metrics.
+
+Inputs are flat, token-aligned lists: gold tags, predicted tags, and whether each word was in the
+model's training data (known) or not (unknown).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Sequence
+
+import numpy as np
+from sklearn.metrics import accuracy_score, classification_report, confusion_matrix
+
+
+def _accuracy(gold: np.ndarray, pred: np.ndarray) -> float | None:
+    return float(accuracy_score(gold, pred)) if len(gold) else None
+
+
+def score(gold: Sequence[str], pred: Sequence[str], known: Sequence[bool]) -> dict:
+    """accuracy, known_accuracy, unknown_accuracy, tokens, unknown_tokens, per_tag, confusion.
+
+    per_tag is classification_report's dict (precision, recall, f1-score, support per tag);
+    confusion holds labels ordered by gold frequency and the matrix (rows gold, columns predicted).
+    """
+    if not (len(gold) == len(pred) == len(known)):
+        raise ValueError("gold, pred and known must have the same length")
+    gold_a, pred_a, known_a = np.asarray(gold, dtype=object), np.asarray(pred, dtype=object), np.asarray(known, dtype=bool)
+    counts = Counter(gold) + Counter(pred)
+    labels = sorted(counts, key=lambda t: (-Counter(gold)[t], -counts[t], t))
+    report = classification_report(gold, pred, labels=labels, output_dict=True, zero_division=0)
+    matrix = confusion_matrix(gold, pred, labels=labels)
+    return {
+        "accuracy": _accuracy(gold_a, pred_a),
+        "known_accuracy": _accuracy(gold_a[known_a], pred_a[known_a]),
+        "unknown_accuracy": _accuracy(gold_a[~known_a], pred_a[~known_a]),
+        "tokens": len(gold),
+        "unknown_tokens": int((~known_a).sum()),
+        "per_tag": {k: v for k, v in report.items() if k in counts},
+        "confusion": {"labels": labels, "matrix": matrix.tolist()},
+    }
+
+
+def top_confusions(confusion: dict, n: int = 10) -> list[tuple[str, str, int]]:
+    """The n largest off-diagonal cells: (gold, predicted, count)."""
+    labels, matrix = confusion["labels"], np.array(confusion["matrix"])
+    np.fill_diagonal(matrix, 0)
+    flat = np.argsort(matrix, axis=None, kind="stable")[::-1][:n]
+    cells = [np.unravel_index(i, matrix.shape) for i in flat]
+    return [(labels[g], labels[p], int(matrix[g, p])) for g, p in cells if matrix[g, p] > 0]
+
+
+def format_report(result: dict, top_tags: int = 12) -> str:
+    """The human-readable report: accuracies, per-tag table, confusion matrix, top confusions."""
+    def pct(x):
+        return "n/a" if x is None else f"{100 * x:.2f}%"
+
+    lines = [
+        f"accuracy          {pct(result['accuracy'])}  ({result['tokens']} tokens)",
+        f"known words       {pct(result['known_accuracy'])}  ({result['tokens'] - result['unknown_tokens']} tokens)",
+        f"unknown words     {pct(result['unknown_accuracy'])}  ({result['unknown_tokens']} tokens)",
+        "",
+        f"{'tag':>10} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>8}",
+    ]
+    for tag, row in result["per_tag"].items():
+        lines.append(f"{tag:>10} {row['precision']:9.3f} {row['recall']:9.3f} {row['f1-score']:9.3f} {int(row['support']):8d}")
+    labels = result["confusion"]["labels"][:top_tags]
+    matrix = np.array(result["confusion"]["matrix"])[: len(labels), : len(labels)]
+    width = max(5, *(len(t) for t in labels)) + 1
+    lines += ["", f"confusion matrix, {len(labels)} most frequent tags (rows gold, columns predicted)"]
+    lines.append(" " * width + "".join(f"{t:>{width}}" for t in labels))
+    for tag, row in zip(labels, matrix):
+        lines.append(f"{tag:>{width}}" + "".join(f"{v:>{width}}" for v in row))
+    lines += ["", "largest confusions (gold -> predicted: count)"]
+    lines += [f"  {g:>6} -> {p:<6} {n}" for g, p, n in top_confusions(result["confusion"])]
+    return "\n".join(lines)

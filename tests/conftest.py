@@ -1,0 +1,44 @@
+import os
+
+import pytest
+
+from postagger.errors import CorpusNotFoundError
+
+
+def tiny_corpus(n: int = 120, seed: int = 0) -> list[list[tuple[str, str]]]:
+    """Sentences from a small grammar: DT (JJ) NN VBZ (DT NN) ., with a few rare nouns."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    dets, adjs = ["the", "a", "every"], ["big", "red", "old", "quiet"]
+    nouns = ["cat", "dog", "house", "tree", "idea", "river"]
+    verbs = ["sees", "likes", "eats", "finds"]
+    sents = []
+    for i in range(n):
+        s = [(str(rng.choice(dets)).capitalize(), "DT")]
+        if rng.random() < 0.5:
+            s.append((str(rng.choice(adjs)), "JJ"))
+        noun = str(rng.choice(nouns)) if i % 10 else f"zorb{i}"
+        s += [(noun, "NN"), (str(rng.choice(verbs)), "VBZ")]
+        if rng.random() < 0.6:
+            s += [(str(rng.choice(dets)), "DT"), (str(rng.choice(nouns)), "NN")]
+        s.append((".", "."))
+        sents.append(s)
+    return sents
+
+
+@pytest.fixture
+def tiny():
+    return tiny_corpus()
+
+
+def require_corpus(name: str) -> None:
+    """Skip when an NLTK corpus is missing, except in CI, where it must be there."""
+    from postagger import corpora
+
+    try:
+        corpora.load_corpus(name, "native", "dev")
+    except CorpusNotFoundError as err:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"{name} not installed: {err}")

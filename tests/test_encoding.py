@@ -1,0 +1,98 @@
+"""Vocabularies, input groups and padded batches."""
+
+import numpy as np
+import pytest
+
+from postagger.encoding import Encoder, encode_corpus, length_batches, make_batch, rare_word_dropout
+from postagger.vocab import PAD_ID, UNK_ID, Vocab, extractor, shape
+
+SENTS = [["The", "cat", "sat"], ["Dogs", "bark"], ["The", "1984", "cat", "ran", "away"]]
+TAGS = [["DT", "NN", "VBD"], ["NNS", "VBP"], ["DT", "CD", "NN", "VBD", "RB"]]
+
+
+def vocabs():
+    return {g: Vocab(sorted({extractor(g)(w) for s in SENTS for w in s})) for g in ("word", "lower", "suf2", "shape")}
+
+
+def test_vocab_round_trip_and_specials():
+    v = Vocab(["a", "b", "a"])
+    assert v.itos == ["<pad>", "<unk>", "a", "b"]
+    assert v.decode(v.encode(["b", "a", "zzz"])) == ["b", "a", "<unk>"]
+    assert Vocab.from_list(v.to_list()).itos == v.itos
+    with pytest.raises(ValueError):
+        Vocab.from_list(["a", "b"])
+
+
+def test_vocab_from_counts_orders_by_frequency_and_drops_rare():
+    from collections import Counter
+    v = Vocab.from_counts(Counter({"x": 1, "y": 5, "z": 5}), min_count=2)
+    assert v.itos[2:] == ["y", "z"]
+
+
+def test_groups():
+    assert extractor("lower")("Year-1999") == "year-0000"
+    assert extractor("suf3")("Running") == "ing"
+    assert extractor("pre2")("Running") == "ru"
+    assert shape("McDonald's") == "XxXx'x" and shape("3-D") == "d-X" and shape("U.S.") == "X.X."
+    with pytest.raises(ValueError):
+        extractor("bogus")
+
+
+def test_encode_round_trip_through_types():
+    v = vocabs()
+    corpus = encode_corpus(Encoder(v), SENTS, TAGS, Vocab(sorted({t for s in TAGS for t in s})))
+    assert list(corpus.lengths) == [3, 2, 5]
+    words = v["word"].decode(corpus.ids("word"))
+    assert words == [w for s in SENTS for w in s]
+    assert v["lower"].decode(corpus.ids("lower"))[6] == "0000"
+    # the two "The" tokens share one type
+    assert corpus.types[0] == corpus.types[5]
+
+
+def test_batch_padding_mask_and_tags_round_trip():
+    v = vocabs()
+    tag_vocab = Vocab(sorted({t for s in TAGS for t in s}))
+    corpus = encode_corpus(Encoder(v), SENTS, TAGS, tag_vocab)
+    batch = make_batch(corpus, np.array([1, 2]))
+    assert batch.mask.tolist() == [[1, 1, 0, 0, 0], [1, 1, 1, 1, 1]]
+    words = batch.inputs["word"][batch.tokens]  # (N, T) word ids
+    assert v["word"].decode(words[0, :2]) == ["Dogs", "bark"]
+    assert v["word"].decode(words[1]) == SENTS[2]
+    assert np.all(words[0, 2:] == PAD_ID) and np.all(batch.tags[0, 2:] == PAD_ID)
+    assert tag_vocab.decode(batch.tags[1]) == TAGS[2]
+
+
+def test_word_dropout_hides_whole_words_only():
+    v = vocabs()
+    corpus = encode_corpus(Encoder(v), SENTS * 50, TAGS * 50, Vocab(["DT"]))
+    corpus.drop_prob = np.full(corpus.n_tokens, 0.5, dtype=np.float32)
+    batch = make_batch(corpus, np.arange(len(corpus)), np.random.default_rng(0))
+    plain = make_batch(corpus, np.arange(len(corpus)))
+    real = batch.mask == 1
+    word, plain_word = batch.inputs["word"][batch.tokens], plain.inputs["word"][plain.tokens]
+    hidden = (word == UNK_ID) & real
+    assert 0.4 < hidden.sum() / real.sum() < 0.6
+    lower = batch.inputs["lower"][batch.tokens]
+    assert np.all(lower[hidden] == UNK_ID)
+    np.testing.assert_array_equal(batch.inputs["suf2"][batch.tokens], plain.inputs["suf2"][plain.tokens])
+    np.testing.assert_array_equal(word[~hidden], plain_word[~hidden])
+
+
+def test_rare_words_are_hidden_more_often():
+    v = vocabs()
+    corpus = encode_corpus(Encoder(v), SENTS, TAGS, Vocab(["DT"]))
+    p = rare_word_dropout(corpus, 0.25)
+    assert p[0] == pytest.approx(0.25 / 2.25)  # "The" occurs twice
+    assert p[3] == pytest.approx(0.25 / 1.25)  # "Dogs" once
+
+
+def test_length_batches_cover_every_sentence_once_and_group_lengths():
+    lengths = np.random.default_rng(0).integers(1, 40, size=101)
+    batches = length_batches(lengths, 10, np.random.default_rng(1))
+    seen = np.concatenate(batches)
+    assert sorted(seen) == list(range(101))
+    # batches are runs of the length-sorted order: no two batches' length ranges overlap
+    ranges = sorted((lengths[b].min(), lengths[b].max()) for b in batches)
+    assert all(high <= next_low for (_, high), (next_low, _) in zip(ranges, ranges[1:]))
+    again = length_batches(lengths, 10, np.random.default_rng(1))
+    assert all(np.array_equal(a, b) for a, b in zip(batches, again))

@@ -1,0 +1,106 @@
+"""Each layer's backward against centred finite differences of its own forward."""
+
+import numpy as np
+import pytest
+
+from postagger import layers
+from postagger.gradcheck import numerical_grad, rel_error
+
+
+def check(f_loss, analytic, x, tol=1e-6):
+    numeric = numerical_grad(f_loss, x)
+    assert rel_error(analytic, numeric).max() < tol
+
+
+def test_embed_lookup_equals_one_hot_product():
+    rng = np.random.default_rng(0)
+    W = rng.normal(size=(9, 4))
+    ids = rng.integers(0, 9, size=(3, 5))
+    out, _ = layers.embed_forward(ids, W)
+    one_hot = np.eye(9)[ids]  # (3, 5, 9)
+    np.testing.assert_array_equal(out, one_hot @ W)
+
+
+def test_embed_backward_matches_finite_differences():
+    rng = np.random.default_rng(1)
+    W = rng.normal(size=(6, 3))
+    ids = rng.integers(0, 6, size=(4, 5))  # repeated ids must accumulate
+    dout = rng.normal(size=(4, 5, 3))
+    out, cache = layers.embed_forward(ids, W)
+    dW = layers.embed_backward(dout, cache)
+    check(lambda: float((layers.embed_forward(ids, W)[0] * dout).sum()), dW, W)
+
+
+@pytest.mark.parametrize("pool", [2, 7, 1000])
+def test_row_sparse_gradient_equals_dense(pool):
+    rng = np.random.default_rng(pool)
+    ids = rng.integers(0, pool, size=(6, 11))
+    dout = rng.normal(size=(6, 11, 4))
+    sparse = layers.embed_backward_rows(dout, ids)
+    dense = layers.embed_backward(dout, (ids, (pool, 4)))
+    assert np.all(np.diff(sparse.rows) > 0)  # unique and sorted
+    np.testing.assert_allclose(sparse.to_dense((pool, 4)), dense, atol=1e-12)
+
+
+@pytest.mark.parametrize("D,T,N,H", [(1, 4, 3, 5), (2, 3, 2, 6)])
+def test_rnn_backward_matches_finite_differences(D, T, N, H):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(D, T, N, H))
+    Wh = rng.normal(scale=0.5, size=(D, H, H))
+    dh = rng.normal(size=(D, T, N, H))
+    _, cache = layers.rnn_forward(x, Wh)
+    dx, dWh = layers.rnn_backward(dh, cache)
+
+    def f():
+        return float((layers.rnn_forward(x, Wh)[0] * dh).sum())
+
+    check(f, dx, x)
+    check(f, dWh, Wh)
+
+
+def test_rnn_forward_follows_the_recurrence():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(1, 3, 2, 4))
+    Wh = rng.normal(size=(1, 4, 4))
+    h, _ = layers.rnn_forward(x, Wh)
+    prev = np.zeros((2, 4))
+    for t in range(3):
+        prev = np.tanh(x[0, t] + prev @ Wh[0])
+        np.testing.assert_allclose(h[0, t], prev)
+
+
+def test_affine_backward_matches_finite_differences():
+    rng = np.random.default_rng(4)
+    x, W, b = rng.normal(size=(5, 3)), rng.normal(size=(3, 4)), rng.normal(size=4)
+    dout = rng.normal(size=(5, 4))
+    dx, dW, db = layers.affine_backward(dout, layers.affine_forward(x, W, b)[1])
+
+    def f():
+        return float((layers.affine_forward(x, W, b)[0] * dout).sum())
+
+    check(f, dx, x)
+    check(f, dW, W)
+    check(f, db, b)
+
+
+def test_softmax_cross_entropy_ignores_masked_positions_and_averages():
+    rng = np.random.default_rng(5)
+    logits = rng.normal(size=(6, 4))
+    y = rng.integers(0, 4, size=6)
+    mask = np.array([1, 1, 0, 1, 0, 1])
+    loss, dlogits = layers.softmax_cross_entropy(logits, y, mask)
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    expected = -np.log(p[np.arange(6), y])[mask == 1].mean()
+    assert loss == pytest.approx(expected)
+    assert np.all(dlogits[mask == 0] == 0)
+    check(lambda: layers.softmax_cross_entropy(logits, y, mask)[0], dlogits, logits)
+
+
+def test_dropout_is_identity_without_rng_and_scales_kept_units():
+    x = np.ones((200, 50))
+    same, keep = layers.dropout_forward(x, 0.5, None)
+    assert same is x and keep is None
+    dropped, keep = layers.dropout_forward(x, 0.5, np.random.default_rng(0))
+    assert set(np.unique(dropped)) == {0.0, 2.0}
+    assert 0.45 < (dropped > 0).mean() < 0.55
+    np.testing.assert_array_equal(layers.dropout_backward(np.ones_like(x), keep), keep)

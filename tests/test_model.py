@@ -1,0 +1,170 @@
+"""loss_and_grads against an independent plain-loop implementation and against finite
+differences; the padding, type-aggregation and dtype contracts; the mistakes gradcheck exists
+to catch."""
+
+import numpy as np
+import pytest
+
+from postagger import gradcheck, layers, model
+from tests import reference
+
+SHAPES = [
+    dict(bidirectional=False, layers=1, groups=0),
+    dict(bidirectional=True, layers=1, groups=2),
+    dict(bidirectional=False, layers=2, groups=1),
+    dict(bidirectional=True, layers=2, groups=1),
+]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_loss_and_grads_match_the_plain_reference(shape, seed):
+    # T >= 3, with H, V and K all different, and padding in the batch
+    params, batch = gradcheck.random_problem(seq_len=6, batch=4, hidden=5, vocab=9, tags=4, seed=seed, **shape)
+    assert batch["mask"].sum(axis=1).min() < 6
+    loss, grads = model.loss_and_grads(params, **batch)
+    ref_loss, ref_grads = reference.loss_and_grads(params, **batch)
+    assert loss == pytest.approx(ref_loss, rel=1e-12)
+    assert set(grads) == set(params)
+    for name in params:
+        assert grads[name].shape == params[name].shape, name
+        np.testing.assert_allclose(grads[name], ref_grads[name], rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_gradcheck_passes(shape):
+    params, batch = gradcheck.random_problem(seq_len=5, batch=3, hidden=7, vocab=11, tags=5, **shape)
+    report = gradcheck.check_gradients(params, batch)
+    assert set(report) == set(params)
+    assert max(report.values()) < 1e-6
+
+
+def _backward_without_dh_next(dh, cache):
+    """The classic BPTT bug: each step's gradient never reaches the step before it."""
+    h, Wh = cache
+    dpre = dh * (1.0 - h * h)
+    h_prev = h[:, :-1].reshape(h.shape[0], -1, h.shape[-1])
+    dWh = np.matmul(h_prev.transpose(0, 2, 1), dpre[:, 1:].reshape(h.shape[0], -1, h.shape[-1]))
+    return dpre, dWh
+
+
+@pytest.fixture
+def broken_rnn(monkeypatch):
+    names, gates, forward, _ = model.CELLS["rnn"]
+    monkeypatch.setitem(model.CELLS, "rnn", (names, gates, forward, _backward_without_dh_next))
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_gradcheck_fails_without_dh_next_for_t_of_two_or_more(broken_rnn, bidirectional):
+    for seq_len in (2, 3, 5):
+        params, batch = gradcheck.random_problem(seq_len=seq_len, batch=3, bidirectional=bidirectional)
+        report = gradcheck.check_gradients(params, batch)
+        assert max(report.values()) > 1e-3, seq_len  # at T=2 Whh is still right; Wxh and bh are not
+
+
+def test_gradcheck_passes_without_dh_next_for_t_of_one(broken_rnn):
+    params, batch = gradcheck.random_problem(seq_len=1, batch=3, bidirectional=True)
+    assert max(gradcheck.check_gradients(params, batch).values()) < 1e-6
+
+
+def test_gradcheck_catches_clipping_inside_the_loss():
+    def clipped(params, **batch):
+        loss, grads = model.loss_and_grads(params, **batch)
+        norm = np.sqrt(sum((g * g).sum() for g in grads.values()))
+        return loss, {k: g * min(1.0, 0.01 / norm) for k, g in grads.items()}
+
+    params, batch = gradcheck.random_problem()
+    assert max(gradcheck.check_gradients(params, batch, clipped).values()) > 1e-2
+
+
+def test_gradcheck_catches_a_stale_forward_cache():
+    params, batch = gradcheck.random_problem()
+    stale = model.loss_and_grads({k: v.copy() for k, v in params.items()}, **batch)
+
+    def cached(params, **batch):
+        return stale
+
+    assert max(gradcheck.check_gradients(params, batch, cached).values()) > 1e-2
+
+
+def test_gradcheck_catches_a_transposed_recurrent_gradient():
+    def transposed(params, **batch):
+        loss, grads = model.loss_and_grads(params, **batch)
+        return loss, {**grads, "Whh": grads["Whh"].T}
+
+    params, batch = gradcheck.random_problem(hidden=7)
+    assert gradcheck.check_gradients(params, batch, transposed)["Whh"] > 1e-2
+
+
+def test_rel_error_uses_magnitudes_not_their_sum():
+    a, b = np.array([1e-3]), np.array([-1e-3])
+    assert gradcheck.rel_error(a, b)[0] == pytest.approx(1.0)  # |a+b| would divide by zero
+    assert gradcheck.rel_error(np.array([0.0]), np.array([0.0]))[0] == 0.0
+
+
+def test_numerical_grad_restores_every_entry():
+    x = np.random.default_rng(0).normal(size=(3, 4))
+    before = x.copy()
+    gradcheck.numerical_grad(lambda: float((x**3).sum()), x)
+    np.testing.assert_array_equal(x, before)
+
+
+def test_padding_does_not_change_loss_or_gradients():
+    params, batch = gradcheck.random_problem(seq_len=4, batch=3, bidirectional=True, layers=2)
+    pad = lambda a: np.concatenate([a, np.zeros((a.shape[0], 3), dtype=a.dtype)], axis=1)
+    padded = {"words": pad(batch["words"]), "tags": pad(batch["tags"]), "mask": pad(batch["mask"]),
+              "features": {g: pad(v) for g, v in batch["features"].items()}}
+    loss, grads = model.loss_and_grads(params, **batch)
+    loss_p, grads_p = model.loss_and_grads(params, **padded)
+    assert loss_p == pytest.approx(loss, rel=1e-12)
+    for name in params:
+        np.testing.assert_allclose(grads_p[name], grads[name], rtol=1e-10, atol=1e-14)
+
+
+def test_architecture_is_read_from_the_keys():
+    params, _ = gradcheck.random_problem(bidirectional=True, layers=2, groups=2)
+    arch = model.architecture(params)
+    assert (arch.cell, arch.directions, arch.layers, arch.groups) == ("rnn", 2, 2, ("word", "g1", "g2"))
+    params, _ = gradcheck.random_problem(bidirectional=False)
+    assert model.architecture(params).directions == 1
+    with pytest.raises(ValueError, match="missing"):
+        model.architecture({k: v for k, v in params.items() if k != "by"})
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_loss_and_grads_keep_the_dtype(dtype):
+    params, batch = gradcheck.random_problem(bidirectional=True)
+    params = {k: v.astype(dtype) for k, v in params.items()}
+    loss, grads = model.loss_and_grads(params, **batch)
+    assert np.isfinite(loss)
+    assert all(g.dtype == dtype for g in grads.values())
+    ref_loss, _ = model.loss_and_grads({k: v.astype(np.float64) for k, v in params.items()}, **batch)
+    assert loss == pytest.approx(ref_loss, rel=1e-5)
+
+
+def test_type_batches_give_the_same_loss_and_gradients():
+    """The training path sums each word type's input rows once; it must equal per-token input."""
+    rng = np.random.default_rng(7)
+    params, batch = gradcheck.random_problem(seq_len=6, batch=4, bidirectional=True, groups=2, vocab=5)
+    # group ids must be a function of the word, as they are for real words
+    feature_of_word = {g: rng.integers(1, params[f"Wxh_{g}"].shape[0], size=5) for g in batch["features"]}
+    batch["features"] = {g: table[batch["words"]] * batch["mask"] for g, table in feature_of_word.items()}
+    loss, grads = model.loss_and_grads(params, **batch)
+    types, tokens = np.unique(batch["words"], return_inverse=True)
+    inputs = {"word": types, **{g: table[types] for g, table in feature_of_word.items()}}
+    loss_t, grads_t = model.batch_loss_and_grads(params, inputs, tokens.reshape(batch["words"].shape), batch["tags"], batch["mask"])
+    assert loss_t == pytest.approx(loss, rel=1e-12)
+    for name, g in grads_t.items():
+        dense = g.to_dense(params[name].shape) if isinstance(g, layers.RowGrad) else g
+        np.testing.assert_allclose(dense, grads[name], rtol=1e-10, atol=1e-14, err_msg=name)
+
+
+def test_init_is_deterministic_and_shaped():
+    cfg = model.RNNConfig(input_sizes={"word": 13, "suf3": 7}, n_tags=6, hidden=4, layers=2)
+    a = model.init_params(cfg, np.random.default_rng(3))
+    b = model.init_params(cfg, np.random.default_rng(3))
+    assert a.keys() == b.keys()
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert a["Wxh"].shape == (13, 4) and a["Wxh_suf3_b"].shape == (7, 4)
+    assert a["Whh"].shape == (4, 4) and a["Wxh2"].shape == (8, 4) and a["Why"].shape == (8, 6)
+    assert all(v.dtype == np.float32 for v in a.values())

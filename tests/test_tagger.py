@@ -1,0 +1,116 @@
+"""RNNTagger: fit, tag, save and load, determinism, batching."""
+
+import json
+
+import numpy as np
+import pytest
+
+from postagger.errors import ModelError
+from postagger.tagger import RNNTagger
+from postagger.train import TrainConfig
+from tests.conftest import tiny_corpus
+
+SMALL = dict(hidden=16, epochs=4, batch_size=8, features=("lower", "suf2", "shape"))
+
+
+@pytest.fixture(scope="module")
+def trained():
+    corpus = tiny_corpus(160)
+    return RNNTagger(TrainConfig(**SMALL, seed=1)).fit(corpus[:140], corpus[140:])
+
+
+def test_fit_learns_the_grammar(trained):
+    corpus = tiny_corpus(60, seed=9)
+    pred = trained.tag_sents([[w for w, _ in s] for s in corpus])
+    gold = [t for s in corpus for _, t in s]
+    accuracy = np.mean([t == g for (_, t), g in zip([x for s in pred for x in s], gold)])
+    assert accuracy > 0.9
+    assert trained.dev_accuracy_ > 0.9
+    assert [r.epoch for r in trained.history_] == [1, 2, 3, 4]
+
+
+def test_fit_returns_self_and_sets_learned_attributes():
+    tagger = RNNTagger(TrainConfig(**{**SMALL, "epochs": 1}))
+    assert not hasattr(tagger, "params_")
+    assert tagger.fit(tiny_corpus(20)) is tagger
+    assert set(tagger.vocabs_) == {"word", "lower", "suf2", "shape"}
+    assert tagger.tags_.itos[2:] and "<pad>" == tagger.tags_.itos[0]
+
+
+def test_tag_returns_word_tag_pairs_and_never_special_tags(trained):
+    out = trained.tag(["The", "quiet", "zorbification", "sees", "a", "tree", "."])
+    assert [w for w, _ in out] == ["The", "quiet", "zorbification", "sees", "a", "tree", "."]
+    assert all(t not in ("<pad>", "<unk>") for _, t in out)
+    assert trained.tag([]) == []
+
+
+def test_unseen_words_in_any_script_and_long_sentences(trained):
+    words = ["Пушкин", "東京", "🙂", "naïve", "", "x" * 300]
+    assert len(trained.tag(words)) == len(words)
+    long = ["the", "cat", "sees", "a", "dog", "."] * 334  # 2,004 tokens
+    assert len(trained.tag(long)) == len(long)
+
+
+def test_batched_tagging_equals_one_sentence_at_a_time(trained):
+    sents = [[w for w, _ in s] for s in tiny_corpus(80, seed=5)] + [[]]
+    batched = trained.tag_sents(sents)
+    assert batched == [trained.tag(s) for s in sents]
+    assert trained.predict_ids(sents, batch_size=3)[0][0].tolist() == trained.predict_ids(sents)[0][0].tolist()
+
+
+def test_same_seed_same_model_and_other_seed_other_model():
+    corpus = tiny_corpus(40)
+    cfg = dict(**{**SMALL, "epochs": 2})
+    a = RNNTagger(TrainConfig(**cfg, seed=3)).fit(corpus)
+    b = RNNTagger(TrainConfig(**cfg, seed=3)).fit(corpus)
+    c = RNNTagger(TrainConfig(**cfg, seed=4)).fit(corpus)
+    assert all(np.array_equal(a.params_[k], b.params_[k]) for k in a.params_)
+    assert not np.array_equal(a.params_["Whh"], c.params_["Whh"])
+
+
+def test_save_and_load_give_bit_identical_predictions(trained, tmp_path):
+    trained.save(tmp_path / "m", corpus="tiny", tagset="native", split="train")
+    loaded = RNNTagger.load(tmp_path / "m")
+    sents = [[w for w, _ in s] for s in tiny_corpus(30, seed=2)]
+    for (ids_a, p_a), (ids_b, p_b) in zip(trained.predict_ids(sents), loaded.predict_ids(sents)):
+        np.testing.assert_array_equal(ids_a, ids_b)
+        np.testing.assert_array_equal(p_a, p_b)
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert meta["format_version"] == 1 and meta["corpus"] == "tiny" and meta["tagset"] == "native"
+    assert meta["config"]["hidden"] == 16 and meta["tags"][:2] == ["<pad>", "<unk>"]
+    assert meta["vocabularies"]["word"][:2] == ["<pad>", "<unk>"]
+    assert meta["dev_accuracy"] == trained.dev_accuracy_
+    with np.load(tmp_path / "m" / "weights.npz", allow_pickle=False) as weights:
+        assert set(weights.files) == set(trained.params_)
+
+
+def test_saving_over_a_model_replaces_it_whole(trained, tmp_path):
+    folder = tmp_path / "m"
+    trained.save(folder)
+    (folder / "stray.txt").write_text("old")
+    trained.save(folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["model.json", "weights.npz"]
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]  # no temporary folders left
+
+
+@pytest.mark.parametrize("damage", ["no_weights", "truncated", "shapes", "newer", "bad_json"])
+def test_broken_model_folders_raise_model_error(trained, tmp_path, damage):
+    folder = tmp_path / "m"
+    trained.save(folder)
+    weights, meta_path = folder / "weights.npz", folder / "model.json"
+    meta = json.loads(meta_path.read_text())
+    if damage == "no_weights":
+        weights.unlink()
+    elif damage == "truncated":
+        weights.write_bytes(weights.read_bytes()[:200])
+    elif damage == "shapes":
+        meta["vocabularies"]["word"] = meta["vocabularies"]["word"][:-3]
+        meta_path.write_text(json.dumps(meta))
+    elif damage == "newer":
+        meta["format_version"] = 99
+        meta_path.write_text(json.dumps(meta))
+    else:
+        meta_path.write_text("{not json")
+    with pytest.raises(ModelError) as err:
+        RNNTagger.load(folder)
+    assert str(folder) in str(err.value) and "\n" not in str(err.value)
