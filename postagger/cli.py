@@ -103,7 +103,7 @@ def train(
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the training data.")] = 10,
     batch_size: Annotated[int, typer.Option(min=1, help="Sentences per minibatch.")] = 32,
     optimizer: Annotated[Optimizer, typer.Option(help="Update rule.")] = Optimizer.adam,
-    lr: Annotated[float, typer.Option(min=0.0, help="Learning rate.")] = 2e-3,
+    lr: Annotated[float, typer.Option(min=0.0, help="Learning rate.")] = 4e-3,
     clip: Annotated[float, typer.Option(min=0.0, help="Clip the global gradient norm to this (0: no clipping).")] = 5.0,
     seed: Annotated[int, typer.Option(help="Seed for every random choice; the same seed gives the same model.")] = 0,
     max_sentences: Annotated[Optional[int], typer.Option(min=1, help="Train on the first N training sentences only.")] = None,

@@ -177,9 +177,11 @@ def input_preactivations(params: dict[str, np.ndarray], arch: Architecture, inpu
     group, plus the bias. inputs: group -> ids (U,)."""
     rows = []
     for d in range(arch.directions):
-        total = params[arch.layer_keys(1, d)[2]] + params[arch.input_key(arch.groups[0], d)][inputs[arch.groups[0]]]
-        for g in arch.groups[1:]:
-            total += params[arch.input_key(g, d)][inputs[g]]
+        first, *rest = arch.groups
+        total = np.take(params[arch.input_key(first, d)], inputs[first], axis=0)
+        total += params[arch.layer_keys(1, d)[2]]
+        for g in rest:
+            total += np.take(params[arch.input_key(g, d)], inputs[g], axis=0)
         rows.append(total)
     return np.stack(rows)
 
@@ -211,7 +213,7 @@ def forward(
     for layer in range(1, arch.layers + 1):
         if layer == 1:
             by_type = input_preactivations(params, arch, inputs)  # (D, U, F)
-            x = np.stack([by_type[d][_time_major(tokens, d)] for d in range(D)])  # (D, T, N, F)
+            x = np.stack([np.take(by_type[d], _time_major(tokens, d), axis=0) for d in range(D)])  # (D, T, N, F)
         else:
             x = np.empty((D, T, N, params[arch.layer_keys(layer, 0)[0]].shape[1]), dtype=dtype)
             for d in range(D):
@@ -272,7 +274,7 @@ def _input_grads(params, arch: Architecture, inputs, tokens: np.ndarray, dx: np.
     by_type = layers.embed_backward_rows(_join_lanes(dx), tokens.T)  # U' types present
     sizes = [params[arch.input_key(g, 0)].shape[0] for g in arch.groups]
     offsets = np.cumsum([0, *sizes])
-    ids = np.concatenate([inputs[g][by_type.rows] + offsets[i] for i, g in enumerate(arch.groups)])
+    ids = np.concatenate([np.take(inputs[g], by_type.rows) + offsets[i] for i, g in enumerate(arch.groups)])
     rows_per_group = np.repeat(by_type.values[None], len(sizes), axis=0).reshape(len(ids), -1)
     summed = layers.embed_backward_rows(rows_per_group, ids)
     bounds = np.searchsorted(summed.rows, offsets)
@@ -282,7 +284,7 @@ def _input_grads(params, arch: Architecture, inputs, tokens: np.ndarray, dx: np.
         rows = summed.rows[part] - offsets[i]
         for d in range(D):
             key = arch.input_key(g, d)
-            lane = layers.RowGrad(rows, summed.values[part, d * F : (d + 1) * F])
+            lane = layers.RowGrad(rows, np.ascontiguousarray(summed.values[part, d * F : (d + 1) * F]))
             grads[key] = lane if sparse else lane.to_dense(params[key].shape)
     return grads
 

@@ -31,11 +31,12 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 32
     optimizer: str = "adam"
-    lr: float = 2e-3
-    lr_decay: float = 1.0  # the learning rate is multiplied by this after every epoch
+    lr: float = 4e-3
+    rowwise_adam: bool = True  # Adam keeps one second moment per input-table row, not per entry
+    lr_decay: float = 0.8  # the learning rate is multiplied by this after every epoch
     clip: float = 5.0  # global gradient norm; 0 turns clipping off
     dropout: float = 0.0  # on the states each layer passes on
-    word_dropout: float = 0.25  # alpha: a word seen c times is hidden with chance alpha/(alpha+c)
+    word_dropout: float = 1.0  # alpha: a word seen c times is hidden with chance alpha/(alpha+c)
     min_feature_count: int = 1  # rarer suffixes, prefixes and shapes share the UNK row
     patience: int = 0  # stop after this many epochs without a better dev accuracy; 0 never stops
     seed: int = 0
@@ -89,7 +90,8 @@ def fit_params(
 ) -> TrainResult:
     """Train params in place for cfg.epochs epochs; return the best weights on dev."""
     callback = callback or Callback()
-    optimizer = make_optimizer(cfg.optimizer, cfg.lr, cfg.clip)
+    options = {"rowwise": True} if cfg.optimizer == "adam" and cfg.rowwise_adam else {}
+    optimizer = make_optimizer(cfg.optimizer, cfg.lr, cfg.clip, **options)
     result = TrainResult(params={k: v.copy() for k, v in params.items()})
     since_best = 0
     for epoch in range(1, cfg.epochs + 1):
