@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .vocab import PAD_ID, UNK_ID, Vocab, extractor
+from .vocab import PAD_ID, UNK_ID, Vocab, group_strings
 
 
 class Encoder:
@@ -19,29 +19,53 @@ class Encoder:
 
     All groups are functions of the word string, so a corpus stores one type number per token
     and one column of group ids per type; the model sums each type's input rows only once.
+    The ids of every word met are cached, so a stream of sentences pays for each word once.
     """
+
+    CACHE_LIMIT = 2_000_000
 
     def __init__(self, vocabs: dict[str, Vocab]):
         if next(iter(vocabs), None) != "word":
             raise ValueError('the first input group must be "word"')
         self.vocabs = vocabs
         self.groups = tuple(vocabs)
-        self._extract = [extractor(g) for g in self.groups]
+        self._strings = group_strings(self.groups)
+        self._lookups = [v.stoi for v in vocabs.values()]
+        self._row: dict[str, int] = {}  # word -> its row in _table
+        self._table = np.zeros((1024, len(self.groups)), dtype=np.int32)
+
+    def _add(self, words: list[str]) -> None:
+        if len(self._row) + len(words) > self.CACHE_LIMIT:
+            self._row.clear()
+        start = len(self._row)
+        if start + len(words) > len(self._table):
+            grown = np.zeros((max(2 * len(self._table), start + len(words)), len(self.groups)), dtype=np.int32)
+            grown[:start] = self._table[:start]
+            self._table = grown
+        self._table[start : start + len(words)] = [
+            [lookup.get(s, UNK_ID) for lookup, s in zip(self._lookups, self._strings(w))] for w in words
+        ]
+        self._row.update(zip(words, range(start, start + len(words))))
 
     def group_ids(self, words: Sequence[str]) -> np.ndarray:
         """(G, len(words)) int32: the id of every word in every group."""
-        return np.array(
-            [[v.index(f(w)) for w in words] for v, f in zip(self.vocabs.values(), self._extract)],
-            dtype=np.int32,
-        ).reshape(len(self.groups), len(words))
+        new = [w for w in dict.fromkeys(words) if w not in self._row]
+        if new:
+            self._add(new)
+            if any(w not in self._row for w in words):  # the cache was cleared to make room
+                self._add([w for w in dict.fromkeys(words) if w not in self._row])
+        rows = np.fromiter(map(self._row.__getitem__, words), dtype=np.intp, count=len(words))
+        return np.take(self._table, rows, axis=0).T.copy()
 
     def encode(self, sentences: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
         """(types (total tokens,) int32, type_ids (G, n_types) int32). Type 0 is padding."""
-        numbers: dict[str, int] = {}
-        types = [numbers.setdefault(w, len(numbers) + 1) for s in sentences for w in s]
-        type_ids = np.zeros((len(self.groups), len(numbers) + 1), dtype=np.int32)
-        type_ids[:, 1:] = self.group_ids(list(numbers))
-        return np.array(types, dtype=np.int32), type_ids
+        flat = [w for s in sentences for w in s]
+        words = list(dict.fromkeys(flat))  # distinct words in order of appearance
+        number = {w: i for i, w in enumerate(words, 1)}
+        types = np.fromiter(map(number.__getitem__, flat), dtype=np.int32, count=len(flat))
+        type_ids = np.zeros((len(self.groups), len(words) + 1), dtype=np.int32)
+        type_ids[:, 1:] = self.group_ids(words)
+        return types, type_ids
 
 
 @dataclass
@@ -115,9 +139,14 @@ def make_batch(
     corpus: EncodedCorpus,
     index: np.ndarray,
     rng: np.random.Generator | None = None,
+    corpus_types: bool = False,
 ) -> Batch:
     """Pad the sentences `index` into (N, T) arrays. With an rng and corpus.drop_prob, hide
-    whole-word ids behind UNK at random (word dropout): a hidden token gets its own type."""
+    whole-word ids behind UNK at random (word dropout): a hidden token gets its own type.
+
+    By default a batch lists its own U word types. With corpus_types=True, tokens hold the
+    corpus's type numbers and inputs is empty: for input pre-activations computed once for the
+    whole corpus (tagging)."""
     starts, lengths = corpus.offsets[index], corpus.lengths[index]
     T = int(lengths.max()) if len(index) else 0
     steps = np.arange(T)
@@ -125,6 +154,12 @@ def make_batch(
     positions = (starts[:, None] + steps[None, :])[mask]
     types = np.zeros((len(index), T), dtype=np.int64)  # type 0 pads
     types[mask] = corpus.types[positions]
+    tags = None
+    if corpus.tags is not None:
+        tags = np.full((len(index), T), PAD_ID, dtype=np.int32)
+        tags[mask] = corpus.tags[positions]
+    if corpus_types:
+        return Batch(types, {}, mask.astype(np.int32), tags, np.asarray(index))
     n_types = corpus.type_ids.shape[1]
     if rng is not None and corpus.drop_prob is not None:
         hidden = rng.random(len(positions)) < corpus.drop_prob[positions]
@@ -136,10 +171,6 @@ def make_batch(
         for g, group in enumerate(corpus.groups):
             if group in WHOLE_WORD_GROUPS:
                 ids[g, hidden_types] = UNK_ID
-    tags = None
-    if corpus.tags is not None:
-        tags = np.full((len(index), T), PAD_ID, dtype=np.int32)
-        tags[mask] = corpus.tags[positions]
     inputs = dict(zip(corpus.groups, ids))
     return Batch(tokens.reshape(types.shape), inputs, mask.astype(np.int32), tags, np.asarray(index))
 

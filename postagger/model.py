@@ -160,16 +160,27 @@ def _join_lanes(h: np.ndarray) -> np.ndarray:
     return joined
 
 
-def _split_lanes(djoined: np.ndarray, D: int) -> np.ndarray:
-    """The gradient of _join_lanes: (T, N, D*H) -> (D, T, N, H)."""
-    T, N, DH = djoined.shape
-    if D == 1:
-        return djoined[None]
-    H = DH // D
-    dh = np.empty((D, T, N, H), dtype=djoined.dtype)
-    dh[0] = djoined[:, :, :H]
-    dh[1] = djoined[::-1, :, H:]
-    return dh
+def _project_lanes(h: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """[h_fwd ; h_bwd] @ W in natural time order, without joining the lanes: each lane is
+    multiplied by its block of W's rows and the backward lane's product is flipped in time.
+    h (D, T, N, H), W (D*H, K) -> (T, N, K)."""
+    D, T, N, H = h.shape
+    out = (h[0].reshape(T * N, H) @ W[:H]).reshape(T, N, -1)
+    if D == 2:
+        out += (h[1].reshape(T * N, H) @ W[H:]).reshape(T, N, -1)[::-1]
+    return out
+
+
+def _project_lanes_backward(dout: np.ndarray, h: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """dout (T, N, K) -> dW (D*H, K) and dh (D, T, N, H) in lane order."""
+    D, T, N, H = h.shape
+    dW = np.empty_like(W)
+    dh = np.empty_like(h)
+    for d in range(D):
+        lane_dout = (dout if d == 0 else np.ascontiguousarray(dout[::-1])).reshape(T * N, -1)
+        dW[d * H : (d + 1) * H] = h[d].reshape(T * N, H).T @ lane_dout
+        dh[d] = (lane_dout @ W[d * H : (d + 1) * H].T).reshape(T, N, H)
+    return dW, dh
 
 
 def input_preactivations(params: dict[str, np.ndarray], arch: Architecture, inputs: dict[str, np.ndarray]) -> np.ndarray:
@@ -194,12 +205,14 @@ def forward(
     *,
     dropout: float = 0.0,
     rng: np.random.Generator | None = None,
+    by_type: np.ndarray | None = None,
 ) -> tuple[np.ndarray, tuple]:
     """Tag scores (T*N, K), time-major, and the cache for backward.
 
     inputs: group -> ids (U,) of U word types; tokens (N, T): the type at each position;
     mask (N, T). Dropout is applied to each layer's output states when rate > 0 and an rng
-    is given.
+    is given. by_type (D, U, F), when given, holds input_preactivations computed beforehand
+    (tagging many batches of one corpus); inputs is then not used.
     """
     arch = architecture(params)
     cell_forward = CELLS[arch.cell][2]
@@ -209,57 +222,56 @@ def forward(
     lane_mask = np.stack([_time_major(mask, d) for d in range(D)]).astype(dtype)[..., None]
 
     caches = []
-    states = None  # (T, N, D*H): the previous layer's output
+    h = None  # (D, T, N, H): the previous layer's lanes
     for layer in range(1, arch.layers + 1):
         if layer == 1:
-            by_type = input_preactivations(params, arch, inputs)  # (D, U, F)
-            x = np.stack([np.take(by_type[d], _time_major(tokens, d), axis=0) for d in range(D)])  # (D, T, N, F)
+            if by_type is None:
+                by_type = input_preactivations(params, arch, inputs)  # (D, U, F)
+            x = np.empty((D, T, N, by_type.shape[2]), dtype=dtype)
+            for d in range(D):
+                np.take(by_type[d], _time_major(tokens, d), axis=0, out=x[d], mode="clip")
         else:
             x = np.empty((D, T, N, params[arch.layer_keys(layer, 0)[0]].shape[1]), dtype=dtype)
             for d in range(D):
                 wx, _, b = arch.layer_keys(layer, d)
-                proj = (states.reshape(T * N, -1) @ params[wx]).reshape(T, N, -1)
-                x[d] = proj[::-1] if d == 1 else proj
-                x[d] += params[b]
+                proj = _project_lanes(h, params[wx])  # natural time
+                np.add(proj[::-1] if d == 1 else proj, params[b], out=x[d])
         x *= lane_mask
         Wh = np.stack([params[arch.layer_keys(layer, d)[1]] for d in range(D)])
         h, cell_cache = cell_forward(x, Wh)
-        states, keep = layers.dropout_forward(_join_lanes(h), dropout, rng)
-        caches.append((cell_cache, keep, states if layer < arch.layers else None))
-    flat = states.reshape(T * N, -1)
-    scores, out_cache = layers.affine_forward(flat, params["Why"], params["by"])
-    return scores, (params, arch, inputs, tokens, lane_mask, caches, out_cache)
+        h, keep = layers.dropout_forward(h, dropout, rng)
+        caches.append((cell_cache, keep, h))
+    scores = _project_lanes(h, params["Why"]).reshape(T * N, -1)
+    scores += params["by"]
+    return scores, (params, arch, inputs, tokens, lane_mask, caches)
 
 
 def backward(dscores: np.ndarray, cache: tuple, *, sparse: bool = False) -> dict[str, np.ndarray]:
     """dscores (T*N, K) -> grads with the keys of params. With sparse=True the one-hot input
     tables get a RowGrad holding only the rows that the batch used."""
-    params, arch, inputs, tokens, lane_mask, caches, out_cache = cache
+    params, arch, inputs, tokens, lane_mask, caches = cache
     cell_backward = CELLS[arch.cell][3]
     D = arch.directions
     T, N = lane_mask.shape[1:3]
-    grads: dict[str, np.ndarray] = {}
-    dflat, grads["Why"], grads["by"] = layers.affine_backward(dscores, out_cache)
-    dstates = dflat.reshape(T, N, -1)
+    grads: dict[str, np.ndarray] = {"by": dscores.sum(axis=0)}
+    grads["Why"], dh = _project_lanes_backward(dscores.reshape(T, N, -1), caches[-1][2], params["Why"])
     for layer in range(arch.layers, 0, -1):
         cell_cache, keep, _ = caches[layer - 1]
-        dx, dWh = cell_backward(_split_lanes(layers.dropout_backward(dstates, keep), D), cell_cache)
+        dx, dWh = cell_backward(layers.dropout_backward(dh, keep), cell_cache)
         dx *= lane_mask  # padded steps had their pre-activation forced to zero
-        if layer > 1:
-            below = caches[layer - 2][2].reshape(T * N, -1)  # this layer's input states
-            dstates = np.zeros_like(below)
         if layer == 1:
             grads.update(_input_grads(params, arch, inputs, tokens, dx, sparse))
+        else:
+            below = caches[layer - 2][2]  # this layer's input lanes
+            dh = np.zeros_like(below)
         for d in range(D):
             wx, wh, b = arch.layer_keys(layer, d)
             grads[wh] = dWh[d]
             grads[b] = dx[d].sum(axis=(0, 1))
             if layer > 1:
-                dx_nat = (dx[d, ::-1] if d == 1 else dx[d]).reshape(T * N, -1)  # natural time
-                grads[wx] = below.T @ dx_nat
-                dstates += dx_nat @ params[wx].T
-        if layer > 1:
-            dstates = dstates.reshape(T, N, -1)
+                dproj = np.ascontiguousarray(dx[d, ::-1]) if d == 1 else dx[d]  # natural time
+                grads[wx], dbelow = _project_lanes_backward(dproj, below, params[wx])
+                dh += dbelow
     return grads
 
 
@@ -331,11 +343,12 @@ def batch_loss_and_grads(
 
 
 def predict_scores(
-    params: dict[str, np.ndarray], inputs: dict[str, np.ndarray], tokens: np.ndarray, mask: np.ndarray
+    params: dict[str, np.ndarray], inputs: dict[str, np.ndarray], tokens: np.ndarray, mask: np.ndarray,
+    by_type: np.ndarray | None = None,
 ) -> np.ndarray:
     """Tag scores (N, T, K) for a batch, without dropout."""
     N, T = mask.shape
-    scores, _ = forward(params, inputs, tokens, mask)
+    scores, _ = forward(params, inputs, tokens, mask, by_type=by_type)
     return scores.reshape(T, N, -1).transpose(1, 0, 2)
 
 

@@ -77,22 +77,27 @@ class RNNTagger:
             self._encoder = Encoder(self.vocabs_)
         return self._encoder
 
-    def predict_ids(self, sentences: Sequence[Sequence[str]], batch_size: int = 512) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per sentence: (tag ids, probability of each chosen tag)."""
+    def predict_ids(self, sentences: Sequence[Sequence[str]], batch_size: int = 64) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per sentence: (tag ids, probability of each chosen tag). Sentences are tagged in
+        batches of similar length; each word type's input rows are summed once per call."""
         corpus = encode_corpus(self._encoder_(), sentences)
+        arch = model.architecture(self.params_)
+        inputs = dict(zip(corpus.groups, corpus.type_ids))
+        by_type = model.input_preactivations(self.params_, arch, inputs)  # (D, types, F)
         empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
         out: list = [empty] * len(sentences)
         nonempty = np.flatnonzero(corpus.lengths)
         for batch_index in length_batches(corpus.lengths[nonempty], batch_size):
             index = nonempty[batch_index]
-            batch = make_batch(corpus, index)
-            scores = model.predict_scores(self.params_, batch.inputs, batch.tokens, batch.mask)[..., SPECIAL_TAGS:]
+            batch = make_batch(corpus, index, corpus_types=True)
+            scores = model.predict_scores(self.params_, {}, batch.tokens, batch.mask, by_type)[..., SPECIAL_TAGS:]
             best = scores.argmax(axis=-1)
             chosen = np.take_along_axis(scores, best[..., None], axis=-1)[..., 0]
             probs = 1.0 / np.exp(scores - chosen[..., None]).sum(axis=-1)  # softmax of the best tag
+            best += SPECIAL_TAGS
             for row, i in enumerate(index):
                 n = len(sentences[i])
-                out[i] = (best[row, :n] + SPECIAL_TAGS, probs[row, :n])
+                out[i] = (best[row, :n], probs[row, :n])
         return out
 
     def tag_sents(self, sentences: Sequence[Sequence[str]]) -> list[Tagged]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 PAD, UNK = "<pad>", "<unk>"
 PAD_ID, UNK_ID = 0, 1
@@ -64,7 +64,8 @@ _DIGITS = re.compile(r"\d")
 
 def normalise(word: str) -> str:
     """Lower-case, every digit as 0: 1984 and 2001 share one row."""
-    return _DIGITS.sub("0", word.lower())
+    lower = word.lower()
+    return lower if lower.isalpha() else _DIGITS.sub("0", lower)
 
 
 def shape(word: str) -> str:
@@ -77,23 +78,33 @@ def shape(word: str) -> str:
     return "".join(out)[:8]
 
 
-def _suffix(n: int) -> Callable[[str], str]:
-    return lambda word: normalise(word)[-n:]
-
-
-def _prefix(n: int) -> Callable[[str], str]:
-    return lambda word: normalise(word)[:n]
+def _group_function(group: str) -> Callable[[str, str], str]:
+    """f(word, normalised word) -> the group's string."""
+    if group == "word":
+        return lambda word, low: word
+    if group == "lower":
+        return lambda word, low: low
+    if group == "shape":
+        return lambda word, low: shape(word)
+    match = re.fullmatch(r"(suf|pre)([1-9])", group)
+    if match:
+        n = int(match[2])
+        return (lambda word, low: low[-n:]) if match[1] == "suf" else (lambda word, low: low[:n])
+    raise ValueError(f"unknown input group {group!r}; use word, lower, shape, suf1-9 or pre1-9")
 
 
 def extractor(group: str) -> Callable[[str], str]:
     """The string a token contributes to an input group: word, lower, shape, sufN or preN."""
-    if group == "word":
-        return lambda word: word
-    if group == "lower":
-        return normalise
-    if group == "shape":
-        return shape
-    match = re.fullmatch(r"(suf|pre)([1-9])", group)
-    if match:
-        return (_suffix if match[1] == "suf" else _prefix)(int(match[2]))
-    raise ValueError(f"unknown input group {group!r}; use word, lower, shape, suf1-9 or pre1-9")
+    f = _group_function(group)
+    return lambda word: f(word, normalise(word))
+
+
+def group_strings(groups: Sequence[str]) -> Callable[[str], tuple[str, ...]]:
+    """word -> its string in every group, normalising the word only once."""
+    functions = [_group_function(g) for g in groups]
+
+    def strings(word: str) -> tuple[str, ...]:
+        low = normalise(word)
+        return tuple(f(word, low) for f in functions)
+
+    return strings
