@@ -46,33 +46,55 @@ def embed_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
 def embed_backward_rows(dout: np.ndarray, ids: np.ndarray) -> RowGrad:
     """The same gradient as embed_backward, kept row-sparse. dout (..., F), ids (...) -> RowGrad.
 
-    The rows are sorted by id, then equal ids are summed pairwise in log2(max count) rounds of
-    whole-row additions: numpy's scatter-adds (np.add.at, reduceat) loop per element or per
-    column and cost several times more here.
+    numpy's scatter-adds (np.add.at, reduceat) loop per element or per column and cost several
+    times more than whole-row operations here, so rows are sorted by id and then summed by the
+    cheapest whole-row route: a one-hot matrix product when few distinct ids remain, a plain
+    copy for ids seen once, and pairwise rounds for the ids that repeat.
     """
     flat_ids = ids.reshape(-1)
     M = len(flat_ids)
+    values = dout.reshape(M, -1)
     order = np.argsort(flat_ids, kind="stable")
     sorted_ids = flat_ids[order]
     first = np.empty(M, dtype=bool)
     first[:1] = True
     np.not_equal(sorted_ids[1:], sorted_ids[:-1], out=first[1:])
     starts = np.flatnonzero(first)
-    values = np.take(dout.reshape(M, -1), order, axis=0)  # np.take: twice as fast as [order]
-    counts = np.diff(np.r_[starts, M])
-    if counts.max(initial=1) > 1:
-        segment = np.cumsum(first) - 1
-        rank = np.arange(M) - starts[segment]  # position of a row within its run of equal ids
-        room = counts[segment] - rank  # rows from here to the end of the run
-        step = 1
-        while step < counts.max():
-            # every row whose rank is a multiple of 2*step takes in the row `step` below it
-            take = np.flatnonzero(((rank & (2 * step - 1)) == 0) & (room > step))
-            pairs = np.take(values, take, axis=0)
-            pairs += np.take(values, take + step, axis=0)
-            values[take] = pairs
-            step *= 2
-    return RowGrad(sorted_ids[starts], np.take(values, starts, axis=0))
+    rows = sorted_ids[starts]
+    if len(starts) <= ONE_HOT_LIMIT and len(starts) < M:
+        one_hot = np.zeros((len(starts), M), dtype=values.dtype)
+        one_hot[np.cumsum(first) - 1, order] = 1.0
+        return RowGrad(rows, one_hot @ values)
+    counts = np.empty_like(starts)
+    counts[:-1] = starts[1:] - starts[:-1]
+    counts[-1] = M - starts[-1]
+    out = np.take(values, order[starts], axis=0)  # the first row of every run
+    repeated = np.flatnonzero(counts > 1)
+    if len(repeated) == 0:
+        return RowGrad(rows, out)
+    # the other rows of the repeated ids, in sorted order, summed pairwise within each run
+    run_counts = counts[repeated] - 1
+    run_offsets = np.cumsum(run_counts) - run_counts  # each run's start in the compact array
+    rank = np.arange(int(run_counts.sum())) - np.repeat(run_offsets, run_counts)
+    room = np.repeat(run_counts, run_counts) - rank  # rows from here to the end of the run
+    compact = np.take(values, order[np.repeat(starts[repeated] + 1, run_counts) + rank], axis=0)
+    step, longest = 1, int(run_counts.max())
+    candidates = np.flatnonzero(room > 1)
+    while step < longest:
+        take = candidates[((rank[candidates] & (2 * step - 1)) == 0) & (room[candidates] > step)]
+        pairs = np.take(compact, take, axis=0)
+        pairs += np.take(compact, take + step, axis=0)
+        compact[take] = pairs
+        candidates = take
+        step *= 2
+    sums = np.take(out, repeated, axis=0)
+    sums += np.take(compact, run_offsets, axis=0)
+    out[repeated] = sums
+    return RowGrad(rows, out)
+
+
+# Up to this many distinct ids, a one-hot (ids x rows) matrix product sums rows fastest.
+ONE_HOT_LIMIT = 48
 
 
 # ---------------------------------------------------------------- Elman recurrence

@@ -278,25 +278,18 @@ def backward(dscores: np.ndarray, cache: tuple, *, sparse: bool = False) -> dict
 def _input_grads(params, arch: Architecture, inputs, tokens: np.ndarray, dx: np.ndarray, sparse: bool) -> dict:
     """Gradients of the one-hot input tables from dx (D, T, N, F).
 
-    Positions are first summed into their word types, then the types into the rows of every
-    group at once: the groups' ids are offset into one id space, so one sort serves them all.
-    Both lanes travel together, as rows of D*F in natural time order.
+    Positions are first summed into their word types, then each group sums the types into its
+    rows. Both lanes travel together, as rows of D*F in natural time order, and are split into
+    contiguous per-lane arrays at the end.
     """
     D, T, N, F = dx.shape
-    by_type = layers.embed_backward_rows(_join_lanes(dx), tokens.T)  # U' types present
-    sizes = [params[arch.input_key(g, 0)].shape[0] for g in arch.groups]
-    offsets = np.cumsum([0, *sizes])
-    ids = np.concatenate([np.take(inputs[g], by_type.rows) + offsets[i] for i, g in enumerate(arch.groups)])
-    rows_per_group = np.repeat(by_type.values[None], len(sizes), axis=0).reshape(len(ids), -1)
-    summed = layers.embed_backward_rows(rows_per_group, ids)
-    bounds = np.searchsorted(summed.rows, offsets)
+    by_type = layers.embed_backward_rows(_join_lanes(dx), tokens.T)  # the U' types present
     grads = {}
-    for i, g in enumerate(arch.groups):
-        part = slice(bounds[i], bounds[i + 1])
-        rows = summed.rows[part] - offsets[i]
+    for g in arch.groups:
+        summed = layers.embed_backward_rows(by_type.values, np.take(inputs[g], by_type.rows))
         for d in range(D):
             key = arch.input_key(g, d)
-            lane = layers.RowGrad(rows, np.ascontiguousarray(summed.values[part, d * F : (d + 1) * F]))
+            lane = layers.RowGrad(summed.rows, np.ascontiguousarray(summed.values[:, d * F : (d + 1) * F]))
             grads[key] = lane if sparse else lane.to_dense(params[key].shape)
     return grads
 

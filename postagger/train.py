@@ -33,6 +33,7 @@ class TrainConfig:
     optimizer: str = "adam"
     lr: float = 4e-3
     rowwise_adam: bool = True  # Adam keeps one second moment per input-table row, not per entry
+    table_momentum: bool = True
     lr_decay: float = 0.8  # the learning rate is multiplied by this after every epoch
     clip: float = 5.0  # global gradient norm; 0 turns clipping off
     dropout: float = 0.0  # on the states each layer passes on
@@ -90,7 +91,7 @@ def fit_params(
 ) -> TrainResult:
     """Train params in place for cfg.epochs epochs; return the best weights on dev."""
     callback = callback or Callback()
-    options = {"rowwise": True} if cfg.optimizer == "adam" and cfg.rowwise_adam else {}
+    options = {"rowwise": True, "table_momentum": cfg.table_momentum} if cfg.optimizer == "adam" and cfg.rowwise_adam else {}
     optimizer = make_optimizer(cfg.optimizer, cfg.lr, cfg.clip, **options)
     result = TrainResult(params={k: v.copy() for k, v in params.items()})
     since_best = 0

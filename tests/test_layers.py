@@ -31,11 +31,12 @@ def test_embed_backward_matches_finite_differences():
     check(lambda: float((layers.embed_forward(ids, W)[0] * dout).sum()), dW, W)
 
 
-@pytest.mark.parametrize("pool", [2, 7, 1000])
-def test_row_sparse_gradient_equals_dense(pool):
+@pytest.mark.parametrize("pool,shape", [(2, (6, 11)), (7, (6, 11)), (1000, (6, 11)), (150, (40, 50)), (100000, (20, 30))])
+def test_row_sparse_gradient_equals_dense(pool, shape):
+    # few ids (one-hot product), all distinct, and a mix of singletons and long runs (pairwise sums)
     rng = np.random.default_rng(pool)
-    ids = rng.integers(0, pool, size=(6, 11))
-    dout = rng.normal(size=(6, 11, 4))
+    ids = rng.zipf(1.5, size=shape) % pool
+    dout = rng.normal(size=(*shape, 4))
     sparse = layers.embed_backward_rows(dout, ids)
     dense = layers.embed_backward(dout, (ids, (pool, 4)))
     assert np.all(np.diff(sparse.rows) > 0)  # unique and sorted

@@ -1,0 +1,82 @@
+"""The command line, through typer's CliRunner: train a tiny model, tag and evaluate with it."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from postagger.cli import app
+from tests.conftest import require_corpus
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    require_corpus("treebank")
+    out = tmp_path_factory.mktemp("models") / "tiny"
+    result = runner.invoke(app, ["train", "--max-sentences", "300", "--epochs", "2", "--hidden", "24", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out, result
+
+
+def test_train_prints_one_line_per_epoch_and_saves(tiny_model):
+    out, result = tiny_model
+    lines = [l for l in result.stderr.splitlines() if l.startswith("epoch")]
+    assert len(lines) == 2
+    for field in ("loss", "dev accuracy", "tokens/s", " s"):
+        assert field in lines[0]
+    assert (out / "weights.npz").exists() and (out / "model.json").exists()
+    assert f"saved {out}" in result.stderr
+
+
+def test_tag_a_sentence_and_stdin(tiny_model):
+    out, _ = tiny_model
+    result = runner.invoke(app, ["tag", "--model", str(out), "The cat sat on the mat."])
+    assert result.exit_code == 0, result.output
+    pairs = result.stdout.split()
+    assert [p.rsplit("/", 1)[0] for p in pairs] == ["The", "cat", "sat", "on", "the", "mat", "."]
+    assert pairs[0] == "The/DT" and pairs[-1] == "./."
+    piped = runner.invoke(app, ["tag", "--model", str(out), "--input", "-", "--json"], input="Time flies .\n\nOK\n")
+    assert piped.exit_code == 0, piped.output
+    records = [json.loads(line) for line in piped.stdout.splitlines()]
+    assert records[0]["tokens"] == ["Time", "flies", "."] and len(records[0]["tags"]) == 3
+    assert records[1] == {"tokens": [], "tags": []}
+    assert len(records) == 3
+
+
+def test_evaluate_json_and_report(tiny_model):
+    out, _ = tiny_model
+    result = runner.invoke(app, ["evaluate", "--model", str(out), "--split", "dev", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    for key in ("accuracy", "known_accuracy", "unknown_accuracy", "tokens", "unknown_tokens", "per_tag", "confusion"):
+        assert key in report
+    assert report["tokens"] == 9527 and 0.5 < report["accuracy"] <= 1
+    assert report["unknown_accuracy"] < report["known_accuracy"]
+    labels, matrix = report["confusion"]["labels"], report["confusion"]["matrix"]
+    assert len(matrix) == len(labels) and sum(map(sum, matrix)) == report["tokens"]
+    text = runner.invoke(app, ["evaluate", "--model", str(out), "--split", "dev"])
+    assert "unknown words" in text.stdout and "largest confusions" in text.stdout
+
+
+@pytest.mark.parametrize("flags", [[], ["--bidirectional"], ["--bidirectional", "--layers", "2", "--seq-len", "4"]])
+def test_gradcheck_passes(flags):
+    result = runner.invoke(app, ["gradcheck", *flags, "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["passed"] and all(p["max_rel_error"] < 1e-6 for p in report["parameters"].values())
+
+
+def test_gradcheck_fails_loudly_with_an_impossible_tolerance():
+    result = runner.invoke(app, ["gradcheck", "--tol", "1e-30"])
+    assert result.exit_code == 1 and "FAIL" in result.stdout
+
+
+def test_errors_are_one_line_without_traceback(tmp_path):
+    result = runner.invoke(app, ["tag", "--model", str(tmp_path / "none"), "hello"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert "Traceback" not in result.output
+    result = runner.invoke(app, ["train", "--corpus", "nosuch"])
+    assert result.exit_code == 2 and "unknown corpus" in result.stderr

@@ -1,0 +1,92 @@
+"""NLTK corpora: splits, traces, tagsets, search paths and the missing-corpus message."""
+
+import pytest
+
+from postagger import corpora
+from postagger.errors import CorpusNotFoundError, UsageError
+from tests.conftest import require_corpus
+
+
+@pytest.fixture(scope="module")
+def treebank():
+    require_corpus("treebank")
+
+
+def test_treebank_splits_are_80_10_10_in_corpus_order(treebank):
+    parts = {s: corpora.load_corpus("treebank", split=s) for s in ("train", "dev", "test", "all")}
+    n = len(parts["all"])
+    assert [len(parts[s]) for s in ("train", "dev", "test")] == [int(0.8 * n), int(0.9 * n) - int(0.8 * n), n - int(0.9 * n)]
+    assert parts["train"] + parts["dev"] + parts["test"] == parts["all"]
+    assert parts["train"][0][:2] == [("Pierre", "NNP"), ("Vinken", "NNP")]
+
+
+def test_treebank_drops_traces_unless_asked(treebank):
+    plain = corpora.load_corpus("treebank", split="all")
+    traced = corpora.load_corpus("treebank", split="all", keep_traces=True)
+    assert not any(t == "-NONE-" for s in plain for _, t in s)
+    n_traces = sum(t == "-NONE-" for s in traced for _, t in s)
+    assert sum(map(len, traced)) - sum(map(len, plain)) == n_traces
+    assert 0.05 < n_traces / sum(map(len, traced)) < 0.08
+
+
+def test_universal_tagset_has_the_twelve_tags(treebank):
+    tags = {t for s in corpora.load_corpus("treebank", "universal", "dev") for _, t in s}
+    assert tags <= {"NOUN", "VERB", "ADJ", "ADV", "PRON", "DET", "ADP", "NUM", "CONJ", "PRT", ".", "X"}
+    assert len(tags) >= 11
+
+
+def test_conll2000_dev_is_the_end_of_train_txt():
+    require_corpus("conll2000")
+    train, dev, test = (corpora.load_corpus("conll2000", split=s) for s in ("train", "dev", "test"))
+    assert len(train) + len(dev) == 8936 and len(dev) == 8936 - int(0.9 * 8936)
+    assert len(test) == 2012
+    assert train[0][0] == ("Confidence", "NN")
+
+
+def test_loaded_sentences_are_fresh_copies(treebank):
+    first = corpora.load_corpus("treebank", split="dev")
+    first[0].clear()
+    assert corpora.load_corpus("treebank", split="dev")[0]
+
+
+def test_bad_names_are_usage_errors():
+    with pytest.raises(UsageError, match="unknown corpus 'nosuch'"):
+        corpora.load_corpus("nosuch")
+    with pytest.raises(UsageError, match="split"):
+        corpora.load_corpus("treebank", split="validation")
+    with pytest.raises(UsageError, match="no universal mapping"):
+        corpora.load_corpus("indian", "universal")
+
+
+def test_missing_corpus_tries_one_download_then_says_how_to_get_it(monkeypatch, tmp_path):
+    import nltk
+
+    corpora._load.cache_clear()
+    monkeypatch.setenv("NLTK_DATA", str(tmp_path))
+    monkeypatch.setattr(corpora, "PROJECT_DATA", tmp_path / "corpora")
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path)])
+    attempts = []
+    monkeypatch.setattr(nltk, "download", lambda *a, **k: attempts.append(a) or False)
+    with pytest.raises(CorpusNotFoundError) as err:
+        corpora.load_corpus("treebank")
+    corpora._load.cache_clear()
+    message = str(err.value)
+    assert len(attempts) == 1 and "\n" not in message
+    assert "treebank" in message and "python -m nltk.downloader -d corpora treebank" in message
+
+
+def test_search_path_order(monkeypatch, tmp_path):
+    monkeypatch.setenv("NLTK_DATA", str(tmp_path))
+    paths = corpora.nltk_data_paths()
+    assert paths[0] == str(tmp_path)
+    assert paths[1] == str(corpora.PROJECT_DATA) and corpora.PROJECT_DATA.name == "corpora"
+
+
+def test_universal_mapping_has_only_explicit_entries(treebank):
+    mapping = corpora.universal_tag_mapping("en-ptb")
+    assert mapping["NN"] == "NOUN" and mapping["VBZ"] == "VERB"
+    assert "NOT-A-TAG" not in mapping
+
+
+def test_tokenize_needs_no_data():
+    assert corpora.tokenize("The cat sat on the mat.") == ["The", "cat", "sat", "on", "the", "mat", "."]
