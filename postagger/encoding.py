@@ -77,7 +77,7 @@ class EncodedCorpus:
     offsets: np.ndarray  # (S + 1,) int64
     groups: tuple[str, ...]
     tags: np.ndarray | None = None  # (n_tokens,) int32
-    drop_prob: np.ndarray | None = None  # (n_tokens,) chance that word dropout hides the token
+    drop_prob: dict[str, np.ndarray] | None = None  # group -> (n_tokens,) chance that word dropout hides it
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -110,16 +110,25 @@ def encode_corpus(
     return EncodedCorpus(types, type_ids, offsets, encoder.groups, tag_ids)
 
 
-def rare_word_dropout(corpus: EncodedCorpus, alpha: float) -> np.ndarray:
-    """Per-token chance alpha / (alpha + count(word)) of hiding the word: rare words are hidden
-    most often, so that the UNK row learns what unseen words look like."""
-    word_ids = corpus.ids("word")
-    counts = np.bincount(word_ids)
-    return (alpha / (alpha + counts[word_ids])).astype(np.float32)
-
-
-# Groups that name the whole word: word dropout hides them together.
+# Groups that name the whole word, which word dropout hides.
 WHOLE_WORD_GROUPS = ("word", "lower")
+
+
+def rare_word_dropout(corpus: EncodedCorpus, alpha: float, joint: bool = False) -> dict[str, np.ndarray]:
+    """Per-token chance alpha / (alpha + count) of hiding each whole-word group: rare forms are
+    hidden most often, so that the UNK rows learn what unseen words look like. Each group counts
+    its own strings, so a rare spelling of a common word ("Authority") can lose its word id and
+    keep its lower-cased one, as unseen capitalised forms do at test time. With joint=True both
+    are hidden together, by the word's count."""
+    probs = {}
+    for group in WHOLE_WORD_GROUPS:
+        if group in corpus.groups:
+            ids = corpus.ids("word" if joint else group)
+            probs[group] = (alpha / (alpha + np.bincount(ids)[ids])).astype(np.float32)
+    if joint:
+        first = next(iter(probs.values()))
+        return {"+".join(probs): first}
+    return probs
 
 
 @dataclass
@@ -161,16 +170,17 @@ def make_batch(
     if corpus_types:
         return Batch(types, {}, mask.astype(np.int32), tags, np.asarray(index))
     n_types = corpus.type_ids.shape[1]
-    if rng is not None and corpus.drop_prob is not None:
-        hidden = rng.random(len(positions)) < corpus.drop_prob[positions]
-        types[mask] += hidden * n_types  # types n_types and up: the same word, hidden
+    hiding = list(corpus.drop_prob.items()) if rng is not None and corpus.drop_prob else []
+    for bit, (_, prob) in enumerate(hiding):
+        hidden = rng.random(len(positions)) < prob[positions]
+        types[mask] += (hidden << bit) * n_types  # each hiding pattern is a type of its own
     unique, tokens = np.unique(types, return_inverse=True)
     ids = corpus.type_ids[:, unique % n_types]
-    hidden_types = unique >= n_types
-    if hidden_types.any():
-        for g, group in enumerate(corpus.groups):
-            if group in WHOLE_WORD_GROUPS:
-                ids[g, hidden_types] = UNK_ID
+    pattern = unique // n_types
+    for bit, (key, _) in enumerate(hiding):
+        hidden_types = (pattern >> bit) & 1 == 1
+        for group in key.split("+"):
+            ids[corpus.groups.index(group), hidden_types] = UNK_ID
     inputs = dict(zip(corpus.groups, ids))
     return Batch(tokens.reshape(types.shape), inputs, mask.astype(np.int32), tags, np.asarray(index))
 

@@ -92,25 +92,18 @@ class Adagrad(Optimizer):
 
 class Adam(Optimizer):
     """Adam. A RowGrad table gets lazy Adam: only its rows in the batch are updated. With
-    rowwise=True such a table keeps one second moment per row (the mean of g^2 over the row), as
-    row-wise Adagrad does for large embedding tables: about half the memory traffic."""
+    rowwise=True such a table keeps one second moment per row (the mean of g^2 over the row)
+    instead of one per entry, as row-wise Adagrad does for large embedding tables: V floats of
+    state instead of V*H, and fewer passes over the rows."""
 
-    def __init__(self, lr: float, clip: float = 0.0, beta1=0.9, beta2=0.999, eps=1e-8, rowwise=False, table_momentum=True):
+    def __init__(self, lr: float, clip: float = 0.0, beta1=0.9, beta2=0.999, eps=1e-8, rowwise=False):
         super().__init__(lr, clip)
         self.beta1, self.beta2, self.eps, self.rowwise = beta1, beta2, eps, rowwise
-        self.table_momentum = table_momentum
 
     def _update(self, name, param, grad, rows):
         b1, b2 = self.beta1, self.beta2
         step = float(self.lr * np.sqrt(1 - b2**self.steps) / (1 - b1**self.steps))  # a Python float keeps float32 float32
         dense = isinstance(rows, slice)
-        if self.rowwise and not dense and not self.table_momentum:
-            v = self._slot(name, "v_row", param[:, 0])
-            v_rows = np.take(v, rows) * b2 + (1 - b2) / grad.shape[1] * np.einsum("ij,ij->i", grad, grad)
-            v[rows] = v_rows
-            step = float(self.lr * np.sqrt(1 - b2**self.steps))
-            _subtract_rows(param, rows, grad * (step / (np.sqrt(v_rows) + self.eps))[:, None])
-            return
         m = self._slot(name, "m", param)
         m_rows = m if dense else np.take(m, rows, axis=0)
         m_rows -= grad  # m = b1 * m + (1 - b1) * g, in place

@@ -65,7 +65,7 @@ def test_batch_padding_mask_and_tags_round_trip():
 def test_word_dropout_hides_whole_words_only():
     v = vocabs()
     corpus = encode_corpus(Encoder(v), SENTS * 50, TAGS * 50, Vocab(["DT"]))
-    corpus.drop_prob = np.full(corpus.n_tokens, 0.5, dtype=np.float32)
+    corpus.drop_prob = {"word+lower": np.full(corpus.n_tokens, 0.5, dtype=np.float32)}
     batch = make_batch(corpus, np.arange(len(corpus)), np.random.default_rng(0))
     plain = make_batch(corpus, np.arange(len(corpus)))
     real = batch.mask == 1
@@ -80,10 +80,26 @@ def test_word_dropout_hides_whole_words_only():
 
 def test_rare_words_are_hidden_more_often():
     v = vocabs()
-    corpus = encode_corpus(Encoder(v), SENTS, TAGS, Vocab(["DT"]))
+    corpus = encode_corpus(Encoder(v), SENTS + [["the"]], TAGS + [["DT"]], Vocab(["DT"]))
     p = rare_word_dropout(corpus, 0.25)
-    assert p[0] == pytest.approx(0.25 / 2.25)  # "The" occurs twice
-    assert p[3] == pytest.approx(0.25 / 1.25)  # "Dogs" once
+    assert p["word"][0] == pytest.approx(0.25 / 2.25)  # "The" occurs twice
+    assert p["word"][3] == pytest.approx(0.25 / 1.25)  # "Dogs" once
+    assert p["lower"][0] == pytest.approx(0.25 / 3.25)  # "the" three times, in either case
+    joint = rare_word_dropout(corpus, 0.25, joint=True)
+    np.testing.assert_array_equal(joint["word+lower"], p["word"])
+
+
+def test_independent_dropout_can_hide_the_word_but_keep_its_lower_case():
+    v = vocabs()
+    corpus = encode_corpus(Encoder(v), SENTS * 50, TAGS * 50, Vocab(["DT"]))
+    corpus.drop_prob = {"word": np.full(corpus.n_tokens, 0.5, np.float32), "lower": np.full(corpus.n_tokens, 0.5, np.float32)}
+    batch = make_batch(corpus, np.arange(len(corpus)), np.random.default_rng(0))
+    real = batch.mask == 1
+    word = batch.inputs["word"][batch.tokens][real] == UNK_ID
+    lower = batch.inputs["lower"][batch.tokens][real] == UNK_ID
+    for both in (True, False):
+        for only in (True, False):
+            assert 0.15 < np.mean((word == both) & (lower == only)) < 0.35
 
 
 def test_length_batches_cover_every_sentence_once_and_group_lengths():

@@ -83,3 +83,15 @@ def test_state_round_trip():
 def test_unknown_optimizer():
     with pytest.raises(ValueError, match="unknown optimizer"):
         make_optimizer("rmsprop", 0.1)
+
+
+def test_rowwise_adam_scales_each_row_by_its_rms():
+    start, sparse, _ = problem()
+    params = {"W": start.copy()}
+    Adam(0.1, rowwise=True).step(params, {"W": sparse})
+    rms = np.sqrt((sparse.values**2).mean(axis=1, keepdims=True))
+    expected = start.copy()
+    expected[sparse.rows] -= 0.1 * sparse.values / (rms + 1e-8 / np.sqrt(1 - 0.999))
+    np.testing.assert_allclose(params["W"], expected, rtol=1e-6)
+    untouched = [0, 2, 3, 6]
+    np.testing.assert_array_equal(params["W"][untouched], start[untouched])
