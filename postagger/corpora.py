@@ -69,7 +69,8 @@ def _download(resource: str) -> bool:
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
         try:
-            return bool(nltk.download(resource, download_dir=str(PROJECT_DATA), quiet=True, raise_on_error=False))
+            sink = io.StringIO()  # print_error_to defaults to the sys.stderr of import time
+            return bool(nltk.download(resource, download_dir=str(PROJECT_DATA), quiet=True, raise_on_error=False, print_error_to=sink))
         except Exception:  # the downloader raises assorted network errors
             return False
 
@@ -92,12 +93,13 @@ def _require(resource_path: str, package: str, name: str) -> None:
 
 
 def _reader(name: str):
+    """NLTK's (lazy) reader for a corpus name, without loading the corpus."""
     import nltk.corpus
+    from nltk.corpus.reader.api import CorpusReader
+    from nltk.corpus.util import LazyCorpusLoader
 
-    if not name.isidentifier() or name.startswith("_"):
-        raise UsageError(_unknown(name))
-    reader = getattr(nltk.corpus, name, None)
-    if reader is None or not hasattr(reader, "tagged_sents"):
+    reader = getattr(nltk.corpus, name, None) if name.isidentifier() and not name.startswith("_") else None
+    if not isinstance(reader, (LazyCorpusLoader, CorpusReader)):
         raise UsageError(_unknown(name))
     return reader
 
@@ -116,6 +118,8 @@ def _load(name: str, tagset: str, keep_traces: bool) -> tuple[tuple[tuple[tuple[
     if tagset == "universal":
         _require("taggers/universal_tagset", "universal_tagset", "universal_tagset")
     try:
+        if not hasattr(reader, "tagged_sents"):  # loads the corpus, now that it is there
+            raise UsageError(f"corpus {name!r} has no tagged sentences; " + _unknown(name).split("; ")[1])
         if name == "conll2000":
             parts = [reader.tagged_sents("train.txt"), reader.tagged_sents("test.txt")]
         else:
