@@ -114,20 +114,16 @@ def encode_corpus(
 WHOLE_WORD_GROUPS = ("word", "lower")
 
 
-def rare_word_dropout(corpus: EncodedCorpus, alpha: float, joint: bool = False) -> dict[str, np.ndarray]:
+def rare_word_dropout(corpus: EncodedCorpus, alpha: float) -> dict[str, np.ndarray]:
     """Per-token chance alpha / (alpha + count) of hiding each whole-word group: rare forms are
     hidden most often, so that the UNK rows learn what unseen words look like. Each group counts
     its own strings, so a rare spelling of a common word ("Authority") can lose its word id and
-    keep its lower-cased one, as unseen capitalised forms do at test time. With joint=True both
-    are hidden together, by the word's count."""
+    keep its lower-cased one, as unseen capitalised forms do at test time."""
     probs = {}
     for group in WHOLE_WORD_GROUPS:
         if group in corpus.groups:
-            ids = corpus.ids("word" if joint else group)
+            ids = corpus.ids(group)
             probs[group] = (alpha / (alpha + np.bincount(ids)[ids])).astype(np.float32)
-    if joint:
-        first = next(iter(probs.values()))
-        return {"+".join(probs): first}
     return probs
 
 
@@ -179,8 +175,7 @@ def make_batch(
     pattern = unique // n_types
     for bit, (key, _) in enumerate(hiding):
         hidden_types = (pattern >> bit) & 1 == 1
-        for group in key.split("+"):
-            ids[corpus.groups.index(group), hidden_types] = UNK_ID
+        ids[corpus.groups.index(key), hidden_types] = UNK_ID
     inputs = dict(zip(corpus.groups, ids))
     return Batch(tokens.reshape(types.shape), inputs, mask.astype(np.int32), tags, np.asarray(index))
 

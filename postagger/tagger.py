@@ -53,7 +53,7 @@ class RNNTagger:
         self._encoder = Encoder(self.vocabs_)
         train = encode_corpus(self._encoder, words, tags, self.tags_)
         if cfg.word_dropout > 0:
-            train.drop_prob = rare_word_dropout(train, cfg.word_dropout, joint=cfg.joint_word_dropout)
+            train.drop_prob = rare_word_dropout(train, cfg.word_dropout)
         dev = None
         if dev_sents:
             dev = encode_corpus(self._encoder, [[w for w, _ in s] for s in dev_sents],

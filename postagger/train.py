@@ -37,9 +37,7 @@ class TrainConfig:
     clip: float = 5.0  # global gradient norm; 0 turns clipping off
     dropout: float = 0.0  # on the states each layer passes on
     word_dropout: float = 1.0  # alpha: a word seen c times is hidden with chance alpha/(alpha+c)
-    joint_word_dropout: bool = False  # hide word and lower-cased word together, by the word's count
     min_feature_count: int = 1  # rarer suffixes, prefixes and shapes share the UNK row
-    average_from: int = 0  # from this epoch on, keep the running mean of end-of-epoch weights (0: off)
     patience: int = 0  # stop after this many epochs without a better dev accuracy; 0 never stops
     seed: int = 0
     max_sentences: int | None = None  # train on the first N training sentences only
@@ -96,7 +94,6 @@ def fit_params(
     optimizer = make_optimizer(cfg.optimizer, cfg.lr, cfg.clip, **options)
     result = TrainResult(params={k: v.copy() for k, v in params.items()})
     since_best = 0
-    average: dict[str, np.ndarray] | None = None
     for epoch in range(1, cfg.epochs + 1):
         rng = np.random.default_rng([cfg.seed, epoch])
         batches = length_batches(train.lengths, cfg.batch_size, rng)
@@ -116,16 +113,12 @@ def fit_params(
             if callback.stop():
                 return result
         seconds = time.perf_counter() - started
-        candidate = params
-        if cfg.average_from and epoch >= cfg.average_from:
-            average = _update_average(average, params, epoch - cfg.average_from + 1)
-            candidate = average
-        dev_acc = accuracy(candidate, dev) if dev is not None and len(dev) else None
+        dev_acc = accuracy(params, dev) if dev is not None and len(dev) else None
         record = EpochRecord(epoch, loss_sum / max(tokens, 1), dev_acc, tokens / seconds, seconds, optimizer.lr)
         result.history.append(record)
         callback.on_epoch_end(record)
         if dev_acc is None or result.best_dev_accuracy is None or dev_acc > result.best_dev_accuracy:
-            result.params = {k: v.copy() for k, v in candidate.items()}
+            result.params = {k: v.copy() for k, v in params.items()}
             result.best_epoch, result.best_dev_accuracy, since_best = epoch, dev_acc, 0
         else:
             since_best += 1
@@ -135,11 +128,3 @@ def fit_params(
     return result
 
 
-
-def _update_average(average: dict | None, params: dict, count: int) -> dict:
-    """The running mean of the weights at the ends of the last `count` epochs."""
-    if average is None:
-        return {k: v.copy() for k, v in params.items()}
-    for k, v in params.items():
-        average[k] += (v - average[k]) / count
-    return average
