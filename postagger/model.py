@@ -219,7 +219,7 @@ def forward(
     D = arch.directions
     N, T = mask.shape
     dtype = params["Why"].dtype
-    lane_mask = np.stack([_time_major(mask, d) for d in range(D)]).astype(dtype)[..., None]
+    padded = np.flatnonzero(np.stack([_time_major(mask, d) for d in range(D)]) == 0)  # in (D*T*N)
 
     caches = []
     h = None  # (D, T, N, H): the previous layer's lanes
@@ -236,29 +236,29 @@ def forward(
                 wx, _, b = arch.layer_keys(layer, d)
                 proj = _project_lanes(h, params[wx])  # natural time
                 np.add(proj[::-1] if d == 1 else proj, params[b], out=x[d])
-        x *= lane_mask
+        x.reshape(D * T * N, -1)[padded] = 0.0  # padding must not move the state
         Wh = np.stack([params[arch.layer_keys(layer, d)[1]] for d in range(D)])
         h, cell_cache = cell_forward(x, Wh)
         h, keep = layers.dropout_forward(h, dropout, rng)
         caches.append((cell_cache, keep, h))
     scores = _project_lanes(h, params["Why"]).reshape(T * N, -1)
     scores += params["by"]
-    return scores, (params, arch, inputs, tokens, lane_mask, caches)
+    return scores, (params, arch, inputs, tokens, padded, caches)
 
 
 def backward(dscores: np.ndarray, cache: tuple, *, sparse: bool = False) -> dict[str, np.ndarray]:
     """dscores (T*N, K) -> grads with the keys of params. With sparse=True the one-hot input
     tables get a RowGrad holding only the rows that the batch used."""
-    params, arch, inputs, tokens, lane_mask, caches = cache
+    params, arch, inputs, tokens, padded, caches = cache
     cell_backward = CELLS[arch.cell][3]
     D = arch.directions
-    T, N = lane_mask.shape[1:3]
+    N, T = tokens.shape
     grads: dict[str, np.ndarray] = {"by": dscores.sum(axis=0)}
     grads["Why"], dh = _project_lanes_backward(dscores.reshape(T, N, -1), caches[-1][2], params["Why"])
     for layer in range(arch.layers, 0, -1):
         cell_cache, keep, _ = caches[layer - 1]
         dx, dWh = cell_backward(layers.dropout_backward(dh, keep), cell_cache)
-        dx *= lane_mask  # padded steps had their pre-activation forced to zero
+        dx.reshape(D * T * N, -1)[padded] = 0.0  # padded steps had their pre-activation forced to zero
         if layer == 1:
             grads.update(_input_grads(params, arch, inputs, tokens, dx, sparse))
         else:

@@ -114,3 +114,17 @@ def test_broken_model_folders_raise_model_error(trained, tmp_path, damage):
     with pytest.raises(ModelError) as err:
         RNNTagger.load(folder)
     assert str(folder) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_tagging_path_equals_the_training_forward(trained):
+    """Tagging sums each type's input rows once per call; training sums them per batch."""
+    from postagger import model
+    from postagger.encoding import encode_corpus, make_batch
+
+    sents = [[w for w, _ in s] for s in tiny_corpus(12, seed=3)]
+    corpus = encode_corpus(trained._encoder_(), sents)
+    batch = make_batch(corpus, np.arange(len(sents)))
+    scores = model.predict_scores(trained.params_, batch.inputs, batch.tokens, batch.mask)
+    best = scores[..., 2:].argmax(axis=-1) + 2
+    for row, (ids, _) in enumerate(trained.predict_ids(sents)):
+        np.testing.assert_array_equal(best[row, : len(ids)], ids)
