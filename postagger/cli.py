@@ -83,6 +83,12 @@ class Split(str, Enum):
     all = "all"
 
 
+class Cell(str, Enum):
+    rnn = "rnn"
+    lstm = "lstm"
+    gru = "gru"
+
+
 class OutputFormat(str, Enum):
     text = "text"
     json = "json"
@@ -100,6 +106,8 @@ def train(
     out: Annotated[Path, typer.Option(help="Folder to save the model in.")] = DEFAULT_MODEL,
     bidirectional: Annotated[bool, typer.Option("--bidirectional/--unidirectional", help="Run a second RNN right to left.")] = True,
     hidden: Annotated[int, typer.Option(min=1, help="Hidden units per direction.")] = 128,
+    cell: Annotated[Cell, typer.Option(help="Recurrent cell: Elman rnn, lstm or gru.")] = Cell.rnn,
+    layers: Annotated[int, typer.Option(min=1, help="Stacked recurrent layers.")] = 1,
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the training data.")] = 10,
     batch_size: Annotated[int, typer.Option(min=1, help="Sentences per minibatch.")] = 32,
     optimizer: Annotated[Optimizer, typer.Option(help="Update rule.")] = Optimizer.adam,
@@ -116,6 +124,7 @@ def train(
       postagger train
       postagger train --corpus conll2000 --out models/conll
       postagger train --corpus brown --tagset universal --epochs 5
+      postagger train --cell lstm --out models/lstm
       postagger train --max-sentences 200 --epochs 2 --out models/tiny
     """
     from . import corpora
@@ -129,7 +138,7 @@ def train(
 
     try:
         config = TrainConfig(
-            hidden=hidden, bidirectional=bidirectional, epochs=epochs, batch_size=batch_size,
+            hidden=hidden, cell=cell.value, layers=layers, bidirectional=bidirectional, epochs=epochs, batch_size=batch_size,
             optimizer=optimizer.value, lr=lr, clip=clip, seed=seed, max_sentences=max_sentences,
         )
         train_sents = corpora.load_corpus(corpus, tagset.value, "train", keep_traces=keep_traces)
@@ -296,6 +305,7 @@ def gradcheck(
     tags: Annotated[int, typer.Option(min=2, help="Tags K.")] = 5,
     groups: Annotated[int, typer.Option(min=0, help="Extra one-hot input groups (suffix-like tables).")] = 1,
     layers: Annotated[int, typer.Option(min=1, help="Stacked RNN layers.")] = 1,
+    cell: Annotated[Cell, typer.Option(help="Recurrent cell: rnn, lstm or gru.")] = Cell.rnn,
     seed: Annotated[int, typer.Option(help="Seed for the random network and batch.")] = 0,
     tol: Annotated[float, typer.Option(help="Largest relative error allowed.")] = 1e-6,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
@@ -308,12 +318,13 @@ def gradcheck(
     Examples:
       postagger gradcheck
       postagger gradcheck --bidirectional --layers 2 --seq-len 8
+      postagger gradcheck --cell lstm --bidirectional
     """
     from . import gradcheck as gc
 
     params, data = gc.random_problem(
         seq_len=seq_len, batch=batch, hidden=hidden, vocab=vocab, tags=tags, groups=groups,
-        layers=layers, bidirectional=bidirectional, seed=seed,
+        layers=layers, bidirectional=bidirectional, cell=cell.value, seed=seed,
     )
     report = gc.check_gradients(params, data)
     passed = all(err <= tol for err in report.values())
@@ -323,7 +334,7 @@ def gradcheck(
             "parameters": {k: {"shape": list(params[k].shape), "max_rel_error": v} for k, v in report.items()},
         }))
     else:
-        typer.echo(f"gradcheck: T={seq_len} N={batch} H={hidden} V={vocab} K={tags}, "
+        typer.echo(f"gradcheck: {cell.value}, T={seq_len} N={batch} H={hidden} V={vocab} K={tags}, "
                    f"{'bi' if bidirectional else 'uni'}directional, {layers} layer(s), float64, tol {tol:g}")
         for name, err in report.items():
             verdict = "ok" if err <= tol else "FAIL"

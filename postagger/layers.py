@@ -138,6 +138,154 @@ def rnn_backward(dh: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
     return dpre, dWh
 
 
+# ---------------------------------------------------------------- gated cells
+#
+# Both take x (D, T, N, G*H), the input pre-activation of every gate with its bias already added,
+# and Wh (D, H, G*H), and return h (D, T, N, H). Gates are stacked along the last axis so that
+# every step does one product with Wh. With x = 0 and a zero state the state stays exactly 0,
+# which is what lets the model pad the backward lane at its start.
+
+
+def _sigmoid(a: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Logistic function through tanh, which never overflows: 0.5 + 0.5 * tanh(a / 2)."""
+    np.multiply(a, 0.5, out=out)
+    np.tanh(out, out=out)
+    out *= 0.5
+    out += 0.5
+    return out
+
+
+def lstm_forward(x: np.ndarray, Wh: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """LSTM with gates [i, f, g, o] (PyTorch's order):
+
+        i, f, o = sigmoid(a_i, a_f, a_o)    g = tanh(a_g)    a = x_t + h_{t-1} . Wh
+        c_t = f * c_{t-1} + i * g           h_t = o * tanh(c_t)
+
+    x (D, T, N, 4H), Wh (D, H, 4H) -> h (D, T, N, H)."""
+    D, T, N, G = x.shape
+    H = G // 4
+    gates = np.empty_like(x)  # activated gates, every step
+    c = np.empty((D, T, N, H), dtype=x.dtype)
+    tanh_c = np.empty_like(c)
+    h = np.empty_like(c)
+    for t in range(T):
+        a = gates[:, t]
+        if t == 0:
+            a[...] = x[:, 0]
+        else:
+            np.matmul(h[:, t - 1], Wh, out=a)
+            a += x[:, t]
+        _sigmoid(a[..., : 2 * H], a[..., : 2 * H])
+        np.tanh(a[..., 2 * H : 3 * H], out=a[..., 2 * H : 3 * H])
+        _sigmoid(a[..., 3 * H :], a[..., 3 * H :])
+        np.multiply(a[..., :H], a[..., 2 * H : 3 * H], out=c[:, t])  # i * g
+        if t > 0:
+            c[:, t] += a[..., H : 2 * H] * c[:, t - 1]
+        np.tanh(c[:, t], out=tanh_c[:, t])
+        np.multiply(a[..., 3 * H :], tanh_c[:, t], out=h[:, t])
+    return h, (gates, c, tanh_c, h, Wh)
+
+
+def lstm_backward(dh: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """dh (D, T, N, H) -> dx (D, T, N, 4H), dWh (D, H, 4H)."""
+    gates, c, tanh_c, h, Wh = cache
+    D, T, N, G = gates.shape
+    H = G // 4
+    i, f, g, o = (gates[..., k * H : (k + 1) * H] for k in range(4))
+    c_prev = np.zeros_like(c)
+    c_prev[:, 1:] = c[:, :-1]
+    # Factors that do not depend on the backward recurrence, for all steps at once.
+    dc_from_dh = o * (1.0 - tanh_c * tanh_c)  # d c_t / d h_t, through h = o * tanh(c)
+    by_dc = np.empty((D, T, N, 3, H), dtype=gates.dtype)  # d a_{i,f,g} / d c_t
+    by_dc[..., 0, :] = g * i * (1.0 - i)
+    by_dc[..., 1, :] = c_prev * f * (1.0 - f)
+    by_dc[..., 2, :] = i * (1.0 - g * g)
+    by_dh = tanh_c * o * (1.0 - o)  # d a_o / d h_t
+    da = np.empty_like(gates)
+    da_dc = da[..., : 3 * H].reshape(D, T, N, 3, H)
+    dh_next = np.zeros((D, N, H), dtype=gates.dtype)
+    dc_next = np.zeros_like(dh_next)
+    WhT = np.ascontiguousarray(Wh.transpose(0, 2, 1))
+    for t in range(T - 1, -1, -1):
+        dh_next += dh[:, t]  # the total gradient reaching h_t
+        dc = dc_next
+        dc += dh_next * dc_from_dh[:, t]
+        np.multiply(by_dc[:, t], dc[:, :, None, :], out=da_dc[:, t])
+        np.multiply(dh_next, by_dh[:, t], out=da[:, t, :, 3 * H :])
+        dc_next = dc * f[:, t]
+        np.matmul(da[:, t], WhT, out=dh_next)
+    h_prev = h[:, :-1].reshape(D, -1, H)
+    dWh = np.matmul(h_prev.transpose(0, 2, 1), da[:, 1:].reshape(D, -1, G))
+    return da, dWh
+
+
+def gru_forward(x: np.ndarray, Wh: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """GRU with gates [r, z, n], the reset applied after the product (no hidden-side bias):
+
+        r, z = sigmoid(x_rz + h_{t-1} . Wh_rz)      n = tanh(x_n + r * (h_{t-1} . Wh_n))
+        h_t = (1 - z) * n + z * h_{t-1}
+
+    x (D, T, N, 3H), Wh (D, H, 3H) -> h (D, T, N, H)."""
+    D, T, N, G = x.shape
+    H = G // 3
+    gates = np.empty_like(x)  # r, z, n after activation
+    hn = np.zeros((D, T, N, H), dtype=x.dtype)  # h_{t-1} . Wh_n
+    h = np.empty_like(hn)
+    product = np.empty((D, N, G), dtype=x.dtype)
+    for t in range(T):
+        a = gates[:, t]
+        if t == 0:
+            product[...] = 0.0
+        else:
+            np.matmul(h[:, t - 1], Wh, out=product)
+        np.add(x[:, t, :, : 2 * H], product[..., : 2 * H], out=a[..., : 2 * H])
+        _sigmoid(a[..., : 2 * H], a[..., : 2 * H])
+        hn[:, t] = product[..., 2 * H :]
+        np.multiply(a[..., : H], hn[:, t], out=a[..., 2 * H :])
+        a[..., 2 * H :] += x[:, t, :, 2 * H :]
+        np.tanh(a[..., 2 * H :], out=a[..., 2 * H :])
+        n, z = a[..., 2 * H :], a[..., H : 2 * H]
+        if t == 0:
+            np.multiply(1.0 - z, n, out=h[:, 0])
+        else:
+            np.subtract(h[:, t - 1], n, out=h[:, t])  # h = n + z * (h_prev - n)
+            h[:, t] *= z
+            h[:, t] += n
+    return h, (gates, hn, h, Wh)
+
+
+def gru_backward(dh: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """dh (D, T, N, H) -> dx (D, T, N, 3H), dWh (D, H, 3H)."""
+    gates, hn, h, Wh = cache
+    D, T, N, G = gates.shape
+    H = G // 3
+    r, z, n = (gates[..., k * H : (k + 1) * H] for k in range(3))
+    h_prev = np.zeros_like(h)
+    h_prev[:, 1:] = h[:, :-1]
+    # Factors that do not depend on the backward recurrence, for all steps at once.
+    to_an = (1.0 - z) * (1.0 - n * n)  # d a_n / d h_t
+    to_az = (h_prev - n) * z * (1.0 - z)  # d a_z / d h_t
+    to_ar = hn * r * (1.0 - r)  # d a_r / d a_n
+    dproduct = np.empty_like(gates)  # gradient of h_{t-1} . Wh, every step
+    dx_n = np.empty((D, T, N, H), dtype=gates.dtype)
+    dh_next = np.zeros((D, N, H), dtype=gates.dtype)
+    WhT = np.ascontiguousarray(Wh.transpose(0, 2, 1))
+    for t in range(T - 1, -1, -1):
+        dh_next += dh[:, t]  # the total gradient reaching h_t
+        dp = dproduct[:, t]
+        np.multiply(dh_next, to_an[:, t], out=dx_n[:, t])
+        np.multiply(dx_n[:, t], to_ar[:, t], out=dp[..., :H])
+        np.multiply(dh_next, to_az[:, t], out=dp[..., H : 2 * H])
+        np.multiply(dx_n[:, t], r[:, t], out=dp[..., 2 * H :])
+        direct = dh_next * z[:, t]
+        np.matmul(dp, WhT, out=dh_next)
+        dh_next += direct
+    dx = dproduct.copy()
+    dx[..., 2 * H :] = dx_n
+    dWh = np.matmul(h_prev[:, 1:].reshape(D, -1, H).transpose(0, 2, 1), dproduct[:, 1:].reshape(D, -1, G))
+    return dx, dWh
+
+
 # ---------------------------------------------------------------- output layer
 
 

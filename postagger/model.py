@@ -28,6 +28,8 @@ from .layers import RowGrad
 # cell name -> (input weight, recurrent weight, bias) base names, gate blocks, forward, backward
 CELLS = {
     "rnn": (("Wxh", "Whh", "bh"), 1, layers.rnn_forward, layers.rnn_backward),
+    "lstm": (("Wx", "Wh", "b"), 4, layers.lstm_forward, layers.lstm_backward),  # gates [i, f, g, o]
+    "gru": (("Wx", "Wh", "b"), 3, layers.gru_forward, layers.gru_backward),  # gates [r, z, n]
 }
 
 
@@ -130,6 +132,10 @@ def init_params(cfg: RNNConfig, rng: np.random.Generator, dtype=np.float32) -> d
             blocks = [_orthogonal(rng, H) * cfg.recurrent_gain for _ in range(gates)]
             params[wh] = np.concatenate(blocks, axis=1)
             params[b] = np.zeros(gates * H)
+            if cfg.cell in ("lstm", "gru"):
+                # remember by default: the LSTM's forget gate [i, f, g, o] and the GRU's update
+                # gate [r, z, n] start at sigmoid(1) = 0.73
+                params[b][H : 2 * H] = 1.0
     params["Why"] = rng.normal(0.0, 1.0 / np.sqrt(D * H), (D * H, cfg.n_tags))
     params["by"] = np.zeros(cfg.n_tags)
     return {k: v.astype(dtype) for k, v in params.items()}

@@ -1,8 +1,9 @@
 """An independent implementation of the tagging network, written the plain way.
 
 One sentence at a time, one timestep at a time, explicit one-hot vectors multiplied by dense
-matrices, forward and backward by hand. It shares no code with postagger, so that comparing the
-two checks the vectorised, lane-major, row-lookup version in postagger.model.
+matrices, each cell's step and its backward written out by hand. It shares no code with
+postagger, so that comparing the two checks the vectorised, lane-major, row-lookup version in
+postagger.model.
 """
 
 from __future__ import annotations
@@ -16,27 +17,98 @@ def one_hot(index: int, size: int) -> np.ndarray:
     return v
 
 
-def _names(params):
-    directions = 2 if "Whh_b" in params else 1
+def sigmoid(a):
+    return 1.0 / (1.0 + np.exp(-a))
+
+
+# ------------------------------------------------------------------ one step of each cell
+# step(a, state, W) -> new state, cache; back(dh, dc, cache) -> da, dh_prev, dc_prev, dW
+# a is the input pre-activation (input product plus bias); state is (h, c), c unused by rnn/gru.
+
+
+def rnn_step(a, state, W):
+    h_prev, _ = state
+    h = np.tanh(a + h_prev @ W)
+    return (h, np.zeros_like(h)), (h_prev, h)
+
+
+def rnn_back(dh, dc, cache, W):
+    h_prev, h = cache
+    da = dh * (1 - h**2)
+    return da, W @ da, np.zeros_like(dc), np.outer(h_prev, da)
+
+
+def lstm_step(a, state, W):
+    h_prev, c_prev = state
+    H = len(h_prev)
+    z = a + h_prev @ W
+    i, f, g, o = sigmoid(z[:H]), sigmoid(z[H : 2 * H]), np.tanh(z[2 * H : 3 * H]), sigmoid(z[3 * H :])
+    c = f * c_prev + i * g
+    h = o * np.tanh(c)
+    return (h, c), (h_prev, c_prev, i, f, g, o, c)
+
+
+def lstm_back(dh, dc, cache, W):
+    h_prev, c_prev, i, f, g, o, c = cache
+    do = dh * np.tanh(c)
+    dc = dc + dh * o * (1 - np.tanh(c) ** 2)
+    di, df, dg = dc * g, dc * c_prev, dc * i
+    dz = np.concatenate([di * i * (1 - i), df * f * (1 - f), dg * (1 - g**2), do * o * (1 - o)])
+    return dz, W @ dz, dc * f, np.outer(h_prev, dz)
+
+
+def gru_step(a, state, W):
+    h_prev, _ = state
+    H = len(h_prev)
+    p = h_prev @ W
+    r, z = sigmoid(a[:H] + p[:H]), sigmoid(a[H : 2 * H] + p[H : 2 * H])
+    n = np.tanh(a[2 * H :] + r * p[2 * H :])
+    h = (1 - z) * n + z * h_prev
+    return (h, np.zeros_like(h)), (h_prev, p, r, z, n)
+
+
+def gru_back(dh, dc, cache, W):
+    h_prev, p, r, z, n = cache
+    H = len(h_prev)
+    dn = dh * (1 - z)
+    dz = dh * (h_prev - n)
+    dan = dn * (1 - n**2)
+    dr = dan * p[2 * H :]
+    dar, daz = dr * r * (1 - r), dz * z * (1 - z)
+    da = np.concatenate([dar, daz, dan])
+    dp = np.concatenate([dar, daz, dan * r])
+    return da, W @ dp + dh * z, np.zeros_like(dc), np.outer(h_prev, dp)
+
+
+CELLS = {"rnn": (rnn_step, rnn_back, ("Wxh", "Whh", "bh")), "lstm": (lstm_step, lstm_back, ("Wx", "Wh", "b")),
+         "gru": (gru_step, gru_back, ("Wx", "Wh", "b"))}
+
+
+def _structure(params):
+    if "Whh" in params:
+        cell = "rnn"
+    else:
+        cell = "lstm" if params["Wh"].shape[1] == 4 * params["Wh"].shape[0] else "gru"
+    wx, wh, _ = CELLS[cell][2]
+    directions = 2 if f"{wh}_b" in params else 1
     layers = 1
-    while f"Whh{layers + 1}" in params:
+    while f"{wh}{layers + 1}" in params:
         layers += 1
-    groups = ["word"] + sorted(k[4:] for k in params if k.startswith("Wxh_") and not k.endswith("_b"))
-    return directions, layers, groups
+    prefix = f"{wx}_"
+    groups = ["word"] + sorted(k[len(prefix):] for k in params if k.startswith(prefix) and not k.endswith("_b"))
+    return cell, directions, layers, groups
 
 
 def _key(base: str, d: int) -> str:
     return base + ("_b" if d else "")
 
 
-def _table(group: str) -> str:
-    return "Wxh" if group == "word" else f"Wxh_{group}"
-
-
 def loss_and_grads(params, words, tags, mask, features=None):
     """Mean cross-entropy over unmasked tokens and its gradient, by plain loops."""
     features = features or {}
-    D, L, groups = _names(params)
+    cell, D, L, groups = _structure(params)
+    step, back, (WX, WH, B) = CELLS[cell]
+    table = lambda g: WX if g == "word" else f"{WX}_{g}"
     grads = {k: np.zeros_like(v, dtype=float) for k, v in params.items()}
     total = int(mask.sum())
     loss = 0.0
@@ -44,30 +116,30 @@ def loss_and_grads(params, words, tags, mask, features=None):
         length = int(mask[n].sum())
         ids = {"word": words[n, :length], **{g: f[n, :length] for g, f in features.items()}}
         y = tags[n, :length]
-        # forward, layer by layer; states[l][t] is the (D*H,) output of layer l at time t
-        inputs_per_layer, hidden = [], []
-        below = None
+        inputs_per_layer, caches_per_layer = [], []
+        below = None  # the previous layer's concatenated states, per time step
         for layer in range(1, L + 1):
             tag = "" if layer == 1 else str(layer)
-            hs = []
+            caches = []
+            states = [[None] * D for _ in range(length)]
             for d in range(D):
+                W = params[_key(WH + tag, d)]
+                H = W.shape[0]
                 order = range(length) if d == 0 else range(length - 1, -1, -1)
-                h = np.zeros(params[_key("Whh" + tag, d)].shape[0])
-                h_of = {}
+                state = (np.zeros(H), np.zeros(H))
+                lane = {}
                 for t in order:
                     if layer == 1:
-                        a = sum(one_hot(ids[g][t], params[_key(_table(g), d)].shape[0]) @ params[_key(_table(g), d)] for g in groups)
+                        a = sum(one_hot(ids[g][t], params[_key(table(g), d)].shape[0]) @ params[_key(table(g), d)] for g in groups)
                     else:
-                        a = below[t] @ params[_key("Wxh" + tag, d)]
-                    a = a + h @ params[_key("Whh" + tag, d)] + params[_key("bh" + tag, d)]
-                    h = np.tanh(a)
-                    h_of[t] = h
-                hs.append(h_of)
-            states = [np.concatenate([hs[d][t] for d in range(D)]) for t in range(length)]
+                        a = below[t] @ params[_key(WX + tag, d)]
+                    state, cache = step(a + params[_key(B + tag, d)], state, W)
+                    lane[t] = cache
+                    states[t][d] = state[0]
+                caches.append(lane)
             inputs_per_layer.append(below)
-            hidden.append(hs)
-            below = states
-        # output and loss
+            caches_per_layer.append(caches)
+            below = [np.concatenate(states[t]) for t in range(length)]
         dstates = []
         for t in range(length):
             z = below[t] @ params["Why"] + params["by"]
@@ -78,31 +150,26 @@ def loss_and_grads(params, words, tags, mask, features=None):
             grads["Why"] += np.outer(below[t], dz)
             grads["by"] += dz
             dstates.append(params["Why"] @ dz)
-        # backward through the layers, from the top
         for layer in range(L, 0, -1):
             tag = "" if layer == 1 else str(layer)
-            hs = hidden[layer - 1]
-            H = params["Whh" + tag].shape[0]
             dbelow = [np.zeros(len(inputs_per_layer[layer - 1][0])) for _ in range(length)] if layer > 1 else None
             for d in range(D):
-                Whh = params[_key("Whh" + tag, d)]
+                W = params[_key(WH + tag, d)]
+                H = W.shape[0]
                 order = list(range(length) if d == 0 else range(length - 1, -1, -1))
-                dh_next = np.zeros(H)
-                for i in reversed(range(len(order))):
-                    t = order[i]
+                dh_next, dc_next = np.zeros(H), np.zeros(H)
+                for t in reversed(order):
                     dh = dstates[t][d * H : (d + 1) * H] + dh_next
-                    da = dh * (1 - hs[d][t] ** 2)
-                    h_prev = hs[d][order[i - 1]] if i > 0 else np.zeros(H)
-                    grads[_key("Whh" + tag, d)] += np.outer(h_prev, da)
-                    grads[_key("bh" + tag, d)] += da
+                    da, dh_next, dc_next, dW = back(dh, dc_next, caches_per_layer[layer - 1][d][t], W)
+                    grads[_key(WH + tag, d)] += dW
+                    grads[_key(B + tag, d)] += da
                     if layer == 1:
                         for g in groups:
-                            table = _key(_table(g), d)
-                            grads[table] += np.outer(one_hot(ids[g][t], params[table].shape[0]), da)
+                            key = _key(table(g), d)
+                            grads[key] += np.outer(one_hot(ids[g][t], params[key].shape[0]), da)
                     else:
                         x = inputs_per_layer[layer - 1][t]
-                        grads[_key("Wxh" + tag, d)] += np.outer(x, da)
-                        dbelow[t] += params[_key("Wxh" + tag, d)] @ da
-                    dh_next = Whh @ da
+                        grads[_key(WX + tag, d)] += np.outer(x, da)
+                        dbelow[t] += params[_key(WX + tag, d)] @ da
             dstates = dbelow
     return loss, grads
