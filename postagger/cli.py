@@ -96,13 +96,75 @@ class OutputFormat(str, Enum):
     tsv = "tsv"
 
 
+class FileFormat(str, Enum):
+    conllu = "conllu"
+    tagged = "tagged"
+    tsv = "tsv"
+
+
+class Column(str, Enum):
+    upos = "upos"
+    xpos = "xpos"
+
+
+QUIET = typer.Option("--quiet", "-q", help="Print results only: no progress, no messages.")
+FORMAT_HELP = "Format of --train-file/--dev-file/--file: conllu, tagged (word/TAG lines) or tsv (default: from the extension)."
+
+
 # ---------------------------------------------------------------- train
+
+
+def _checkpoint_folder(out: Path) -> Path:
+    return out.with_name(out.name + ".checkpoint")
+
+
+def _training_data(source: dict):
+    """(train, dev) sentences for the source a model.json records: an NLTK corpus or files."""
+    from . import corpora, readers
+
+    if source.get("train_file"):
+        fmt, column = source.get("format"), source.get("column") or "upos"
+        train = readers.read_tagged_file(source["train_file"], fmt, column)
+        dev = readers.read_tagged_file(source["dev_file"], fmt, column) if source.get("dev_file") else []
+        return train, dev
+    name, tagset, traces = source["corpus"], source["tagset"], bool(source.get("keep_traces"))
+    return corpora.load_corpus(name, tagset, "train", keep_traces=traces), corpora.load_corpus(name, tagset, "dev", keep_traces=traces)
+
+
+class _StopOnSignal:
+    """SIGINT and SIGTERM ask training to stop after the current batch; a second one aborts."""
+
+    def __init__(self, progress, reporter):
+        self.progress, self.reporter, self.signal = progress, reporter, None
+
+    def __enter__(self):
+        import signal
+
+        def handler(signum, frame):
+            if self.signal is not None:
+                raise KeyboardInterrupt
+            self.signal = signum
+            self.progress.stop_requested = True
+            self.reporter.say(f"{signal.Signals(signum).name}: stopping after this batch to save a checkpoint (again to abort)")
+
+        self._old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        for s, old in self._old.items():
+            signal.signal(s, old)
 
 
 @app.command()
 def train(
     corpus: Annotated[str, typer.Option(help="NLTK corpus: treebank, brown, conll2000, or any with tagged_sents().")] = "treebank",
     tagset: Annotated[Tagset, typer.Option(help="Native tags, or NLTK's 12-tag universal tagset.")] = Tagset.native,
+    train_file: Annotated[Optional[Path], typer.Option(help="Train on this file instead of an NLTK corpus.")] = None,
+    dev_file: Annotated[Optional[Path], typer.Option(help="Choose the best epoch on this file (with --train-file).")] = None,
+    fmt: Annotated[Optional[FileFormat], typer.Option("--format", help=FORMAT_HELP)] = None,
+    column: Annotated[Column, typer.Option(help="CoNLL-U tag column.")] = Column.upos,
     out: Annotated[Path, typer.Option(help="Folder to save the model in.")] = DEFAULT_MODEL,
     bidirectional: Annotated[bool, typer.Option("--bidirectional/--unidirectional", help="Run a second RNN right to left.")] = True,
     hidden: Annotated[int, typer.Option(min=1, help="Hidden units per direction.")] = 128,
@@ -116,60 +178,104 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed for every random choice; the same seed gives the same model.")] = 0,
     max_sentences: Annotated[Optional[int], typer.Option(min=1, help="Train on the first N training sentences only.")] = None,
     keep_traces: Annotated[bool, typer.Option(help="Keep treebank's -NONE- trace tokens.")] = False,
+    resume: Annotated[Optional[Path], typer.Option(help="Carry on from a checkpoint folder left by an interrupted run (its settings are used).")] = None,
+    quiet: Annotated[bool, QUIET] = False,
 ) -> None:
-    """Train a tagger on an NLTK corpus's train split, choosing the best epoch on dev.
+    """Train a tagger on an NLTK corpus's train split (or on your own files), choosing the best
+    epoch on dev.
+
+    Ctrl-C (SIGINT) or SIGTERM stops after the current batch and saves a checkpoint next to
+    --out (OUT.checkpoint, also written after every epoch); --resume continues from it and ends
+    with the same weights as an uninterrupted run. --out is replaced only when training ends.
 
     \b
     Examples:
       postagger train
       postagger train --corpus conll2000 --out models/conll
       postagger train --corpus brown --tagset universal --epochs 5
+      postagger train --train-file en_ewt-train.conllu --dev-file en_ewt-dev.conllu --column xpos
       postagger train --cell lstm --out models/lstm
+      postagger train --resume models/tagger.checkpoint
       postagger train --max-sentences 200 --epochs 2 --out models/tiny
     """
-    from . import corpora
+    from .progress import Reporter, TrainProgress
     from .tagger import RNNTagger
-    from .train import Callback, TrainConfig
+    from .train import TrainConfig, TrainingDiverged
 
-    class EpochLines(Callback):
-        def on_epoch_end(self, r):
-            dev = "n/a" if r.dev_accuracy is None else f"{100 * r.dev_accuracy:.2f}%"
-            say(f"epoch {r.epoch:3d}  loss {r.loss:.4f}  dev accuracy {dev}  {r.tokens_per_s:,.0f} tokens/s  {r.seconds:.1f} s")
-
+    reporter = Reporter(quiet)
     try:
-        config = TrainConfig(
-            hidden=hidden, cell=cell.value, layers=layers, bidirectional=bidirectional, epochs=epochs, batch_size=batch_size,
-            optimizer=optimizer.value, lr=lr, clip=clip, seed=seed, max_sentences=max_sentences,
-        )
-        train_sents = corpora.load_corpus(corpus, tagset.value, "train", keep_traces=keep_traces)
-        dev_sents = corpora.load_corpus(corpus, tagset.value, "dev", keep_traces=keep_traces)
-        n_train = min(len(train_sents), max_sentences or len(train_sents))
-        say(f"training on {corpus} ({tagset.value} tags): {n_train} sentences, dev {len(dev_sents)} sentences")
-        tagger = RNNTagger(config).fit(train_sents, dev_sents, callback=EpochLines())
-        tagger.save(out, corpus=corpus, tagset=tagset.value, split="train", keep_traces=keep_traces)
+        if resume is not None:
+            tagger, state = RNNTagger.load_checkpoint(resume)
+            source = tagger.meta_.get("source") or {}
+            config = tagger.config
+            out = Path(tagger.meta_.get("out") or out)
+            checkpoint = resume
+        else:
+            if dev_file and not train_file:
+                raise UsageError("--dev-file needs --train-file")
+            config = TrainConfig(
+                hidden=hidden, cell=cell.value, layers=layers, bidirectional=bidirectional, epochs=epochs,
+                batch_size=batch_size, optimizer=optimizer.value, lr=lr, clip=clip, seed=seed, max_sentences=max_sentences,
+            )
+            if train_file:
+                source = {"train_file": str(train_file), "dev_file": str(dev_file) if dev_file else None,
+                          "format": fmt.value if fmt else None, "column": column.value}
+            else:
+                source = {"corpus": corpus, "tagset": tagset.value, "keep_traces": keep_traces}
+            tagger, state, checkpoint = RNNTagger(config), None, _checkpoint_folder(out)
+        train_sents, dev_sents = _training_data(source)
+        n_train = min(len(train_sents), config.max_sentences or len(train_sents))
+        what = source.get("train_file") or f"{source['corpus']} ({source['tagset']} tags)"
+        reporter.say(f"training on {what}: {n_train} sentences, dev {len(dev_sents) or 'none'}"
+                     + (f"; resuming at epoch {state.epoch}, batch {state.batch + 1}" if state else ""))
+        info = _model_info(source)
+
+        def save_checkpoint(at_state):
+            tagger.save_checkpoint(checkpoint, at_state, out=str(out), source=source, **info)
+
+        progress = TrainProgress(reporter, config.epochs)
+        with reporter, _StopOnSignal(progress, reporter) as stopper:
+            tagger.fit(train_sents, dev_sents or None, callback=progress, resume=state, on_epoch_saved=save_checkpoint)
+            if not tagger.state_.finished:
+                save_checkpoint(tagger.state_)
+            else:
+                tagger.save(out, source=source, **info)
+    except TrainingDiverged as err:
+        kept = f"{out} was left as it was" if out.exists() else "no model was saved"
+        _fail(TrainingDiverged(f"{err}; {kept}"))
     except PostaggerError as err:
         _fail(err)
+    except KeyboardInterrupt:
+        say("aborted; the last checkpoint (if any) and any existing model are unchanged")
+        raise typer.Exit(code=130)
+    if not tagger.state_.finished:
+        import signal
+
+        reporter.say(f"stopped; checkpoint saved to {checkpoint}; continue with: postagger train --resume {checkpoint}")
+        raise typer.Exit(code=128 + int(stopper.signal or signal.SIGINT))
+    if checkpoint.exists() and checkpoint.resolve() != out.resolve():
+        import shutil
+
+        shutil.rmtree(checkpoint, ignore_errors=True)
     best = tagger.dev_accuracy_
-    best_text = "" if best is None else f" (dev accuracy {100 * best:.2f}% at epoch {tagger.best_epoch_})"
-    say(f"saved {out}{best_text}")
+    best_text = "" if best is None else f", dev accuracy {100 * best:.2f}% at epoch {tagger.best_epoch_}"
+    reporter.say(f"saved {out}{best_text}")
+
+
+def _model_info(source: dict) -> dict:
+    """What model.json records about the training data."""
+    if source.get("train_file"):
+        return {"corpus": source["train_file"], "tagset": "native", "split": "file", "keep_traces": False}
+    return {"corpus": source["corpus"], "tagset": source["tagset"], "split": "train", "keep_traces": source["keep_traces"]}
 
 
 # ---------------------------------------------------------------- tag
 
 
 def _read_lines(path: str) -> Iterator[str]:
-    if path == "-":
-        yield from (line.rstrip("\n") for line in sys.stdin)
-        return
-    try:
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                yield line.rstrip("\n")
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except UnicodeDecodeError as err:
-        from .errors import DataError
-        raise DataError(f"{path}: not UTF-8 ({err.reason} at byte {err.start})") from None
+    from .readers import read_lines
+
+    return (line for _, line in read_lines(path))
 
 
 def _format(tokens: list[str], tags: list[str], probs: list[float] | None, fmt: OutputFormat) -> str:
@@ -199,9 +305,11 @@ def tag(
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.text,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json: one JSON object per line.")] = False,
     probs: Annotated[bool, typer.Option(help="Add each token's tag probability.")] = False,
-    batch_size: Annotated[int, typer.Option(min=1, help="Sentences tagged at once.")] = 2048,
+    batch_size: Annotated[int, typer.Option(min=1, help="Sentences read and tagged at once.")] = 2048,
+    quiet: Annotated[bool, QUIET] = False,
 ) -> None:
-    """Tag sentences with a trained model: one sentence per line in, one per line out.
+    """Tag sentences with a trained model: one sentence per line in, one per line out
+    (an empty line gives an empty line).
 
     \b
     Examples:
@@ -211,6 +319,7 @@ def tag(
       postagger tag --model models/conll --format conllu "He reckons the deficit will narrow."
     """
     from . import corpora
+    from .progress import Reporter
     from .tagger import RNNTagger
 
     fmt = OutputFormat.json if as_json else fmt
@@ -227,11 +336,13 @@ def tag(
             raise UsageError('nothing to tag: give a sentence, --input FILE, or pipe text in (see postagger tag --help)')
         tagger = RNNTagger.load(model)
         split = str.split if pretokenized else corpora.tokenize
-        for chunk in _chunked(lines, batch_size):
-            sentences = [split(line) for line in chunk]
-            for tokens, (ids, p) in zip(sentences, tagger.predict_ids(sentences)):
-                tags = tagger.tags_.decode(ids)
-                typer.echo(_format(tokens, tags, list(p) if probs else None, fmt))
+        with Reporter(quiet) as reporter:
+            reporter.start("tagging (sentences)", None)
+            for chunk in _chunked(lines, batch_size):
+                sentences = [split(line) for line in chunk]
+                for tokens, (ids, p) in zip(sentences, tagger.predict_ids(sentences)):
+                    typer.echo(_format(tokens, tagger.tags_.decode(ids), list(p) if probs else None, fmt))
+                reporter.advance(len(chunk))
     except PostaggerError as err:
         _fail(err)
 
@@ -255,41 +366,213 @@ def evaluate(
     model: Annotated[Path, typer.Option(help="Model folder.")] = DEFAULT_MODEL,
     corpus: Annotated[Optional[str], typer.Option(help="NLTK corpus to score on (default: the model's own).")] = None,
     split: Annotated[Split, typer.Option(help="Which part of the corpus.")] = Split.test,
+    file: Annotated[Optional[Path], typer.Option(help="Score on this tagged file instead of an NLTK corpus.")] = None,
+    fmt: Annotated[Optional[FileFormat], typer.Option("--format", help=FORMAT_HELP)] = None,
+    column: Annotated[Column, typer.Option(help="CoNLL-U tag column to score against.")] = Column.upos,
+    tagset: Annotated[Optional[Tagset], typer.Option(help="universal: map gold and predicted tags to NLTK's universal tagset first.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the report.")] = False,
+    confusion_csv: Annotated[Optional[Path], typer.Option(help="Write the full confusion matrix as CSV.")] = None,
+    confusion_png: Annotated[Optional[Path], typer.Option(help="Draw the row-normalised confusion matrix (needs postagger[plot]).")] = None,
     keep_traces: Annotated[Optional[bool], typer.Option("--keep-traces/--drop-traces", help="Treebank traces (default: as in training).")] = None,
+    quiet: Annotated[bool, QUIET] = False,
 ) -> None:
-    """Score a model on a corpus split: accuracy, known and unknown words, per-tag scores,
-    confusions.
+    """Score a model on a corpus split or a file: accuracy, known and unknown words, per-tag
+    scores, confusions.
 
     \b
     Examples:
       postagger evaluate
       postagger evaluate --model models/conll --corpus conll2000 --split test --json
+      postagger evaluate --file en_ewt-test.conllu --column xpos
+      postagger evaluate --file en_ewt-test.conllu --tagset universal
+      postagger evaluate --confusion-png confusion.png --confusion-csv confusion.csv
     """
-    from . import corpora
-    from .evaluate import format_report, score
+    from . import corpora, readers
+    from .evaluate import compare, format_report, universal_table
+    from .progress import Reporter
     from .tagger import RNNTagger
 
     try:
         tagger = RNNTagger.load(model)
         info = tagger.info_
-        name = corpus or info.get("corpus") or "treebank"
-        traces = keep_traces if keep_traces is not None else bool(info.get("keep_traces"))
-        tagset = info.get("tagset") or "native"
-        sents = corpora.load_corpus(name, tagset, split.value, keep_traces=traces)
+        model_tagset = info.get("tagset") or "native"
+        if file is not None:
+            if corpus:
+                raise UsageError("give --corpus or --file, not both")
+            where = str(file)
+            sents = readers.read_tagged_file(file, fmt.value if fmt else None, column.value)
+        else:
+            name = corpus or info.get("corpus") or "treebank"
+            if info.get("split") == "file" and not corpus:
+                raise UsageError(f"{model} was trained on a file; score it with --file or --corpus")
+            traces = keep_traces if keep_traces is not None else bool(info.get("keep_traces"))
+            where = f"{name} {split.value}"
+            sents = corpora.load_corpus(name, model_tagset, split.value, keep_traces=traces)
+        table = None
+        if tagset is Tagset.universal:
+            source = corpora.native_tagset_name(info.get("corpus") or "") if model_tagset == "native" else None
+            table = universal_table(corpora.universal_tag_mapping(source) if source else None)
         tokens = [[w for w, _ in s] for s in sents]
-        predicted = tagger.tag_sents(tokens)
+        with Reporter(quiet) as reporter:
+            reporter.start("tagging (sentences)", len(tokens))
+            predicted = []
+            for i in range(0, len(tokens), 2048):
+                predicted += tagger.tag_sents(tokens[i : i + 2048])
+                reporter.advance(len(tokens[i : i + 2048]))
         gold = [t for s in sents for _, t in s]
         pred = [t for s in predicted for _, t in s]
         known = [tagger.is_known(w) for s in tokens for w in s]
-        result = score(gold, pred, known)
+        model_tags = tagger.tags_.itos[2:]
+        result = compare(gold, pred, known, model_tags, table)
+        if confusion_csv is not None:
+            _write_confusion_csv(result["confusion"], confusion_csv)
+        if confusion_png is not None:
+            from .plot import confusion_heatmap
+
+            confusion_heatmap(result["confusion"], confusion_png, title=f"{model.name} on {where}")
     except PostaggerError as err:
         _fail(err)
     if as_json:
         typer.echo(json.dumps(result))
     else:
-        typer.echo(f"{name} {split.value}, {tagset} tags, model {model}\n")
+        tags_used = "universal" if table is not None else model_tagset
+        typer.echo(f"{where}, {tags_used} tags, model {model}\n")
         typer.echo(format_report(result))
+    for path in (confusion_csv, confusion_png):
+        if path is not None and not quiet:
+            say(f"wrote {path}")
+
+
+def _write_confusion_csv(confusion: dict, path: Path) -> None:
+    import csv
+
+    try:
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["gold \\ predicted", *confusion["labels"]])
+            for label, row in zip(confusion["labels"], confusion["matrix"]):
+                writer.writerow([label, *row])
+    except OSError as err:
+        raise UsageError(f"{path}: cannot write ({err.strerror or err})") from None
+
+
+# ---------------------------------------------------------------- plot, info, corpora
+
+
+@app.command()
+def plot(
+    model: Annotated[Path, typer.Argument(help="Model folder.")] = DEFAULT_MODEL,
+    out: Annotated[Path, typer.Option(help="PNG (or PDF, SVG) file to write.")] = Path("learning-curves.png"),
+) -> None:
+    """Draw a model's learning curves, training loss and dev accuracy by epoch (needs
+    postagger[plot]).
+
+    \b
+    Examples:
+      postagger plot models/tagger --out curves.png
+    """
+    from . import persist
+    from .plot import learning_curves
+
+    try:
+        meta = persist.read_json(Path(model) / persist.META) if Path(model).is_dir() else None
+        if meta is None:
+            raise UsageError(f"{model}: no such model folder")
+        history = meta.get("history") or []
+        if not history:
+            raise UsageError(f"{model}: no training history recorded")
+        learning_curves(history, out, title=f"{Path(model).name}: {meta.get('corpus')}")
+    except PostaggerError as err:
+        _fail(err)
+    say(f"wrote {out}")
+
+
+@app.command()
+def info(
+    model: Annotated[Path, typer.Argument(help="Model folder.")] = DEFAULT_MODEL,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Describe a model: network, vocabulary and tagset sizes, training data, dev accuracy,
+    size on disk.
+
+    \b
+    Examples:
+      postagger info models/tagger
+    """
+    from . import model as network
+    from .tagger import RNNTagger
+
+    try:
+        tagger = RNNTagger.load(model)
+    except PostaggerError as err:
+        _fail(err)
+    arch = network.architecture(tagger.params_)
+    size = sum(p.stat().st_size for p in Path(model).iterdir() if p.is_file())
+    record = {
+        "model": str(model),
+        "config": {f.name: getattr(tagger.config, f.name) for f in fields(tagger.config)},
+        "cell": arch.cell, "layers": arch.layers, "directions": arch.directions,
+        "parameters": int(sum(p.size for p in tagger.params_.values())),
+        "vocabulary": {g: len(v) for g, v in tagger.vocabs_.items()},
+        "tags": len(tagger.tags_) - 2,
+        "corpus": tagger.info_.get("corpus"), "tagset": tagger.info_.get("tagset"),
+        "dev_accuracy": tagger.dev_accuracy_, "best_epoch": tagger.best_epoch_,
+        "epochs_trained": len(tagger.history_), "bytes_on_disk": size,
+    }
+    if as_json:
+        typer.echo(json.dumps(record))
+        return
+    dev = "n/a" if record["dev_accuracy"] is None else f"{100 * record['dev_accuracy']:.2f}% (epoch {record['best_epoch']})"
+    cfg = tagger.config
+    lines = [
+        f"model          {model}",
+        f"network        {arch.cell}, {arch.layers} layer(s), {'bi' if arch.directions == 2 else 'uni'}directional, hidden {cfg.hidden}",
+        f"parameters     {record['parameters']:,}",
+        f"inputs         " + ", ".join(f"{g} {n:,}" for g, n in record["vocabulary"].items()),
+        f"tags           {record['tags']} ({record['tagset']})",
+        f"trained on     {record['corpus']}, {record['epochs_trained']} epochs, seed {cfg.seed}",
+        f"dev accuracy   {dev}",
+        f"size on disk   {size / 2**20:.1f} MiB",
+        f"config         " + ", ".join(f"{k}={v}" for k, v in record["config"].items() if k != "features"),
+        f"features       {', '.join(cfg.features) or 'none'}",
+    ]
+    typer.echo("\n".join(lines))
+
+
+@app.command("corpora")
+def list_corpora(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+    counts: Annotated[bool, typer.Option("--counts/--no-counts", help="Load each found corpus to count sentences, tokens and tags.")] = True,
+) -> None:
+    """List the known NLTK corpora: found or not, where, and their sentence, token and tag
+    counts.
+
+    \b
+    Examples:
+      postagger corpora
+      NLTK_DATA=/data/nltk postagger corpora --json
+    """
+    from . import corpora
+
+    rows = []
+    for name in corpora.KNOWN_CORPORA:
+        row = corpora.corpus_status(name)
+        if row["found"] and counts:
+            try:
+                sents = corpora.load_corpus(name, "native", "all")
+                row.update(sentences=len(sents), tokens=sum(map(len, sents)), tags=len({t for s in sents for _, t in s}))
+            except PostaggerError as err:
+                row["error"] = str(err)
+        rows.append(row)
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row))
+        return
+    typer.echo(f"{'corpus':<11} {'found':<6} {'sentences':>9} {'tokens':>10} {'tags':>5}  path")
+    for r in rows:
+        n = lambda k: f"{r[k]:,}" if k in r else "-"
+        typer.echo(f"{r['name']:<11} {'yes' if r['found'] else 'no':<6} {n('sentences'):>9} {n('tokens'):>10} {n('tags'):>5}  {r['path'] or r.get('error', '')}")
+    typer.echo("\nsearched: " + ", ".join(corpora.nltk_data_paths()))
 
 
 # ---------------------------------------------------------------- gradcheck

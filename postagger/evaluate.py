@@ -41,6 +41,49 @@ def score(gold: Sequence[str], pred: Sequence[str], known: Sequence[bool]) -> di
     }
 
 
+# NLTK's 12-tag universal tagset (Petrov et al. 2012), and Universal Dependencies' 17 UPOS tags
+# mapped onto it. SCONJ goes to ADP because NLTK's en-ptb table maps IN, PTB's one tag for
+# prepositions and subordinating conjunctions, to ADP.
+UNIVERSAL_TAGS = ("ADJ", "ADP", "ADV", "CONJ", "DET", "NOUN", "NUM", "PRT", "PRON", "VERB", ".", "X")
+UPOS_TO_UNIVERSAL = {
+    "ADJ": "ADJ", "ADP": "ADP", "ADV": "ADV", "AUX": "VERB", "CCONJ": "CONJ", "DET": "DET",
+    "INTJ": "X", "NOUN": "NOUN", "NUM": "NUM", "PART": "PRT", "PRON": "PRON", "PROPN": "NOUN",
+    "PUNCT": ".", "SCONJ": "ADP", "SYM": "X", "VERB": "VERB", "X": "X",
+}
+
+
+def universal_table(native: dict[str, str] | None = None) -> dict[str, str]:
+    """tag -> universal tag: the universal tags themselves, UPOS, and a native table (e.g. NLTK's
+    en-ptb) for treebank-style tags. Tags in none of them stay unmapped."""
+    return {**(native or {}), **UPOS_TO_UNIVERSAL, **{t: t for t in UNIVERSAL_TAGS}}
+
+
+def compare(gold: Sequence[str], pred: Sequence[str], known: Sequence[bool], model_tags: Sequence[str],
+            table: dict[str, str] | None = None) -> dict:
+    """score() plus what a user must know about the tags themselves:
+
+    unseen_gold_tags   gold tags the model cannot predict, with their counts;
+    unmapped           with a table: tags it does not cover, {"gold": {tag: n}, "predicted": {...}}.
+                       Tokens whose gold tag is unmapped are left out of the scores; an unmapped
+                       predicted tag stays as it is, so it counts as wrong.
+    """
+    gold, pred, known = list(gold), list(pred), list(known)
+    extra: dict = {}
+    labels = set(model_tags)
+    if table is not None:
+        unmapped_gold = Counter(t for t in gold if t not in table)
+        unmapped_pred = Counter(t for t in pred if t not in table)
+        keep = [i for i, t in enumerate(gold) if t in table]
+        gold = [table[gold[i]] for i in keep]
+        pred = [table.get(pred[i], pred[i]) for i in keep]
+        known = [known[i] for i in keep]
+        labels = {table[t] for t in model_tags if t in table}
+        extra["unmapped"] = {"gold": dict(unmapped_gold.most_common()), "predicted": dict(unmapped_pred.most_common())}
+    result = score(gold, pred, known)
+    result["unseen_gold_tags"] = dict(Counter(t for t in gold if t not in labels).most_common())
+    return {**result, **extra}
+
+
 def top_confusions(confusion: dict, n: int = 10) -> list[tuple[str, str, int]]:
     """The n largest off-diagonal cells: (gold, predicted, count)."""
     labels, matrix = confusion["labels"], np.array(confusion["matrix"])
@@ -73,4 +116,22 @@ def format_report(result: dict, top_tags: int = 12) -> str:
         lines.append(f"{tag:>{width}}" + "".join(f"{v:>{width}}" for v in row))
     lines += ["", "largest confusions (gold -> predicted: count)"]
     lines += [f"  {g:>6} -> {p:<6} {n}" for g, p, n in top_confusions(result["confusion"])]
+    lines += notes(result)
     return "\n".join(lines)
+
+
+def notes(result: dict) -> list[str]:
+    """Warnings about tags: unmapped ones and gold tags the model never saw."""
+    def listing(counts: dict) -> str:
+        return ", ".join(f"{t} ({n})" for t, n in counts.items())
+
+    out = []
+    unmapped = result.get("unmapped", {})
+    if unmapped.get("gold"):
+        n = sum(unmapped["gold"].values())
+        out.append(f"note: {n} tokens left out, their gold tag has no universal mapping: {listing(unmapped['gold'])}")
+    if unmapped.get("predicted"):
+        out.append(f"note: predicted tags with no universal mapping, counted wrong: {listing(unmapped['predicted'])}")
+    if result.get("unseen_gold_tags"):
+        out.append(f"note: gold tags the model never saw in training: {listing(result['unseen_gold_tags'])}")
+    return [""] * bool(out) + out

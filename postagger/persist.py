@@ -19,7 +19,7 @@ import numpy as np
 from .errors import ModelError
 
 FORMAT_VERSION = 1
-WEIGHTS, META = "weights.npz", "model.json"
+WEIGHTS, META, HISTORY = "weights.npz", "model.json", "history.json"
 
 
 def write_folder_atomically(folder: Path, files: dict[str, bytes | np.ndarray | dict]) -> None:
@@ -85,15 +85,18 @@ def load_model(folder: Path) -> tuple[dict[str, np.ndarray], dict]:
             f"{folder / META}: format version {version} is newer than this postagger reads "
             f"({FORMAT_VERSION}); upgrade postagger"
         )
-    path = folder / WEIGHTS
+    return load_arrays(folder / WEIGHTS), meta
+
+
+def load_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an .npz file, without pickle; a ModelError when it is missing or broken."""
     try:
         with np.load(path, allow_pickle=False) as archive:
-            params = {name: archive[name] for name in archive.files}
+            return {name: archive[name] for name in archive.files}
     except FileNotFoundError:
         raise ModelError(f"{path}: missing") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
         raise ModelError(f"{path}: truncated or corrupt ({_first_line(err)})") from None
-    return params, meta
 
 
 def _first_line(err: BaseException) -> str:

@@ -16,11 +16,12 @@ import numpy as np
 from . import model, persist
 from .encoding import Encoder, encode_corpus, length_batches, make_batch, rare_word_dropout
 from .errors import ModelError
-from .train import Callback, TrainConfig, fit_params
+from .train import Callback, TrainConfig, TrainState, fit_params
 from .vocab import Vocab, extractor
 
 Tagged = list[tuple[str, str]]
 SPECIAL_TAGS = 2  # PAD and UNK head the tag vocabulary and are never predicted
+BEST, OPTIMIZER = "best.npz", "optimizer.npz"  # in checkpoints only
 
 
 def build_vocabs(sentences: Sequence[Sequence[str]], features: Sequence[str], min_count: int) -> dict[str, Vocab]:
@@ -42,14 +43,19 @@ class RNNTagger:
     # ------------------------------------------------------------ training
 
     def fit(self, tagged_sents: Sequence[Tagged], dev_sents: Sequence[Tagged] | None = None,
-            callback: Callback | None = None) -> "RNNTagger":
+            callback: Callback | None = None, resume: TrainState | None = None, on_epoch_saved=None) -> "RNNTagger":
+        """Train on tagged_sents, keeping the best epoch on dev_sents. With resume (from
+        load_checkpoint, which also restores the vocabularies), carry on where training stopped.
+        If callback.stop() ends training early, state_.finished is False and save_checkpoint
+        saves where it stands."""
         cfg = self.config
         if cfg.max_sentences:
             tagged_sents = tagged_sents[: cfg.max_sentences]
         words = [[w for w, _ in s] for s in tagged_sents]
         tags = [[t for _, t in s] for s in tagged_sents]
-        self.vocabs_ = build_vocabs(words, cfg.features, cfg.min_feature_count)
-        self.tags_ = Vocab.from_counts(Counter(t for s in tags for t in s))
+        if resume is None:
+            self.vocabs_ = build_vocabs(words, cfg.features, cfg.min_feature_count)
+            self.tags_ = Vocab.from_counts(Counter(t for s in tags for t in s))
         self._encoder = Encoder(self.vocabs_)
         train = encode_corpus(self._encoder, words, tags, self.tags_)
         if cfg.word_dropout > 0:
@@ -62,12 +68,13 @@ class RNNTagger:
             input_sizes={g: len(v) for g, v in self.vocabs_.items()}, n_tags=len(self.tags_),
             hidden=cfg.hidden, layers=cfg.layers, bidirectional=cfg.bidirectional, cell=cfg.cell,
         )
-        params = model.init_params(net, np.random.default_rng(cfg.seed))
-        result = fit_params(params, train, dev, cfg, callback)
+        params = model.init_params(net, np.random.default_rng(cfg.seed)) if resume is None else resume.params
+        result = fit_params(params, train, dev, cfg, callback, resume, on_epoch_saved)
         self.params_ = result.params
         self.history_ = result.history
         self.best_epoch_ = result.best_epoch
         self.dev_accuracy_ = result.best_dev_accuracy
+        self.state_ = result.state
         return self
 
     # ------------------------------------------------------------ tagging
@@ -116,18 +123,45 @@ class RNNTagger:
 
     # ------------------------------------------------------------ persistence
 
-    def save(self, folder: str | Path, **info) -> None:
-        """Save weights and model.json; info (corpus, tagset, split ...) is stored as given."""
-        meta = {
+    def _meta(self, history, dev_accuracy, best_epoch, info: dict) -> dict:
+        return {
             "config": asdict(self.config),
             "vocabularies": {g: v.to_list() for g, v in self.vocabs_.items()},
             "tags": self.tags_.to_list(),
-            "dev_accuracy": self.dev_accuracy_,
-            "best_epoch": self.best_epoch_,
-            "history": [asdict(r) for r in self.history_],
+            "dev_accuracy": dev_accuracy,
+            "best_epoch": best_epoch,
+            "history": _records(history),
             **info,
         }
-        persist.save_model(Path(folder), self.params_, meta)
+
+    def save(self, folder: str | Path, **info) -> None:
+        """Save weights.npz, model.json and history.json; info (corpus, tagset, split ...) is
+        stored in model.json as given."""
+        history = {"epochs": _records(self.history_), "best_epoch": self.best_epoch_}
+        persist.save_model(Path(folder), self.params_, self._meta(self.history_, self.dev_accuracy_, self.best_epoch_, info), {persist.HISTORY: history})
+
+    def save_checkpoint(self, folder: str | Path, state: TrainState | None = None, **info) -> None:
+        """Save unfinished training (state_, or state) so that load_checkpoint and fit(resume=)
+        carry on exactly: the current and the best weights, the optimizer and the position."""
+        state = state or self.state_
+        meta = self._meta(state.history, state.best_dev_accuracy, state.best_epoch, info)
+        meta["checkpoint"] = state.position()
+        persist.save_model(Path(folder), state.params, meta, {BEST: state.best_params, OPTIMIZER: state.optimizer})
+
+    @classmethod
+    def load_checkpoint(cls, folder: str | Path) -> tuple["RNNTagger", TrainState]:
+        """A tagger with the vocabularies of a checkpoint, and the state to pass to fit(resume=)."""
+        folder = Path(folder)
+        tagger = cls.load(folder)
+        if "checkpoint" not in tagger.meta_:
+            raise ModelError(f"{folder / persist.META}: not a checkpoint (no training position in it)")
+        best = persist.load_arrays(folder / BEST)
+        optimizer = persist.load_arrays(folder / OPTIMIZER)
+        try:
+            state = TrainState.from_position(tagger.meta_["checkpoint"], tagger.params_, best, optimizer)
+        except (TypeError, ValueError) as err:
+            raise ModelError(f"{folder / persist.META}: malformed checkpoint ({err})") from None
+        return tagger, state
 
     @classmethod
     def load(cls, folder: str | Path) -> "RNNTagger":
@@ -145,11 +179,16 @@ class RNNTagger:
             tagger.best_epoch_ = meta.get("best_epoch", 0)
             tagger.history_ = meta.get("history", [])
             tagger.info_ = {k: meta.get(k) for k in ("corpus", "tagset", "split", "keep_traces")}
+            tagger.meta_ = meta
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise ModelError(f"{where}: malformed ({type(err).__name__}: {err})") from None
         _check_shapes(params, tagger, folder)
         tagger.params_ = params
         return tagger
+
+
+def _records(history) -> list[dict]:
+    return [r if isinstance(r, dict) else asdict(r) for r in history]
 
 
 def _check_shapes(params: dict[str, np.ndarray], tagger: RNNTagger, folder: Path) -> None:

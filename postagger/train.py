@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import model
+from .errors import PostaggerError
 from .encoding import EncodedCorpus, length_batches, make_batch
 from .optim import make_optimizer
 
@@ -73,12 +74,53 @@ def accuracy(params: dict[str, np.ndarray], corpus: EncodedCorpus, batch_size: i
     return correct / max(corpus.n_tokens, 1)
 
 
+class TrainingDiverged(PostaggerError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class TrainState:
+    """Everything the loop needs to carry on exactly where it stopped: the position (the next
+    batch of an epoch), the epoch's random generator, the optimizer, and the best weights so far.
+    Resuming from it gives the same weights as never stopping."""
+
+    params: dict[str, np.ndarray]  # the current weights, trained in place
+    best_params: dict[str, np.ndarray]
+    optimizer: dict[str, np.ndarray] = field(default_factory=dict)
+    epoch: int = 1
+    batch: int = 0  # batches of `epoch` already done
+    rng: dict | None = None  # bit_generator.state of the epoch's generator after `batch` batches
+    lr: float | None = None
+    loss_sum: float = 0.0
+    tokens: int = 0
+    seconds: float = 0.0
+    history: list[EpochRecord] = field(default_factory=list)
+    best_epoch: int = 0
+    best_dev_accuracy: float | None = None
+    since_best: int = 0
+    finished: bool = False
+
+    def position(self) -> dict:
+        """The JSON-able part (the arrays are saved apart)."""
+        skip = {"params", "best_params", "optimizer", "history"}
+        out = {k: v for k, v in self.__dict__.items() if k not in skip}
+        out["history"] = [r.__dict__ for r in self.history]
+        return out
+
+    @classmethod
+    def from_position(cls, position: dict, params, best_params, optimizer) -> "TrainState":
+        fields_ = {k: v for k, v in position.items() if k != "history"}
+        history = [EpochRecord(**r) for r in position.get("history", [])]
+        return cls(params=params, best_params=best_params, optimizer=optimizer, history=history, **fields_)
+
+
 @dataclass
 class TrainResult:
     params: dict[str, np.ndarray]  # the best weights on dev (the last ones without dev)
     history: list[EpochRecord] = field(default_factory=list)
     best_epoch: int = 0
     best_dev_accuracy: float | None = None
+    state: TrainState | None = None  # where training stands; state.finished is False when stopped early
 
 
 def fit_params(
@@ -87,44 +129,70 @@ def fit_params(
     dev: EncodedCorpus | None,
     cfg: TrainConfig,
     callback: Callback | None = None,
+    resume: TrainState | None = None,
+    on_epoch_saved=None,
 ) -> TrainResult:
-    """Train params in place for cfg.epochs epochs; return the best weights on dev."""
+    """Train params in place for cfg.epochs epochs; return the best weights on dev.
+
+    When callback.stop() turns true, return after the current batch, with result.state ready to
+    pass back as `resume`. on_epoch_saved(state), when given, is called after every epoch (for
+    checkpoints)."""
     callback = callback or Callback()
     options = {"rowwise": True} if cfg.optimizer == "adam" and cfg.rowwise_adam else {}
     optimizer = make_optimizer(cfg.optimizer, cfg.lr, cfg.clip, **options)
-    result = TrainResult(params={k: v.copy() for k, v in params.items()})
-    since_best = 0
-    for epoch in range(1, cfg.epochs + 1):
+    state = resume or TrainState(params=params, best_params={k: v.copy() for k, v in params.items()})
+    params = state.params
+    if resume is not None:
+        optimizer.load_state_dict(resume.optimizer)
+        optimizer.lr = resume.lr
+    while state.epoch <= cfg.epochs and not state.finished:
+        epoch = state.epoch
         rng = np.random.default_rng([cfg.seed, epoch])
         batches = length_batches(train.lengths, cfg.batch_size, rng)
-        callback.on_epoch_start(epoch, len(batches))
-        started, loss_sum, tokens = time.perf_counter(), 0.0, 0
-        for i, index in enumerate(batches):
-            batch = make_batch(train, index, rng)
-            loss, grads = model.batch_loss_and_grads(
-                params, batch.inputs, batch.tokens, batch.tags, batch.mask, dropout=cfg.dropout, rng=rng
-            )
+        if state.rng is not None:
+            rng.bit_generator.state = state.rng
+        callback.on_epoch_start(epoch, len(batches) - state.batch)  # the batches still to do
+        started = time.perf_counter() - state.seconds
+        for i in range(state.batch, len(batches)):
+            batch = make_batch(train, batches[i], rng)
+            with np.errstate(over="ignore", invalid="ignore"):  # a diverging loss is reported below
+                loss, grads = model.batch_loss_and_grads(
+                    params, batch.inputs, batch.tokens, batch.tags, batch.mask, dropout=cfg.dropout, rng=rng
+                )
             if not np.isfinite(loss):
-                raise FloatingPointError(f"the loss became {loss} in epoch {epoch}, batch {i + 1}")
+                raise TrainingDiverged(f"training stopped: the loss became {loss} in epoch {epoch}, batch {i + 1}; "
+                                       f"try a lower --lr or --clip")
             optimizer.step(params, grads)
-            loss_sum += loss * batch.n_tokens
-            tokens += batch.n_tokens
+            state.loss_sum += float(loss) * batch.n_tokens
+            state.tokens += batch.n_tokens
             callback.on_batch(epoch, i + 1, loss, batch.n_tokens)
-            if callback.stop():
-                return result
+            if callback.stop() and i + 1 < len(batches):
+                state.batch, state.rng = i + 1, rng.bit_generator.state
+                state.seconds = time.perf_counter() - started
+                return _stopped(state, optimizer)
         seconds = time.perf_counter() - started
         dev_acc = accuracy(params, dev) if dev is not None and len(dev) else None
-        record = EpochRecord(epoch, loss_sum / max(tokens, 1), dev_acc, tokens / seconds, seconds, optimizer.lr)
-        result.history.append(record)
+        record = EpochRecord(epoch, state.loss_sum / max(state.tokens, 1), dev_acc, state.tokens / seconds, seconds, optimizer.lr)
+        state.history.append(record)
         callback.on_epoch_end(record)
-        if dev_acc is None or result.best_dev_accuracy is None or dev_acc > result.best_dev_accuracy:
-            result.params = {k: v.copy() for k, v in params.items()}
-            result.best_epoch, result.best_dev_accuracy, since_best = epoch, dev_acc, 0
+        if dev_acc is None or state.best_dev_accuracy is None or dev_acc > state.best_dev_accuracy:
+            state.best_params = {k: v.copy() for k, v in params.items()}
+            state.best_epoch, state.best_dev_accuracy, state.since_best = epoch, dev_acc, 0
         else:
-            since_best += 1
-            if cfg.patience and since_best >= cfg.patience:
-                break
+            state.since_best += 1
+            state.finished = bool(cfg.patience and state.since_best >= cfg.patience)
         optimizer.lr *= cfg.lr_decay
-    return result
+        state.epoch, state.batch, state.rng, state.loss_sum, state.tokens, state.seconds = epoch + 1, 0, None, 0.0, 0, 0.0
+        state.finished = state.finished or state.epoch > cfg.epochs
+        if on_epoch_saved is not None and not state.finished:
+            on_epoch_saved(_stopped(state, optimizer).state)
+        if callback.stop() and not state.finished:
+            return _stopped(state, optimizer)
+    return TrainResult(state.best_params, state.history, state.best_epoch, state.best_dev_accuracy, state)
+
+
+def _stopped(state: TrainState, optimizer) -> TrainResult:
+    state.optimizer, state.lr = optimizer.state_dict(), optimizer.lr
+    return TrainResult(state.best_params, state.history, state.best_epoch, state.best_dev_accuracy, state)
 
 

@@ -42,3 +42,17 @@ def require_corpus(name: str) -> None:
         if os.environ.get("CI"):
             raise
         pytest.skip(f"{name} not installed: {err}")
+
+
+@pytest.fixture(scope="session")
+def treebank_model(tmp_path_factory):
+    """(folder, CliRunner result) of `postagger train` on 300 treebank sentences, 2 epochs."""
+    from typer.testing import CliRunner
+
+    from postagger.cli import app
+
+    require_corpus("treebank")
+    out = tmp_path_factory.mktemp("models") / "tiny"
+    result = CliRunner().invoke(app, ["train", "--max-sentences", "300", "--epochs", "2", "--hidden", "24", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out, result

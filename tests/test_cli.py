@@ -12,12 +12,8 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    require_corpus("treebank")
-    out = tmp_path_factory.mktemp("models") / "tiny"
-    result = runner.invoke(app, ["train", "--max-sentences", "300", "--epochs", "2", "--hidden", "24", "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    return out, result
+def tiny_model(treebank_model):
+    return treebank_model
 
 
 def test_train_prints_one_line_per_epoch_and_saves(tiny_model):

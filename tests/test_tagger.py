@@ -89,7 +89,7 @@ def test_saving_over_a_model_replaces_it_whole(trained, tmp_path):
     trained.save(folder)
     (folder / "stray.txt").write_text("old")
     trained.save(folder)
-    assert sorted(p.name for p in folder.iterdir()) == ["model.json", "weights.npz"]
+    assert sorted(p.name for p in folder.iterdir()) == ["history.json", "model.json", "weights.npz"]
     assert [p.name for p in tmp_path.iterdir()] == ["m"]  # no temporary folders left
 
 

@@ -1,0 +1,83 @@
+"""Pictures, with matplotlib (the optional extra `postagger[plot]`): the row-normalised confusion
+matrix as a heatmap, and learning curves by epoch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .errors import PostaggerError
+
+INSTALL = "matplotlib is not installed; install it with: pip install 'postagger[plot]' (or pip install matplotlib)"
+
+
+class MissingExtra(PostaggerError):
+    exit_code = 1
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise MissingExtra(INSTALL) from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def confusion_heatmap(confusion: dict, path: str | Path, title: str = "", max_tags: int = 30) -> None:
+    """Rows are gold tags, columns predicted tags, both in the order of confusion["labels"]
+    (gold frequency); each row is divided by its total, so a cell is P(predicted | gold)."""
+    plt = _pyplot()
+    labels = confusion["labels"][:max_tags]
+    matrix = np.array(confusion["matrix"], dtype=float)[: len(labels), : len(labels)]
+    totals = np.array(confusion["matrix"], dtype=float)[: len(labels)].sum(axis=1, keepdims=True)
+    rates = np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
+    size = 3 + 0.32 * len(labels)
+    fig, ax = plt.subplots(figsize=(size + 1.2, size))
+    image = ax.imshow(rates, cmap="Blues", vmin=0.0, vmax=1.0)
+    ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=8)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.set_xlabel("predicted tag")
+    ax.set_ylabel("gold tag")
+    for g in range(len(labels)):
+        for p in range(len(labels)):
+            if rates[g, p] >= 0.01:
+                ax.text(p, g, f"{100 * rates[g, p]:.0f}", ha="center", va="center", fontsize=6,
+                        color="white" if rates[g, p] > 0.6 else "black")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the gold tag's tokens")
+    ax.set_title(title or "confusion matrix, rows normalised (numbers in %)", fontsize=10)
+    fig.tight_layout()
+    _save(fig, path, plt)
+
+
+def learning_curves(history: list[dict], path: str | Path, title: str = "") -> None:
+    """Training loss and dev accuracy by epoch."""
+    plt = _pyplot()
+    epochs = [r["epoch"] for r in history]
+    fig, loss_ax = plt.subplots(figsize=(6.4, 4))
+    loss_ax.plot(epochs, [r["loss"] for r in history], "o-", color="tab:red", label="training loss")
+    loss_ax.set_xlabel("epoch")
+    loss_ax.set_ylabel("training loss (cross-entropy)", color="tab:red")
+    dev = [(r["epoch"], 100 * r["dev_accuracy"]) for r in history if r.get("dev_accuracy") is not None]
+    if dev:
+        acc_ax = loss_ax.twinx()
+        acc_ax.plot(*zip(*dev), "s-", color="tab:blue", label="dev accuracy")
+        acc_ax.set_ylabel("dev accuracy (%)", color="tab:blue")
+    loss_ax.set_xticks(epochs)
+    loss_ax.set_title(title or "learning curves", fontsize=10)
+    fig.tight_layout()
+    _save(fig, path, plt)
+
+
+def _save(fig, path, plt) -> None:
+    try:
+        fig.savefig(path, dpi=120)
+    except OSError as err:
+        raise PostaggerError(f"{path}: cannot write ({err.strerror or err})") from None
+    except ValueError as err:  # an extension matplotlib cannot write
+        raise PostaggerError(f"{path}: {err}") from None
+    finally:
+        plt.close(fig)

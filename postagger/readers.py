@@ -1,0 +1,145 @@
+"""Tagged sentences from the user's own files, in three formats:
+
+    conllu   CoNLL-U: 10 tab-separated columns, `#` comments, a blank line after each sentence.
+             Multiword ranges (3-4) and empty nodes (5.1) are skipped. The tag is UPOS (column 4)
+             or XPOS (column 5).
+    tagged   one sentence per line of word/TAG tokens, split at the last `/` as NLTK's
+             TaggedCorpusReader does.
+    tsv      word<TAB>tag per line, a blank line between sentences.
+
+Anything malformed raises a DataError naming the file and line; reading never fails otherwise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+from .errors import DataError, UsageError
+
+Sentence = list[tuple[str, str]]
+FORMATS = ("conllu", "tagged", "tsv")
+COLUMNS = {"upos": 3, "xpos": 4}
+EXTENSIONS = {".conllu": "conllu", ".conll": "conllu", ".tsv": "tsv", ".tab": "tsv",
+              ".txt": "tagged", ".pos": "tagged", ".tagged": "tagged"}
+
+
+def guess_format(path: str | Path) -> str:
+    """The format a file's extension names; a UsageError when it names none."""
+    fmt = EXTENSIONS.get(Path(path).suffix.lower())
+    if fmt is None:
+        known = ", ".join(sorted(EXTENSIONS))
+        raise UsageError(f"{path}: cannot tell the format from the extension ({known}); pass --format conllu|tagged|tsv")
+    return fmt
+
+
+def read_tagged_file(path: str | Path, fmt: str | None = None, column: str = "upos") -> list[Sentence]:
+    """The sentences of a tagged file. fmt None guesses it from the extension."""
+    fmt = fmt or guess_format(path)
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    if column not in COLUMNS:
+        raise UsageError(f"unknown column {column!r}; choose upos or xpos")
+    lines = read_lines(path)
+    if fmt == "conllu":
+        sentences = list(_conllu(lines, path, COLUMNS[column], column.upper()))
+    elif fmt == "tsv":
+        sentences = list(_tsv(lines, path))
+    else:
+        sentences = list(_tagged(lines, path))
+    if not sentences:
+        if Path(path).stat().st_size == 0:
+            raise DataError(f"{path}: empty file")
+        raise DataError(f"{path}: no sentences found (is it really {fmt}?)")
+    return sentences
+
+
+def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """(line number, text without its line ending) of a file, or of stdin for "-", decoding
+    UTF-8 line by line so that a bad byte is reported with its line."""
+    import sys
+
+    if str(path) == "-":
+        yield from _decoded(sys.stdin.buffer, "<stdin>")
+        return
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a folder, not a file") from None
+    except PermissionError:
+        raise UsageError(f"{path}: permission denied") from None
+    with handle:
+        yield from _decoded(handle, path)
+
+
+def _decoded(handle, name) -> Iterator[tuple[int, str]]:
+    for number, raw in enumerate(handle, 1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise DataError(f"{name}:{number}: not valid UTF-8 (byte {err.start + 1} of the line)") from None
+        if number == 1:
+            text = text.removeprefix("\ufeff")
+        yield number, text.rstrip("\r\n")
+
+
+def _conllu(lines, path, index: int, name: str) -> Iterator[Sentence]:
+    sentence: Sentence = []
+    for number, line in lines:
+        if not line.strip():
+            if sentence:
+                yield sentence
+            sentence = []
+            continue
+        if line.startswith("#"):
+            continue
+        cols = line.split("\t")
+        if len(cols) != 10:
+            raise DataError(f"{path}:{number}: expected 10 tab-separated CoNLL-U columns, found {len(cols)}")
+        token_id, form, tag = cols[0], cols[1], cols[index]
+        if "-" in token_id or "." in token_id:  # multiword range or empty node
+            continue
+        if not token_id.isdigit():
+            raise DataError(f"{path}:{number}: token id {token_id!r} is not a number")
+        if not form or form.isspace():
+            raise DataError(f"{path}:{number}: empty word form")
+        if not tag or tag == "_" or tag.isspace():
+            raise DataError(f"{path}:{number}: no {name} tag for {form!r}")
+        sentence.append((form, tag))
+    if sentence:
+        yield sentence
+
+
+def _tsv(lines, path) -> Iterator[Sentence]:
+    sentence: Sentence = []
+    for number, line in lines:
+        if not line.strip():
+            if sentence:
+                yield sentence
+            sentence = []
+            continue
+        cols = line.split("\t")
+        if len(cols) != 2:
+            raise DataError(f"{path}:{number}: expected 2 tab-separated columns (word, tag), found {len(cols)}")
+        word, tag = cols[0].strip(), cols[1].strip()
+        if not word or not tag:
+            raise DataError(f"{path}:{number}: empty {'word' if not word else 'tag'}")
+        sentence.append((word, tag))
+    if sentence:
+        yield sentence
+
+
+def _tagged(lines, path) -> Iterator[Sentence]:
+    for number, line in lines:
+        tokens = line.split()
+        if not tokens:
+            continue
+        sentence = []
+        for token in tokens:
+            word, slash, tag = token.rpartition("/")
+            if not slash or not word or not tag:
+                raise DataError(f"{path}:{number}: token {token!r} is not word/TAG")
+            sentence.append((word, tag))
+        yield sentence

@@ -1,0 +1,149 @@
+"""Your own files through the CLI: train and evaluate on CoNLL-U, word/TAG and TSV files, map
+tagsets at evaluation, and turn every bad input into one line and exit code 1 or 2."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from postagger import corpora
+from postagger.cli import app
+from tests.conftest import tiny_corpus
+
+runner = CliRunner()
+TO_UPOS = {"CONJ": "CCONJ", "PRT": "PART", ".": "PUNCT"}  # NLTK universal -> UD, where they differ
+
+
+def conllu(sentences) -> str:
+    """CoNLL-U with PTB tags as XPOS and UD tags (from NLTK's en-ptb mapping) as UPOS."""
+    table = corpora.universal_tag_mapping("en-ptb")
+    blocks = []
+    for n, sent in enumerate(sentences, 1):
+        rows = [f"# sent_id = {n}"]
+        for i, (word, tag) in enumerate(sent, 1):
+            universal = table[tag]
+            rows.append(f"{i}\t{word}\t_\t{TO_UPOS.get(universal, universal)}\t{tag}\t_\t_\t_\t_\t_")
+        blocks.append("\n".join(rows) + "\n")
+    return "\n".join(blocks)
+
+
+@pytest.fixture(scope="module")
+def test_sents(treebank_model):
+    return corpora.load_corpus("treebank", "native", "test")[:150]
+
+
+def evaluate(*args):
+    result = runner.invoke(app, ["evaluate", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_conllu_xpos_scores_exactly_as_the_nltk_corpus(treebank_model, test_sents, tmp_path):
+    model, _ = treebank_model
+    path = tmp_path / "held_out.conllu"
+    path.write_text(conllu(test_sents), encoding="utf-8")
+    from_file = evaluate("--model", str(model), "--file", str(path), "--column", "xpos")
+    tagger_tokens = sum(map(len, test_sents))
+    assert from_file["tokens"] == tagger_tokens
+    # the same sentences through the library
+    from postagger.tagger import RNNTagger
+
+    tagger = RNNTagger.load(model)
+    predicted = tagger.tag_sents([[w for w, _ in s] for s in test_sents])
+    right = sum(p == g for ps, gs in zip(predicted, test_sents) for (_, p), (_, g) in zip(ps, gs))
+    assert from_file["accuracy"] == pytest.approx(right / tagger_tokens)
+
+
+def test_universal_mapping_agrees_from_upos_and_from_xpos(treebank_model, test_sents, tmp_path):
+    model, _ = treebank_model
+    path = tmp_path / "held_out.conllu"
+    path.write_text(conllu(test_sents), encoding="utf-8")
+    from_upos = evaluate("--model", str(model), "--file", str(path), "--tagset", "universal")
+    from_xpos = evaluate("--model", str(model), "--file", str(path), "--column", "xpos", "--tagset", "universal")
+    native = evaluate("--model", str(model), "--file", str(path), "--column", "xpos")
+    assert from_upos["accuracy"] == from_xpos["accuracy"] >= native["accuracy"]
+    assert from_upos["confusion"] == from_xpos["confusion"]
+    assert set(from_upos["confusion"]["labels"]) <= {"ADJ", "ADP", "ADV", "CONJ", "DET", "NOUN", "NUM", "PRT", "PRON", "VERB", ".", "X"}
+    assert from_upos["unmapped"] == {"gold": {}, "predicted": {}}
+
+
+def test_unmapped_and_unseen_gold_tags_are_counted_not_hidden(treebank_model, tmp_path):
+    model, _ = treebank_model
+    path = tmp_path / "odd.tsv"
+    path.write_text("The\tDT\ncat\tNN\nmeows\tMEOW\n.\t.\n\nA\tDT\ndog\tMEOW\n", encoding="utf-8")
+    native = evaluate("--model", str(model), "--file", str(path))
+    assert native["unseen_gold_tags"] == {"MEOW": 2} and native["tokens"] == 6
+    universal = evaluate("--model", str(model), "--file", str(path), "--tagset", "universal")
+    assert universal["unmapped"]["gold"] == {"MEOW": 2} and universal["tokens"] == 4
+    text = runner.invoke(app, ["evaluate", "--model", str(model), "--file", str(path), "--tagset", "universal"])
+    assert "2 tokens left out" in text.stdout and "MEOW (2)" in text.stdout
+
+
+@pytest.mark.parametrize("suffix, render", [
+    (".tsv", lambda s: "\n\n".join("\n".join(f"{w}\t{t}" for w, t in x) for x in s) + "\n"),
+    (".txt", lambda s: "\n".join(" ".join(f"{w}/{t}" for w, t in x) for x in s) + "\n"),
+])
+def test_train_and_evaluate_on_files(tmp_path, suffix, render):
+    train, dev = tmp_path / f"train{suffix}", tmp_path / f"dev{suffix}"
+    train.write_text(render(tiny_corpus(150, seed=0)), encoding="utf-8")
+    dev.write_text(render(tiny_corpus(40, seed=9)), encoding="utf-8")
+    out = tmp_path / "m"
+    result = runner.invoke(app, ["train", "--train-file", str(train), "--dev-file", str(dev), "--hidden", "16",
+                                 "--epochs", "4", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""  # --quiet
+    report = evaluate("--model", str(out), "--file", str(dev))
+    assert report["accuracy"] > 0.9 and report["tokens"] == sum(map(len, tiny_corpus(40, seed=9)))
+    history = json.loads((out / "history.json").read_text())
+    assert [r["epoch"] for r in history["epochs"]] == [1, 2, 3, 4]
+    assert {"loss", "dev_accuracy", "tokens_per_s", "seconds"} <= set(history["epochs"][0])
+
+
+def one_line_error(result, code):
+    assert result.exit_code == code, result.output
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.output
+    return result.stderr
+
+
+@pytest.mark.parametrize("name, content, args, code, message", [
+    ("bad.conllu", "1\tx\n", [], 1, "bad.conllu:1: expected 10"),
+    ("bad.tsv", b"a\tDT\n\x80\tNN\n", [], 1, "bad.tsv:2: not valid UTF-8"),
+    ("empty.tsv", "", [], 1, "empty.tsv: empty file"),
+    ("blank.txt", "\n\n  \n", [], 1, "blank.txt: no sentences found"),
+    ("data.xyz", "a/DT\n", [], 2, "cannot tell the format"),
+    ("ok.xyz", "a\tDT\n", ["--format", "conllu"], 1, "ok.xyz:1: expected 10"),
+])
+def test_bad_files_for_train_and_evaluate(treebank_model, tmp_path, name, content, args, code, message):
+    model, _ = treebank_model
+    path = tmp_path / name
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    out = tmp_path / "m"
+    assert message in one_line_error(runner.invoke(app, ["train", "--train-file", str(path), "--out", str(out), *args]), code)
+    assert not out.exists()
+    assert message in one_line_error(runner.invoke(app, ["evaluate", "--model", str(model), "--file", str(path), *args]), code)
+
+
+def test_usage_errors_exit_2(treebank_model, tmp_path):
+    model, _ = treebank_model
+    one_line_error(runner.invoke(app, ["train", "--dev-file", "x.tsv"]), 2)
+    one_line_error(runner.invoke(app, ["evaluate", "--model", str(model), "--file", str(tmp_path / "none.tsv")]), 2)
+    one_line_error(runner.invoke(app, ["evaluate", "--model", str(model), "--corpus", "nosuch"]), 2)
+    one_line_error(runner.invoke(app, ["tag", "--model", str(model), "--input", str(tmp_path)]), 2)
+
+
+def test_tag_handles_bad_bytes_long_sentences_blank_lines_and_any_script(treebank_model, tmp_path):
+    model, _ = treebank_model
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"fine line\n\xc3\x28 broken\n")
+    assert "bad.txt:2: not valid UTF-8" in one_line_error(runner.invoke(app, ["tag", "--model", str(model), "--input", str(bad)]), 1)
+    long_line = " ".join(["word"] * 2000)
+    text = "\n".join(["Hello world .", "", long_line, "Привет мир 東京 ١٢٣ 🙂 naïve"]) + "\n"
+    result = runner.invoke(app, ["tag", "--model", str(model), "--pretokenized", "--input", "-"], input=text)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.split("\n")
+    assert lines[1] == "" and len(lines[2].split()) == 2000 and len(lines[3].split()) == 6
+    conll = runner.invoke(app, ["tag", "--model", str(model), "--format", "conllu", "--probs", "The cat sat ."])
+    rows = [r.split("\t") for r in conll.stdout.strip().split("\n")]
+    assert [r[0] for r in rows] == ["1", "2", "3", "4"] and all(len(r) == 10 for r in rows)
+    assert all(0 < float(r[9].removeprefix("prob=")) <= 1 for r in rows)

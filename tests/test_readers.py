@@ -1,0 +1,98 @@
+"""The three file readers: what they read, and one clear DataError for everything they cannot."""
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from postagger.errors import DataError, UsageError
+from postagger.readers import guess_format, read_tagged_file
+
+CONLLU = """# sent_id = 1
+# text = Don't stop.
+1-2\tDon't\t_\t_\t_\t_\t_\t_\t_\t_
+1\tDo\tdo\tAUX\tVBP\t_\t3\taux\t_\t_
+2\tn't\tnot\tPART\tRB\t_\t3\tadvmod\t_\t_
+3\tstop\tstop\tVERB\tVB\t_\t0\troot\t_\t_
+3.1\tgo\tgo\tVERB\tVB\t_\t_\t_\t3:conj\t_
+4\t.\t.\tPUNCT\t.\t_\t3\tpunct\t_\t_
+
+1\tYes\tyes\tINTJ\tUH\t_\t0\troot\t_\t_
+"""
+
+
+def write(tmp_path, name, text, encoding="utf-8"):
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding) if isinstance(text, str) else text)
+    return path
+
+
+def test_conllu_upos_and_xpos_skip_comments_ranges_and_empty_nodes(tmp_path):
+    path = write(tmp_path, "a.conllu", CONLLU)
+    assert read_tagged_file(path) == [[("Do", "AUX"), ("n't", "PART"), ("stop", "VERB"), (".", "PUNCT")], [("Yes", "INTJ")]]
+    assert read_tagged_file(path, column="xpos") == [[("Do", "VBP"), ("n't", "RB"), ("stop", "VB"), (".", ".")], [("Yes", "UH")]]
+
+
+def test_tagged_splits_at_the_last_slash(tmp_path):
+    path = write(tmp_path, "a.txt", "The/DT 1/2/CD cat/NN ./.\n\n  a/DT  b/NN \n")
+    assert read_tagged_file(path) == [[("The", "DT"), ("1/2", "CD"), ("cat", "NN"), (".", ".")], [("a", "DT"), ("b", "NN")]]
+
+
+def test_tsv_with_blank_lines_between_sentences_crlf_and_bom(tmp_path):
+    path = write(tmp_path, "a.tsv", "\ufeffThe\tDT\r\ncat\tNN\r\n\r\n\r\nGo\tVB\r\n")
+    assert read_tagged_file(path) == [[("The", "DT"), ("cat", "NN")], [("Go", "VB")]]
+
+
+def test_format_from_extension_and_override(tmp_path):
+    assert guess_format("x.conllu") == "conllu" and guess_format("x.TSV") == "tsv" and guess_format("x.txt") == "tagged"
+    with pytest.raises(UsageError, match="--format"):
+        guess_format("x.data")
+    path = write(tmp_path, "a.data", "a\tDT\n")
+    assert read_tagged_file(path, "tsv") == [[("a", "DT")]]
+
+
+@pytest.mark.parametrize("name, text, fmt, message", [
+    ("a.conllu", "1\tDo\tdo\tAUX\n", None, r"a.conllu:1: expected 10 tab-separated CoNLL-U columns, found 4"),
+    ("a.conllu", "# c\nx\tDo\tdo\tAUX\tVBP\t_\t_\t_\t_\t_\n", None, r"a.conllu:2: token id 'x' is not a number"),
+    ("a.conllu", "1\tDo\tdo\t_\tVBP\t_\t_\t_\t_\t_\n", None, r"a.conllu:1: no UPOS tag for 'Do'"),
+    ("a.txt", "The/DT cat NN\n", None, r"a.txt:1: token 'cat' is not word/TAG"),
+    ("a.txt", "ok/DT\n/NN\n", None, r"a.txt:2: token '/NN' is not word/TAG"),
+    ("a.tsv", "a\tDT\nb\tNN\textra\n", None, r"a.tsv:2: expected 2 tab-separated columns \(word, tag\), found 3"),
+    ("a.tsv", "a DT\n", None, r"a.tsv:1: expected 2 tab-separated columns"),
+    ("a.tsv", "", None, r"a.tsv: empty file"),
+    ("a.conllu", "# only a comment\n\n", None, r"a.conllu: no sentences found"),
+    ("a.tsv", b"ok\tDT\n\xff\xfe\tNN\n", None, r"a.tsv:2: not valid UTF-8"),
+])
+def test_bad_files_name_the_file_and_line(tmp_path, name, text, fmt, message):
+    path = write(tmp_path, name, text)
+    with pytest.raises(DataError, match=message):
+        read_tagged_file(path, fmt)
+
+
+def test_missing_file_and_folder_are_usage_errors(tmp_path):
+    with pytest.raises(UsageError, match="no such file"):
+        read_tagged_file(tmp_path / "none.tsv")
+    with pytest.raises(UsageError, match="folder"):
+        read_tagged_file(tmp_path, "tsv")
+
+
+line_text = st.text(alphabet=st.sampled_from(list("ab/\t _#-.1\u00e9\u4e2d\r")), max_size=30)
+files = st.one_of(
+    st.binary(max_size=300),
+    st.lists(line_text, max_size=12).map(lambda lines: "\n".join(lines).encode("utf-8")),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=files, fmt=st.sampled_from(["conllu", "tagged", "tsv"]), column=st.sampled_from(["upos", "xpos"]))
+def test_fuzzed_files_read_or_raise_only_data_error(tmp_path, content, fmt, column):
+    path = tmp_path / "fuzz"
+    path.write_bytes(content)
+    try:
+        sentences = read_tagged_file(path, fmt, column)
+    except DataError as err:
+        assert str(err).startswith(str(path)) and "\n" not in str(err)
+        return
+    assert sentences and all(sentences)
+    for sentence in sentences:
+        for word, tag in sentence:
+            assert word.strip() and tag.strip() and "\n" not in word + tag

@@ -1,0 +1,102 @@
+"""Nothing lost: interrupted training resumes to the very weights of an uninterrupted run, and a
+diverging run leaves the saved model alone."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from postagger.cli import app
+from postagger.tagger import RNNTagger
+from postagger.train import Callback, TrainConfig
+from tests.conftest import require_corpus, tiny_corpus
+
+CONFIG = dict(hidden=12, epochs=3, batch_size=8, dropout=0.2, features=("suf2", "shape"), seed=5)
+
+
+class StopAfter(Callback):
+    def __init__(self, batches):
+        self.left = batches
+
+    def on_batch(self, epoch, batch, loss, tokens):
+        self.left -= 1
+
+    def stop(self):
+        return self.left <= 0
+
+
+@pytest.mark.parametrize("stop_after", [1, 7, 15, 31])  # 15 batches per epoch: mid-epoch and at its end
+@pytest.mark.parametrize("optimizer", ["adam", "adagrad"])
+def test_stopped_and_resumed_training_ends_with_the_same_weights(tmp_path, stop_after, optimizer):
+    train, dev = tiny_corpus(120, seed=1), tiny_corpus(30, seed=2)
+    config = TrainConfig(optimizer=optimizer, **CONFIG)
+    full = RNNTagger(config).fit(train, dev)
+
+    stopped = RNNTagger(config).fit(train, dev, callback=StopAfter(stop_after))
+    assert not stopped.state_.finished
+    stopped.save_checkpoint(tmp_path / "ckpt", corpus="tiny")
+    tagger, state = RNNTagger.load_checkpoint(tmp_path / "ckpt")
+    resumed = tagger.fit(train, dev, resume=state)
+
+    assert resumed.state_.finished and resumed.best_epoch_ == full.best_epoch_
+    assert [r.loss for r in resumed.history_] == [r.loss for r in full.history_]
+    for name in full.params_:
+        np.testing.assert_array_equal(resumed.params_[name], full.params_[name], err_msg=name)
+        np.testing.assert_array_equal(resumed.state_.params[name], full.state_.params[name], err_msg=name)
+
+
+def test_a_model_folder_is_not_a_checkpoint(tmp_path):
+    from postagger.errors import ModelError
+
+    RNNTagger(TrainConfig(hidden=4, epochs=1, features=())).fit(tiny_corpus(20)).save(tmp_path / "m")
+    with pytest.raises(ModelError, match="not a checkpoint"):
+        RNNTagger.load_checkpoint(tmp_path / "m")
+
+
+def test_sigterm_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(tmp_path):
+    require_corpus("treebank")
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    args = [sys.executable, "-m", "postagger", "train", "--max-sentences", "1500", "--epochs", "3", "--hidden", "32"]
+    full = subprocess.run([*args, "--out", str(tmp_path / "full")], env=env, capture_output=True, text=True)
+    assert full.returncode == 0, full.stderr
+
+    out = tmp_path / "cut"
+    proc = subprocess.Popen([*args, "--out", str(out)], env=env, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:
+        if line.startswith("epoch"):
+            time.sleep(0.2)
+            proc.send_signal(signal.SIGTERM)
+            break
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM, rest
+    assert "Traceback" not in rest and "--resume" in rest
+    assert not out.exists()  # --out is only written when training ends
+
+    resumed = subprocess.run([sys.executable, "-m", "postagger", "train", "--resume", f"{out}.checkpoint"],
+                             env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming at epoch" in resumed.stderr
+    assert not (tmp_path / "cut.checkpoint").exists()
+    with np.load(tmp_path / "full" / "weights.npz") as a, np.load(out / "weights.npz") as b:
+        assert a.files == b.files
+        for name in a.files:
+            np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_a_diverging_loss_stops_training_and_keeps_the_old_model(tmp_path):
+    path = tmp_path / "train.tsv"
+    path.write_text("\n\n".join("\n".join(f"{w}\t{t}" for w, t in s) for s in tiny_corpus(60)), encoding="utf-8")
+    runner = CliRunner()
+    base = ["train", "--train-file", str(path), "--hidden", "8", "--epochs", "2", "--out", str(tmp_path / "m")]
+    assert runner.invoke(app, base).exit_code == 0
+    before = (tmp_path / "m" / "weights.npz").read_bytes()
+    result = runner.invoke(app, [*base, "--optimizer", "sgd", "--lr", "1e38", "--clip", "0", "--quiet"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: training stopped: the loss became") and result.stderr.count("\n") == 1
+    assert "left as it was" in result.stderr
+    assert (tmp_path / "m" / "weights.npz").read_bytes() == before
