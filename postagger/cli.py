@@ -28,6 +28,7 @@ app = typer.Typer(
 )
 DEFAULT_MODEL = Path("models/tagger")
 _debug = False
+_blas_limits = None  # kept alive: the BLAS thread limit holds while it exists
 
 
 def _fail(err: PostaggerError) -> None:
@@ -51,6 +52,7 @@ def _version(value: bool) -> None:
 def main(
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
     version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
+    threads: Annotated[int, typer.Option(min=1, envvar="POSTAGGER_THREADS", help="BLAS threads. The network's matrices are small, so one thread is fastest and does not collapse when another program shares the cores.")] = 1,
 ) -> None:
     """Train, run and evaluate a numpy RNN part-of-speech tagger.
 
@@ -61,8 +63,12 @@ def main(
       postagger evaluate --split test
       postagger gradcheck --bidirectional
     """
-    global _debug
+    global _debug, _blas_limits
     _debug = debug
+    import numpy  # noqa: F401  threadpoolctl limits only the BLAS libraries already loaded
+    from threadpoolctl import threadpool_limits
+
+    _blas_limits = threadpool_limits(limits=threads, user_api="blas")
 
 
 class Optimizer(str, Enum):
@@ -541,6 +547,7 @@ def info(
 
 @app.command("corpora")
 def list_corpora(
+    names: Annotated[Optional[list[str]], typer.Argument(help="Corpora to list (default: all known ones).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
     counts: Annotated[bool, typer.Option("--counts/--no-counts", help="Load each found corpus to count sentences, tokens and tags.")] = True,
 ) -> None:
@@ -550,12 +557,13 @@ def list_corpora(
     \b
     Examples:
       postagger corpora
-      NLTK_DATA=/data/nltk postagger corpora --json
+      postagger corpora treebank brown --json
+      NLTK_DATA=/data/nltk postagger corpora --no-counts
     """
     from . import corpora
 
     rows = []
-    for name in corpora.KNOWN_CORPORA:
+    for name in names or corpora.KNOWN_CORPORA:
         row = corpora.corpus_status(name)
         if row["found"] and counts:
             try:

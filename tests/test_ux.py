@@ -1,0 +1,133 @@
+"""What users see: version, corpus discovery, model info, plots, CSV output, and a progress bar
+only on a terminal."""
+
+import csv
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from postagger import __version__
+from postagger.cli import app
+from tests.conftest import require_corpus
+
+runner = CliRunner()
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.strip() == f"postagger {__version__}"
+
+
+def test_corpora_lists_what_is_found_with_counts():
+    require_corpus("treebank")
+    result = runner.invoke(app, ["corpora", "treebank", "nosuch", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["name"]: r for r in map(json.loads, result.stdout.splitlines())}
+    assert not rows["nosuch"]["found"]
+    tb = rows["treebank"]
+    assert tb["found"] and tb["path"].endswith("treebank.zip")
+    assert tb["sentences"] == 3914 and tb["tags"] == 45  # -NONE- traces dropped
+    quick = runner.invoke(app, ["corpora", "--no-counts"])
+    assert quick.exit_code == 0 and "searched:" in quick.stdout
+    assert {"treebank", "brown", "conll2000"} <= {line.split()[0] for line in quick.stdout.splitlines()[1:] if line.strip()}
+
+
+def test_info_describes_the_model(treebank_model):
+    model, _ = treebank_model
+    result = runner.invoke(app, ["info", str(model), "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    with np.load(model / "weights.npz") as weights:
+        assert info["parameters"] == sum(weights[k].size for k in weights.files)
+    meta = json.loads((model / "model.json").read_text())
+    assert info["tags"] == len(meta["tags"]) - 2 and info["corpus"] == "treebank"
+    assert info["vocabulary"]["word"] == len(meta["vocabularies"]["word"])
+    assert info["bytes_on_disk"] == sum(p.stat().st_size for p in model.iterdir())
+    text = runner.invoke(app, ["info", str(model)]).stdout
+    assert "dev accuracy" in text and "size on disk" in text
+
+
+def test_confusion_csv_rows_are_gold_counts(treebank_model, tmp_path):
+    model, _ = treebank_model
+    path = tmp_path / "confusion.csv"
+    result = runner.invoke(app, ["evaluate", "--model", str(model), "--split", "dev", "--json", "--confusion-csv", str(path)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    rows = list(csv.reader(path.open()))
+    assert rows[0][1:] == report["confusion"]["labels"]
+    assert sum(int(v) for row in rows[1:] for v in row[1:]) == report["tokens"]
+    support = {tag: row["support"] for tag, row in report["per_tag"].items()}
+    for row in rows[1:]:
+        assert sum(map(int, row[1:])) == support[row[0]]
+
+
+def png_size(path):
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_plots_are_drawn(treebank_model, tmp_path):
+    pytest.importorskip("matplotlib")
+    model, _ = treebank_model
+    heatmap, curves = tmp_path / "confusion.png", tmp_path / "curves.png"
+    result = runner.invoke(app, ["evaluate", "--model", str(model), "--split", "dev", "--confusion-png", str(heatmap)])
+    assert result.exit_code == 0, result.output
+    assert min(png_size(heatmap)) > 400
+    result = runner.invoke(app, ["plot", str(model), "--out", str(curves)])
+    assert result.exit_code == 0, result.output
+    assert min(png_size(curves)) > 300
+
+
+def test_without_matplotlib_the_plots_say_how_to_install_it(treebank_model, tmp_path, monkeypatch):
+    model, _ = treebank_model
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
+    result = runner.invoke(app, ["plot", str(model), "--out", str(tmp_path / "c.png")])
+    assert result.exit_code == 1 and "pip install 'postagger[plot]'" in result.stderr
+    assert result.stderr.count("\n") == 1 and not (tmp_path / "c.png").exists()
+
+
+def run_with_stderr(args, tty: bool):
+    """Run the CLI with stderr on a pseudo-terminal (tty) or a pipe; return (stdout, stderr)."""
+    env = {**os.environ, "PYTHONPATH": os.getcwd(), "COLUMNS": "120"}
+    if not tty:
+        done = subprocess.run([sys.executable, "-m", "postagger", *args], env=env, capture_output=True, text=True)
+        return done.returncode, done.stdout, done.stderr
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "postagger", *args], env=env, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        ready, _, _ = select.select([master], [], [], 60)
+        try:
+            data = os.read(master, 65536) if ready else b""
+        except OSError:  # the child closed the terminal
+            data = b""
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    out = proc.stdout.read().decode()
+    return proc.wait(), out, b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path):
+    require_corpus("treebank")
+    args = ["train", "--max-sentences", "400", "--epochs", "2", "--hidden", "16", "--out", str(tmp_path / "m")]
+    code, out, err = run_with_stderr(args, tty=True)
+    assert code == 0, err
+    assert "\x1b[" in err and "epoch 1/2" in err and "tok/s" in err  # the bar, with its loss and speed
+    assert "epoch   1/2  loss" in err and f"saved {tmp_path / 'm'}" in err
+    assert out == ""
+    code, out, err = run_with_stderr(args, tty=False)
+    assert code == 0 and "\x1b[" not in err and "tok/s" not in err
+    assert [line[:11] for line in err.splitlines() if line.startswith("epoch")] == ["epoch   1/2", "epoch   2/2"]
+    code, out, err = run_with_stderr([*args, "--quiet"], tty=True)
+    assert code == 0 and err == "" and out == ""
