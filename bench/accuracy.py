@@ -67,6 +67,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")  # postagger's default (--threads 1)
 
     rows = []
     header = ("corpus", "tagset", "tagger", "accuracy", "unknown-word accuracy", "unknown share", "training seconds")
