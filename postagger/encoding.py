@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .vocab import PAD_ID, UNK_ID, Vocab, group_strings
+from .vocab import PAD_ID, UNK_ID, Vocab, group_column, normalise
 
 
 class Encoder:
@@ -29,7 +29,6 @@ class Encoder:
             raise ValueError('the first input group must be "word"')
         self.vocabs = vocabs
         self.groups = tuple(vocabs)
-        self._strings = group_strings(self.groups)
         self._lookups = [v.stoi for v in vocabs.values()]
         self._row: dict[str, int] = {}  # word -> its row in _table
         self._table = np.zeros((1024, len(self.groups)), dtype=np.int32)
@@ -42,9 +41,11 @@ class Encoder:
             grown = np.zeros((max(2 * len(self._table), start + len(words)), len(self.groups)), dtype=np.int32)
             grown[:start] = self._table[:start]
             self._table = grown
-        self._table[start : start + len(words)] = [
-            [lookup.get(s, UNK_ID) for lookup, s in zip(self._lookups, self._strings(w))] for w in words
-        ]
+        normalised = [normalise(w) for w in words]
+        rows = self._table[start : start + len(words)]
+        for column, (group, lookup) in enumerate(zip(self.groups, self._lookups)):
+            get = lookup.get
+            rows[:, column] = [get(s, UNK_ID) for s in group_column(group, words, normalised)]
         self._row.update(zip(words, range(start, start + len(words))))
 
     def group_ids(self, words: Sequence[str]) -> np.ndarray:

@@ -110,3 +110,28 @@ def test_length_batches_cover_every_sentence_once_and_group_lengths():
     assert all(high <= next_low for (_, high), (next_low, _) in zip(ranges, ranges[1:]))
     again = length_batches(lengths, 10, np.random.default_rng(1))
     assert all(np.array_equal(a, b) for a, b in zip(batches, again))
+
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from postagger.vocab import extractor, group_column, normalise, shape
+
+
+def shape_by_characters(word):
+    out = []
+    for ch in word:
+        cls = "X" if ch.isupper() else "x" if ch.islower() else "d" if ch.isdigit() else ch
+        if not out or out[-1] != cls:
+            out.append(cls)
+    return "".join(out)[:8]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=20))
+def test_group_columns_equal_the_per_word_extractors(words):
+    normalised = [normalise(w) for w in words]
+    for w in words:
+        assert shape(w) == shape_by_characters(w)
+    for group in ("word", "lower", "shape", "suf1", "suf3", "pre2"):
+        assert list(group_column(group, words, normalised)) == [extractor(group)(w) for w in words]
