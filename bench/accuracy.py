@@ -63,6 +63,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpora", default=",".join(CORPORA), help="comma-separated: treebank,conll2000,brown")
     parser.add_argument("--cells", default="rnn", help="comma-separated cells for our rows: rnn,lstm,gru")
+    parser.add_argument("--dense-adam", action="store_true",
+                        help="add a row for our default network trained with dense Adam (every row, every step, a second moment per entry)")
     parser.add_argument("--iterations", type=int, default=5, help="perceptron training iterations")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -83,6 +85,9 @@ def main() -> None:
             config = replace(TrainConfig(), cell=cell, seed=args.seed)
             label = "postagger (default)" if cell == "rnn" else f"postagger, {cell} cell"
             results.append((label, *run_ours(train, dev, test, config)))
+        if args.dense_adam:
+            config = replace(TrainConfig(), seed=args.seed, sparse_updates=False, rowwise_adam=False)
+            results.append(("postagger (default), dense Adam", *run_ours(train, dev, test, config)))
         for label, predicted, seconds in results:
             acc, unk, share = scores(test, predicted, known)
             row = (name, tagset, label, f"{100 * acc:.2f} %", f"{100 * unk:.2f} %", f"{100 * share:.1f} %", f"{seconds:.0f}")

@@ -152,6 +152,8 @@ class RNNTagger:
     def load_checkpoint(cls, folder: str | Path) -> tuple["RNNTagger", TrainState]:
         """A tagger with the vocabularies of a checkpoint, and the state to pass to fit(resume=)."""
         folder = Path(folder)
+        if not folder.is_dir():
+            raise ModelError(f"{folder}: no such checkpoint folder (an interrupted `postagger train --out M` leaves M.checkpoint)")
         tagger = cls.load(folder)
         if "checkpoint" not in tagger.meta_:
             raise ModelError(f"{folder / persist.META}: not a checkpoint (no training position in it)")

@@ -34,6 +34,7 @@ class TrainConfig:
     optimizer: str = "adam"
     lr: float = 4e-3
     rowwise_adam: bool = True  # Adam keeps one second moment per input-table row, not per entry
+    sparse_updates: bool = True  # update only the input-table rows a batch uses (lazy); False: all rows, as dense Adam
     lr_decay: float = 0.8  # the learning rate is multiplied by this after every epoch
     clip: float = 5.0  # global gradient norm; 0 turns clipping off
     dropout: float = 0.0  # on the states each layer passes on
@@ -159,6 +160,8 @@ def fit_params(
                 loss, grads = model.batch_loss_and_grads(
                     params, batch.inputs, batch.tokens, batch.tags, batch.mask, dropout=cfg.dropout, rng=rng
                 )
+            if not cfg.sparse_updates:
+                grads = {k: g.to_dense(params[k].shape) if isinstance(g, model.RowGrad) else g for k, g in grads.items()}
             if not np.isfinite(loss):
                 raise TrainingDiverged(f"training stopped: the loss became {loss} in epoch {epoch}, batch {i + 1}; "
                                        f"try a lower --lr or --clip")

@@ -29,6 +29,13 @@ def test_fit_learns_the_grammar(trained):
     assert [r.epoch for r in trained.history_] == [1, 2, 3, 4]
 
 
+def test_dense_adam_learns_as_well_as_lazy_rowwise_adam(trained):
+    corpus = tiny_corpus(160)
+    dense = RNNTagger(TrainConfig(**SMALL, seed=1, sparse_updates=False, rowwise_adam=False)).fit(corpus[:140], corpus[140:])
+    assert dense.dev_accuracy_ > 0.9 and abs(dense.dev_accuracy_ - trained.dev_accuracy_) < 0.05
+    assert not np.array_equal(dense.params_["Wxh"], trained.params_["Wxh"])  # another update rule
+
+
 def test_fit_returns_self_and_sets_learned_attributes():
     tagger = RNNTagger(TrainConfig(**{**SMALL, "epochs": 1}))
     assert not hasattr(tagger, "params_")
