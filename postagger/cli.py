@@ -229,6 +229,10 @@ def train(
             else:
                 source = {"corpus": corpus, "tagset": tagset.value, "keep_traces": keep_traces}
             tagger, state, checkpoint = RNNTagger(config), None, _checkpoint_folder(out)
+        from .persist import check_replaceable
+
+        for folder in (out, checkpoint):
+            check_replaceable(folder)
         train_sents, dev_sents = _training_data(source)
         n_train = min(len(train_sents), config.max_sentences or len(train_sents))
         what = source.get("train_file") or f"{source['corpus']} ({source['tagset']} tags)"
@@ -481,9 +485,7 @@ def plot(
     from .plot import learning_curves
 
     try:
-        meta = persist.read_json(Path(model) / persist.META) if Path(model).is_dir() else None
-        if meta is None:
-            raise UsageError(f"{model}: no such model folder")
+        meta = persist.read_meta(Path(model))
         history = meta.get("history") or []
         if not history:
             raise UsageError(f"{model}: no training history recorded")

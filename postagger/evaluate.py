@@ -12,6 +12,8 @@ from typing import Sequence
 import numpy as np
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix
 
+from .errors import DataError
+
 
 def _accuracy(gold: np.ndarray, pred: np.ndarray) -> float | None:
     return float(accuracy_score(gold, pred)) if len(gold) else None
@@ -79,6 +81,9 @@ def compare(gold: Sequence[str], pred: Sequence[str], known: Sequence[bool], mod
         known = [known[i] for i in keep]
         labels = {table[t] for t in model_tags if t in table}
         extra["unmapped"] = {"gold": dict(unmapped_gold.most_common()), "predicted": dict(unmapped_pred.most_common())}
+    if not gold:
+        raise DataError("nothing to score: no gold tag has a universal mapping "
+                        f"(unmapped: {', '.join(f'{t} ({n})' for t, n in extra['unmapped']['gold'].items())})")
     result = score(gold, pred, known)
     result["unseen_gold_tags"] = dict(Counter(t for t in gold if t not in labels).most_common())
     return {**result, **extra}

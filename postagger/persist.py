@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelError
+from .errors import ModelError, UsageError
 
 FORMAT_VERSION = 1
 WEIGHTS, META, HISTORY = "weights.npz", "model.json", "history.json"
@@ -26,6 +26,7 @@ def write_folder_atomically(folder: Path, files: dict[str, bytes | np.ndarray | 
     """Write every file into a fresh sibling folder, fsync it, then swap it in for `folder`.
     dict values are written as JSON, byte strings as they are, dicts of arrays as .npz."""
     folder = Path(folder)
+    check_replaceable(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
     try:
@@ -52,6 +53,14 @@ def write_folder_atomically(folder: Path, files: dict[str, bytes | np.ndarray | 
         raise
 
 
+def check_replaceable(folder: Path) -> None:
+    """A UsageError unless folder is absent, empty, or a model folder: never replace anything else."""
+    folder = Path(folder)
+    if folder.exists() and not (folder.is_dir() and ((folder / META).exists() or not any(folder.iterdir()))):
+        kind = "a folder that is not a model" if folder.is_dir() else "a file"
+        raise UsageError(f"{folder}: is {kind}; refusing to replace it (choose another --out)")
+
+
 def save_model(folder: Path, params: dict[str, np.ndarray], meta: dict, extra_files: dict | None = None) -> None:
     meta = {"format_version": FORMAT_VERSION, **meta}
     write_folder_atomically(Path(folder), {WEIGHTS: params, META: meta, **(extra_files or {})})
@@ -73,6 +82,12 @@ def read_json(path: Path) -> dict:
 
 def load_model(folder: Path) -> tuple[dict[str, np.ndarray], dict]:
     """(params, meta) of a model folder; a ModelError names the file when anything is off."""
+    meta = read_meta(folder)
+    return load_arrays(Path(folder) / WEIGHTS), meta
+
+
+def read_meta(folder: Path) -> dict:
+    """model.json of a model folder, checked for a format version this postagger reads."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ModelError(f"{folder}: no such model folder (train one with: postagger train --out {folder})")
@@ -85,7 +100,7 @@ def load_model(folder: Path) -> tuple[dict[str, np.ndarray], dict]:
             f"{folder / META}: format version {version} is newer than this postagger reads "
             f"({FORMAT_VERSION}); upgrade postagger"
         )
-    return load_arrays(folder / WEIGHTS), meta
+    return meta
 
 
 def load_arrays(path: Path) -> dict[str, np.ndarray]:

@@ -77,6 +77,10 @@ def test_unmapped_and_unseen_gold_tags_are_counted_not_hidden(treebank_model, tm
     assert universal["unmapped"]["gold"] == {"MEOW": 2} and universal["tokens"] == 4
     text = runner.invoke(app, ["evaluate", "--model", str(model), "--file", str(path), "--tagset", "universal"])
     assert "2 tokens left out" in text.stdout and "MEOW (2)" in text.stdout
+    path.write_text("meow\tMEOW\n", encoding="utf-8")
+    nothing = runner.invoke(app, ["evaluate", "--model", str(model), "--file", str(path), "--tagset", "universal"])
+    assert nothing.exit_code == 1 and "nothing to score" in nothing.stderr and "MEOW (1)" in nothing.stderr
+    assert nothing.stderr.count("\n") == 1
 
 
 @pytest.mark.parametrize("suffix, render", [
@@ -130,6 +134,10 @@ def test_usage_errors_exit_2(treebank_model, tmp_path):
     one_line_error(runner.invoke(app, ["evaluate", "--model", str(model), "--file", str(tmp_path / "none.tsv")]), 2)
     one_line_error(runner.invoke(app, ["evaluate", "--model", str(model), "--corpus", "nosuch"]), 2)
     one_line_error(runner.invoke(app, ["tag", "--model", str(model), "--input", str(tmp_path)]), 2)
+    precious = tmp_path / "precious.txt"
+    precious.write_text("mine")
+    assert "refusing to replace" in one_line_error(runner.invoke(app, ["train", "--out", str(precious)]), 2)
+    assert precious.read_text() == "mine"
 
 
 def test_tag_handles_bad_bytes_long_sentences_blank_lines_and_any_script(treebank_model, tmp_path):

@@ -135,3 +135,18 @@ def test_tagging_path_equals_the_training_forward(trained):
     best = scores[..., 2:].argmax(axis=-1) + 2
     for row, (ids, _) in enumerate(trained.predict_ids(sents)):
         np.testing.assert_array_equal(best[row, : len(ids)], ids)
+
+
+def test_saving_never_replaces_a_file_or_a_folder_that_is_not_a_model(trained, tmp_path):
+    from postagger.errors import UsageError
+
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "thesis.tex").write_text("mine")
+    for target in (tmp_path / "notes.txt", tmp_path / "docs"):
+        with pytest.raises(UsageError, match="refusing to replace"):
+            trained.save(target)
+    assert (tmp_path / "notes.txt").read_text() == "mine" and (tmp_path / "docs" / "thesis.tex").read_text() == "mine"
+    (tmp_path / "empty").mkdir()
+    trained.save(tmp_path / "empty")  # an empty folder is fine
+    assert (tmp_path / "empty" / "model.json").exists()
