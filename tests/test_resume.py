@@ -58,31 +58,39 @@ def test_a_model_folder_is_not_a_checkpoint(tmp_path):
         RNNTagger.load_checkpoint(tmp_path / "m")
 
 
-def test_sigterm_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(tmp_path):
-    require_corpus("treebank")
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    args = [sys.executable, "-m", "postagger", "train", "--max-sentences", "1500", "--epochs", "3", "--hidden", "32"]
-    full = subprocess.run([*args, "--out", str(tmp_path / "full")], env=env, capture_output=True, text=True)
-    assert full.returncode == 0, full.stderr
+ENV = {**os.environ, "PYTHONPATH": os.getcwd()}
+TRAIN = [sys.executable, "-m", "postagger", "train", "--max-sentences", "1500", "--epochs", "3", "--hidden", "32"]
 
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    require_corpus("treebank")
+    out = tmp_path_factory.mktemp("full") / "full"
+    full = subprocess.run([*TRAIN, "--out", str(out)], env=ENV, capture_output=True, text=True)
+    assert full.returncode == 0, full.stderr
+    return out
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(tmp_path, uninterrupted, signum):
     out = tmp_path / "cut"
-    proc = subprocess.Popen([*args, "--out", str(out)], env=env, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*TRAIN, "--out", str(out)], env=ENV, stderr=subprocess.PIPE, text=True)
     for line in proc.stderr:
         if line.startswith("epoch"):
             time.sleep(0.2)
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(signum)
             break
     rest = proc.stderr.read()
-    assert proc.wait(timeout=60) == 128 + signal.SIGTERM, rest
+    assert proc.wait(timeout=60) == 128 + signum, rest
     assert "Traceback" not in rest and "--resume" in rest
     assert not out.exists()  # --out is only written when training ends
 
     resumed = subprocess.run([sys.executable, "-m", "postagger", "train", "--resume", f"{out}.checkpoint"],
-                             env=env, capture_output=True, text=True)
+                             env=ENV, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming at epoch" in resumed.stderr
     assert not (tmp_path / "cut.checkpoint").exists()
-    with np.load(tmp_path / "full" / "weights.npz") as a, np.load(out / "weights.npz") as b:
+    with np.load(uninterrupted / "weights.npz") as a, np.load(out / "weights.npz") as b:
         assert a.files == b.files
         for name in a.files:
             np.testing.assert_array_equal(a[name], b[name], err_msg=name)
