@@ -418,10 +418,14 @@ def evaluate(
             traces = keep_traces if keep_traces is not None else bool(info.get("keep_traces"))
             where = f"{name} {split.value}"
             sents = corpora.load_corpus(name, model_tagset, split.value, keep_traces=traces)
-        table = None
+        table = pred_table = None
         if tagset is Tagset.universal:
-            source = corpora.native_tagset_name(info.get("corpus") or "") if model_tagset == "native" else None
-            table = universal_table(corpora.universal_tag_mapping(source) if source else None)
+            def table_for(corpus_name):
+                source = corpora.native_tagset_name(corpus_name or "") if model_tagset == "native" else None
+                return universal_table(corpora.universal_tag_mapping(source) if source else None)
+
+            pred_table = table_for(info.get("corpus"))
+            table = pred_table if file is not None else table_for(name)  # gold from a file: UPOS or the model's tags
         tokens = [[w for w, _ in s] for s in sents]
         with Reporter(quiet) as reporter:
             reporter.start("tagging (sentences)", len(tokens))
@@ -433,7 +437,7 @@ def evaluate(
         pred = [t for s in predicted for _, t in s]
         known = [tagger.is_known(w) for s in tokens for w in s]
         model_tags = tagger.tags_.itos[2:]
-        result = compare(gold, pred, known, model_tags, table)
+        result = compare(gold, pred, known, model_tags, table, pred_table)
         if confusion_csv is not None:
             _write_confusion_csv(result["confusion"], confusion_csv)
         if confusion_png is not None:

@@ -61,8 +61,9 @@ def universal_table(native: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def compare(gold: Sequence[str], pred: Sequence[str], known: Sequence[bool], model_tags: Sequence[str],
-            table: dict[str, str] | None = None) -> dict:
-    """score() plus what a user must know about the tags themselves:
+            table: dict[str, str] | None = None, pred_table: dict[str, str] | None = None) -> dict:
+    """score() plus what a user must know about the tags themselves. table maps gold tags to
+    universal ones, pred_table (default: table) the predicted tags:
 
     unseen_gold_tags   gold tags the model cannot predict, with their counts;
     unmapped           with a table: tags it does not cover, {"gold": {tag: n}, "predicted": {...}}.
@@ -73,13 +74,14 @@ def compare(gold: Sequence[str], pred: Sequence[str], known: Sequence[bool], mod
     extra: dict = {}
     labels = set(model_tags)
     if table is not None:
+        pred_table = pred_table or table
         unmapped_gold = Counter(t for t in gold if t not in table)
-        unmapped_pred = Counter(t for t in pred if t not in table)
+        unmapped_pred = Counter(t for t in pred if t not in pred_table)
         keep = [i for i, t in enumerate(gold) if t in table]
         gold = [table[gold[i]] for i in keep]
-        pred = [table.get(pred[i], pred[i]) for i in keep]
+        pred = [pred_table.get(pred[i], pred[i]) for i in keep]
         known = [known[i] for i in keep]
-        labels = {table[t] for t in model_tags if t in table}
+        labels = {pred_table[t] for t in model_tags if t in pred_table}
         extra["unmapped"] = {"gold": dict(unmapped_gold.most_common()), "predicted": dict(unmapped_pred.most_common())}
     if not gold:
         raise DataError("nothing to score: no gold tag has a universal mapping "

@@ -155,3 +155,16 @@ def test_tag_handles_bad_bytes_long_sentences_blank_lines_and_any_script(treeban
     rows = [r.split("\t") for r in conll.stdout.strip().split("\n")]
     assert [r[0] for r in rows] == ["1", "2", "3", "4"] and all(len(r) == 10 for r in rows)
     assert all(0 < float(r[9].removeprefix("prob=")) <= 1 for r in rows)
+
+
+def test_universal_scoring_across_corpora_maps_each_side_with_its_own_table(treebank_model):
+    from tests.conftest import require_corpus
+
+    require_corpus("brown")
+    model, _ = treebank_model
+    report = evaluate("--model", str(model), "--corpus", "brown", "--split", "dev", "--tagset", "universal")
+    brown_dev = corpora.load_corpus("brown", "universal", "dev")
+    assert report["tokens"] == sum(map(len, brown_dev))
+    assert report["unmapped"] == {"gold": {}, "predicted": {}}
+    assert set(report["confusion"]["labels"]) <= {"ADJ", "ADP", "ADV", "CONJ", "DET", "NOUN", "NUM", "PRT", "PRON", "VERB", ".", "X"}
+    assert report["accuracy"] > 0.7  # a 300-sentence treebank model on another corpus
