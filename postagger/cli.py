@@ -224,7 +224,7 @@ def train(
                 batch_size=batch_size, optimizer=optimizer.value, lr=lr, clip=clip, seed=seed, max_sentences=max_sentences,
             )
             if train_file:
-                source = {"train_file": str(train_file), "dev_file": str(dev_file) if dev_file else None,
+                source = {"train_file": str(train_file.absolute()), "dev_file": str(dev_file.absolute()) if dev_file else None,
                           "format": fmt.value if fmt else None, "column": column.value}
             else:
                 source = {"corpus": corpus, "tagset": tagset.value, "keep_traces": keep_traces}
@@ -252,6 +252,8 @@ def train(
                 tagger.save(out, source=source, **info)
     except TrainingDiverged as err:
         kept = f"{out} was left as it was" if out.exists() else "no model was saved"
+        if checkpoint.exists():
+            kept += f"; {checkpoint} holds the last good epoch"
         _fail(TrainingDiverged(f"{err}; {kept}"))
     except PostaggerError as err:
         _fail(err)
