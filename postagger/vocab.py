@@ -74,10 +74,19 @@ _ASCII_CLASSES = str.maketrans(
 _RUNS = re.compile(r"(.)\1+")
 
 
+_COLLAPSED: dict[str, str] = {}  # class string -> shape; few distinct ones, and the regex is slow
+
+
 def shape(word: str) -> str:
     """Capitalisation, digit and punctuation shape with runs collapsed: Mr. -> Xx., 3-D -> d-X."""
     if word.isascii():
-        return _RUNS.sub(r"\1", word.translate(_ASCII_CLASSES))[:8]
+        classes = word.translate(_ASCII_CLASSES)
+        collapsed = _COLLAPSED.get(classes)
+        if collapsed is None:
+            if len(_COLLAPSED) > 100_000:
+                _COLLAPSED.clear()
+            collapsed = _COLLAPSED[classes] = _RUNS.sub(r"\1", classes)[:8]
+        return collapsed
     out = []
     for ch in word:
         cls = "X" if ch.isupper() else "x" if ch.islower() else "d" if ch.isdigit() else ch
