@@ -125,7 +125,8 @@ def rnn_backward(dh: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
     """
     h, Wh = cache
     D, T, N, H = h.shape
-    dpre = 1.0 - h * h  # tanh' for every step, then overwritten with the pre-activation grads
+    dpre = np.multiply(h, h)  # tanh' = 1 - h^2 for every step, then overwritten with the pre-activation grads
+    np.subtract(1.0, dpre, out=dpre)  # in place: numpy's elision of big chained temporaries is slow
     dh_next = np.zeros((D, N, H), dtype=h.dtype)
     WhT = np.ascontiguousarray(Wh.transpose(0, 2, 1))
     for t in range(T - 1, -1, -1):
@@ -144,6 +145,11 @@ def rnn_backward(dh: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
 # and Wh (D, H, G*H), and return h (D, T, N, H). Gates are stacked along the last axis so that
 # every step does one product with Wh. With x = 0 and a zero state the state stays exactly 0,
 # which is what lets the model pad the backward lane at its start.
+
+
+def _one_minus(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """1 - a, into out (which may be a itself) or a new array."""
+    return np.subtract(1.0, a, out=out)
 
 
 def _sigmoid(a: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -195,12 +201,19 @@ def lstm_backward(dh: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]
     c_prev = np.zeros_like(c)
     c_prev[:, 1:] = c[:, :-1]
     # Factors that do not depend on the backward recurrence, for all steps at once.
-    dc_from_dh = o * (1.0 - tanh_c * tanh_c)  # d c_t / d h_t, through h = o * tanh(c)
+    # Written as in-place steps: numpy's elision of chained temporaries this big is slow.
+    dc_from_dh = np.multiply(tanh_c, tanh_c)  # d c_t / d h_t, through h = o * tanh(c)
+    _one_minus(dc_from_dh, out=dc_from_dh)
+    dc_from_dh *= o
     by_dc = np.empty((D, T, N, 3, H), dtype=gates.dtype)  # d a_{i,f,g} / d c_t
-    by_dc[..., 0, :] = g * i * (1.0 - i)
-    by_dc[..., 1, :] = c_prev * f * (1.0 - f)
-    by_dc[..., 2, :] = i * (1.0 - g * g)
-    by_dh = tanh_c * o * (1.0 - o)  # d a_o / d h_t
+    for k, (a, b, gate) in enumerate(((g, i, i), (c_prev, f, f))):  # a * gate * (1 - gate)
+        np.multiply(a, b, out=by_dc[..., k, :])
+        by_dc[..., k, :] *= _one_minus(gate)
+    by_dc[..., 2, :] = i
+    g_squared = np.multiply(g, g)
+    by_dc[..., 2, :] *= _one_minus(g_squared, out=g_squared)
+    by_dh = np.multiply(tanh_c, o)  # d a_o / d h_t
+    by_dh *= _one_minus(o)
     da = np.empty_like(gates)
     da_dc = da[..., : 3 * H].reshape(D, T, N, 3, H)
     dh_next = np.zeros((D, N, H), dtype=gates.dtype)
@@ -263,9 +276,15 @@ def gru_backward(dh: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
     h_prev = np.zeros_like(h)
     h_prev[:, 1:] = h[:, :-1]
     # Factors that do not depend on the backward recurrence, for all steps at once.
-    to_an = (1.0 - z) * (1.0 - n * n)  # d a_n / d h_t
-    to_az = (h_prev - n) * z * (1.0 - z)  # d a_z / d h_t
-    to_ar = hn * r * (1.0 - r)  # d a_r / d a_n
+    # Written as in-place steps: numpy's elision of chained temporaries this big is slow.
+    to_an = _one_minus(z)  # d a_n / d h_t = (1 - z) * (1 - n^2)
+    n_squared = np.multiply(n, n)
+    to_an *= _one_minus(n_squared, out=n_squared)
+    to_az = np.subtract(h_prev, n)  # d a_z / d h_t = (h_prev - n) * z * (1 - z)
+    to_az *= z
+    to_az *= _one_minus(z)
+    to_ar = np.multiply(hn, r)  # d a_r / d a_n = hn * r * (1 - r)
+    to_ar *= _one_minus(r)
     dproduct = np.empty_like(gates)  # gradient of h_{t-1} . Wh, every step
     dx_n = np.empty((D, T, N, H), dtype=gates.dtype)
     dh_next = np.zeros((D, N, H), dtype=gates.dtype)
