@@ -85,49 +85,53 @@ def _decoded(handle, name) -> Iterator[tuple[int, str]]:
         yield number, text.rstrip("\r\n")
 
 
-def _conllu(lines, path, index: int, name: str) -> Iterator[Sentence]:
-    sentence: Sentence = []
+def _blocks(lines) -> Iterator[list[tuple[int, str]]]:
+    """The (number, line) pairs of each blank-line-separated block: a sentence of a column file."""
+    block: list[tuple[int, str]] = []
     for number, line in lines:
-        if not line.strip():
-            if sentence:
-                yield sentence
-            sentence = []
-            continue
-        if line.startswith("#"):
-            continue
-        cols = line.split("\t")
-        if len(cols) != 10:
-            raise DataError(f"{path}:{number}: expected 10 tab-separated CoNLL-U columns, found {len(cols)}")
-        token_id, form, tag = cols[0], cols[1], cols[index]
-        if "-" in token_id or "." in token_id:  # multiword range or empty node
-            continue
-        if not token_id.isdigit():
-            raise DataError(f"{path}:{number}: token id {token_id!r} is not a number")
-        if not form or form.isspace():
-            raise DataError(f"{path}:{number}: empty word form")
-        if not tag or tag == "_" or tag.isspace():
-            raise DataError(f"{path}:{number}: no {name} tag for {form!r}")
-        sentence.append((form, tag))
-    if sentence:
-        yield sentence
+        if line.strip():
+            block.append((number, line))
+        elif block:
+            yield block
+            block = []
+    if block:
+        yield block
+
+
+def _conllu(lines, path, index: int, name: str) -> Iterator[Sentence]:
+    for block in _blocks(lines):
+        sentence = []
+        for number, line in block:
+            if line.startswith("#"):
+                continue
+            cols = line.split("\t")
+            if len(cols) != 10:
+                raise DataError(f"{path}:{number}: expected 10 tab-separated CoNLL-U columns, found {len(cols)}")
+            token_id, form, tag = cols[0], cols[1], cols[index]
+            if "-" in token_id or "." in token_id:  # multiword range or empty node
+                continue
+            if not token_id.isdigit():
+                raise DataError(f"{path}:{number}: token id {token_id!r} is not a number")
+            if not form or form.isspace():
+                raise DataError(f"{path}:{number}: empty word form")
+            if not tag or tag == "_" or tag.isspace():
+                raise DataError(f"{path}:{number}: no {name} tag for {form!r}")
+            sentence.append((form, tag))
+        if sentence:  # a block of comments only is no sentence
+            yield sentence
 
 
 def _tsv(lines, path) -> Iterator[Sentence]:
-    sentence: Sentence = []
-    for number, line in lines:
-        if not line.strip():
-            if sentence:
-                yield sentence
-            sentence = []
-            continue
-        cols = line.split("\t")
-        if len(cols) != 2:
-            raise DataError(f"{path}:{number}: expected 2 tab-separated columns (word, tag), found {len(cols)}")
-        word, tag = cols[0].strip(), cols[1].strip()
-        if not word or not tag:
-            raise DataError(f"{path}:{number}: empty {'word' if not word else 'tag'}")
-        sentence.append((word, tag))
-    if sentence:
+    for block in _blocks(lines):
+        sentence = []
+        for number, line in block:
+            cols = line.split("\t")
+            if len(cols) != 2:
+                raise DataError(f"{path}:{number}: expected 2 tab-separated columns (word, tag), found {len(cols)}")
+            word, tag = cols[0].strip(), cols[1].strip()
+            if not word or not tag:
+                raise DataError(f"{path}:{number}: empty {'word' if not word else 'tag'}")
+            sentence.append((word, tag))
         yield sentence
 
 

@@ -172,7 +172,7 @@ def fit_params(
             if callback.stop() and i + 1 < len(batches):
                 state.batch, state.rng = i + 1, rng.bit_generator.state
                 state.seconds = time.perf_counter() - started
-                return _stopped(state, optimizer)
+                return _result(_keep_optimizer(state, optimizer))
         seconds = time.perf_counter() - started
         dev_acc = accuracy(params, dev) if dev is not None and len(dev) else None
         record = EpochRecord(epoch, state.loss_sum / max(state.tokens, 1), dev_acc, state.tokens / seconds, seconds, optimizer.lr)
@@ -188,14 +188,19 @@ def fit_params(
         state.epoch, state.batch, state.rng, state.loss_sum, state.tokens, state.seconds = epoch + 1, 0, None, 0.0, 0, 0.0
         state.finished = state.finished or state.epoch > cfg.epochs
         if on_epoch_saved is not None and not state.finished:
-            on_epoch_saved(_stopped(state, optimizer).state)
+            on_epoch_saved(_keep_optimizer(state, optimizer))
         if callback.stop() and not state.finished:
-            return _stopped(state, optimizer)
-    return TrainResult(state.best_params, state.history, state.best_epoch, state.best_dev_accuracy, state)
+            return _result(_keep_optimizer(state, optimizer))
+    return _result(state)
 
 
-def _stopped(state: TrainState, optimizer) -> TrainResult:
+def _keep_optimizer(state: TrainState, optimizer) -> TrainState:
+    """Record the optimizer's state and learning rate in state, for a checkpoint."""
     state.optimizer, state.lr = optimizer.state_dict(), optimizer.lr
+    return state
+
+
+def _result(state: TrainState) -> TrainResult:
     return TrainResult(state.best_params, state.history, state.best_epoch, state.best_dev_accuracy, state)
 
 

@@ -87,6 +87,11 @@ def shape(word: str) -> str:
                 _COLLAPSED.clear()
             collapsed = _COLLAPSED[classes] = _RUNS.sub(r"\1", classes)[:8]
         return collapsed
+    return shape_by_characters(word)
+
+
+def shape_by_characters(word: str) -> str:
+    """shape's definition, one character at a time (its path for non-ASCII words)."""
     out = []
     for ch in word:
         cls = "X" if ch.isupper() else "x" if ch.islower() else "d" if ch.isdigit() else ch

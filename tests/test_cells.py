@@ -63,19 +63,6 @@ def test_gradcheck_passes(cell, bidirectional):
     assert max(gradcheck.check_gradients(params, batch).values()) < 1e-6
 
 
-@pytest.mark.parametrize("cell", CELLS)
-def test_padding_does_not_change_loss_or_gradients(cell):
-    params, batch = gradcheck.random_problem(seq_len=4, batch=3, bidirectional=True, cell=cell)
-    pad = lambda a: np.concatenate([a, np.zeros((a.shape[0], 3), dtype=a.dtype)], axis=1)
-    padded = {"words": pad(batch["words"]), "tags": pad(batch["tags"]), "mask": pad(batch["mask"]),
-              "features": {g: pad(v) for g, v in batch["features"].items()}}
-    loss, grads = model.loss_and_grads(params, **batch)
-    loss_p, grads_p = model.loss_and_grads(params, **padded)
-    assert loss_p == pytest.approx(loss, rel=1e-12)
-    for name in params:
-        np.testing.assert_allclose(grads_p[name], grads[name], rtol=1e-10, atol=1e-14)
-
-
 def test_names_shapes_and_forget_bias():
     cfg = model.RNNConfig(input_sizes={"word": 10, "suf2": 6}, n_tags=5, hidden=4, layers=2, cell="lstm")
     params = model.init_params(cfg, np.random.default_rng(0))

@@ -2,9 +2,11 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from postagger.encoding import Encoder, encode_corpus, length_batches, make_batch, rare_word_dropout
-from postagger.vocab import PAD_ID, UNK_ID, Vocab, extractor, shape
+from postagger.vocab import PAD_ID, UNK_ID, Vocab, extractor, group_column, normalise, shape, shape_by_characters
 
 SENTS = [["The", "cat", "sat"], ["Dogs", "bark"], ["The", "1984", "cat", "ran", "away"]]
 TAGS = [["DT", "NN", "VBD"], ["NNS", "VBP"], ["DT", "CD", "NN", "VBD", "RB"]]
@@ -110,21 +112,6 @@ def test_length_batches_cover_every_sentence_once_and_group_lengths():
     assert all(high <= next_low for (_, high), (next_low, _) in zip(ranges, ranges[1:]))
     again = length_batches(lengths, 10, np.random.default_rng(1))
     assert all(np.array_equal(a, b) for a, b in zip(batches, again))
-
-
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from postagger.vocab import extractor, group_column, normalise, shape
-
-
-def shape_by_characters(word):
-    out = []
-    for ch in word:
-        cls = "X" if ch.isupper() else "x" if ch.islower() else "d" if ch.isdigit() else ch
-        if not out or out[-1] != cls:
-            out.append(cls)
-    return "".join(out)[:8]
 
 
 @settings(max_examples=300, deadline=None)

@@ -109,8 +109,9 @@ def test_numerical_grad_restores_every_entry():
     np.testing.assert_array_equal(x, before)
 
 
-def test_padding_does_not_change_loss_or_gradients():
-    params, batch = gradcheck.random_problem(seq_len=4, batch=3, bidirectional=True, layers=2)
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_padding_does_not_change_loss_or_gradients(cell):
+    params, batch = gradcheck.random_problem(seq_len=4, batch=3, bidirectional=True, layers=2, cell=cell)
     pad = lambda a: np.concatenate([a, np.zeros((a.shape[0], 3), dtype=a.dtype)], axis=1)
     padded = {"words": pad(batch["words"]), "tags": pad(batch["tags"]), "mask": pad(batch["mask"]),
               "features": {g: pad(v) for g, v in batch["features"].items()}}
