@@ -5,7 +5,7 @@ state between calls, so a backward can never read a stale forward.
 
 Shapes: N sentences in a batch, T timesteps, D lanes (recurrences run side by side, e.g. the two
 directions of a bidirectional RNN), H hidden units, V input vocabulary, K tags.
-This module imports numpy and nothing else.
+This module imports numpy, and scipy.sparse for one sparse-dense product (sum_rows).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import scipy.sparse
 
 
 class RowGrad(NamedTuple):
@@ -43,58 +44,24 @@ def embed_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     return dW
 
 
-def embed_backward_rows(dout: np.ndarray, ids: np.ndarray) -> RowGrad:
-    """The same gradient as embed_backward, kept row-sparse. dout (..., F), ids (...) -> RowGrad.
+def sum_rows(values: np.ndarray, targets: np.ndarray, n_targets: int, sources: np.ndarray | None = None) -> np.ndarray:
+    """out[targets[j]] += values[sources[j]] for every j (sources defaults to 0..M-1).
 
-    numpy's scatter-adds (np.add.at, reduceat) loop per element or per column and cost several
-    times more than whole-row operations here, so rows are sorted by id and then summed by the
-    cheapest whole-row route: a one-hot matrix product when few distinct ids remain, a plain
-    copy for ids seen once, and pairwise rounds for the ids that repeat.
+    values (S, F), targets (M,) in [0, n_targets) -> out (n_targets, F). numpy's scatter-adds
+    (np.add.at, reduceat) loop per element or per column; a sparse one-hot (n_targets x S)
+    matrix times values sums whole rows in one compiled pass.
     """
-    flat_ids = ids.reshape(-1)
-    M = len(flat_ids)
-    values = dout.reshape(M, -1)
-    order = np.argsort(flat_ids, kind="stable")
-    sorted_ids = flat_ids[order]
-    first = np.empty(M, dtype=bool)
-    first[:1] = True
-    np.not_equal(sorted_ids[1:], sorted_ids[:-1], out=first[1:])
-    starts = np.flatnonzero(first)
-    rows = sorted_ids[starts]
-    if len(starts) <= ONE_HOT_LIMIT and len(starts) < M:
-        one_hot = np.zeros((len(starts), M), dtype=values.dtype)
-        one_hot[np.cumsum(first) - 1, order] = 1.0
-        return RowGrad(rows, one_hot @ values)
-    counts = np.empty_like(starts)
-    counts[:-1] = starts[1:] - starts[:-1]
-    counts[-1] = M - starts[-1]
-    out = np.take(values, order[starts], axis=0)  # the first row of every run
-    repeated = np.flatnonzero(counts > 1)
-    if len(repeated) == 0:
-        return RowGrad(rows, out)
-    # the other rows of the repeated ids, in sorted order, summed pairwise within each run
-    run_counts = counts[repeated] - 1
-    run_offsets = np.cumsum(run_counts) - run_counts  # each run's start in the compact array
-    rank = np.arange(int(run_counts.sum())) - np.repeat(run_offsets, run_counts)
-    room = np.repeat(run_counts, run_counts) - rank  # rows from here to the end of the run
-    compact = np.take(values, order[np.repeat(starts[repeated] + 1, run_counts) + rank], axis=0)
-    step, longest = 1, int(run_counts.max())
-    candidates = np.flatnonzero(room > 1)
-    while step < longest:
-        take = candidates[((rank[candidates] & (2 * step - 1)) == 0) & (room[candidates] > step)]
-        pairs = np.take(compact, take, axis=0)
-        pairs += np.take(compact, take + step, axis=0)
-        compact[take] = pairs
-        candidates = take
-        step *= 2
-    sums = np.take(out, repeated, axis=0)
-    sums += np.take(compact, run_offsets, axis=0)
-    out[repeated] = sums
-    return RowGrad(rows, out)
+    sources = np.arange(len(targets)) if sources is None else sources
+    one_hot = scipy.sparse.csr_matrix(
+        (np.ones(len(targets), dtype=values.dtype), (targets, sources)), shape=(n_targets, len(values))
+    )
+    return one_hot @ values
 
 
-# Up to this many distinct ids, a one-hot (ids x rows) matrix product sums rows fastest.
-ONE_HOT_LIMIT = 48
+def embed_backward_rows(dout: np.ndarray, ids: np.ndarray) -> RowGrad:
+    """The same gradient as embed_backward, kept row-sparse. dout (..., F), ids (...) -> RowGrad."""
+    rows, inverse = np.unique(ids.reshape(-1), return_inverse=True)
+    return RowGrad(rows, sum_rows(dout.reshape(inverse.size, -1), inverse.reshape(-1), len(rows)))
 
 
 # ---------------------------------------------------------------- Elman recurrence

@@ -284,18 +284,26 @@ def backward(dscores: np.ndarray, cache: tuple, *, sparse: bool = False) -> dict
 def _input_grads(params, arch: Architecture, inputs, tokens: np.ndarray, dx: np.ndarray, sparse: bool) -> dict:
     """Gradients of the one-hot input tables from dx (D, T, N, F).
 
-    Positions are first summed into their word types, then each group sums the types into its
-    rows. Both lanes travel together, as rows of D*F in natural time order, and are split into
-    contiguous per-lane arrays at the end.
+    Positions are first summed into their word types, then the types into the rows of every
+    group at once: group g's ids are offset past the earlier groups' tables, so one sparse
+    product serves all groups. Both lanes travel together, as rows of D*F in natural time order;
+    each table's gradient is a view of its rows and lane.
     """
     D, T, N, F = dx.shape
-    by_type = layers.embed_backward_rows(_join_lanes(dx), tokens.T)  # the U' types present
+    n_types = len(inputs[arch.groups[0]])
+    by_type = layers.sum_rows(_join_lanes(dx).reshape(T * N, D * F), tokens.T.reshape(-1), n_types)  # (U, D*F)
+    offsets = np.cumsum([0] + [len(params[arch.input_key(g, 0)]) for g in arch.groups])
+    ids = np.stack([inputs[g] for g in arch.groups]) + offsets[:-1, None]  # (G, U)
+    rows, inverse = np.unique(ids, return_inverse=True)
+    types = np.broadcast_to(np.arange(n_types), ids.shape).reshape(-1)
+    summed = layers.sum_rows(by_type, inverse.reshape(-1), len(rows), types)  # (R, D*F)
+    bounds = np.searchsorted(rows, offsets)
     grads = {}
-    for g in arch.groups:
-        summed = layers.embed_backward_rows(by_type.values, np.take(inputs[g], by_type.rows))
+    for i, g in enumerate(arch.groups):
+        group = slice(bounds[i], bounds[i + 1])
         for d in range(D):
             key = arch.input_key(g, d)
-            lane = layers.RowGrad(summed.rows, np.ascontiguousarray(summed.values[:, d * F : (d + 1) * F]))
+            lane = layers.RowGrad(rows[group] - offsets[i], summed[group, d * F : (d + 1) * F])
             grads[key] = lane if sparse else lane.to_dense(params[key].shape)
     return grads
 

@@ -33,7 +33,7 @@ def test_embed_backward_matches_finite_differences():
 
 @pytest.mark.parametrize("pool,shape", [(2, (6, 11)), (7, (6, 11)), (1000, (6, 11)), (150, (40, 50)), (100000, (20, 30))])
 def test_row_sparse_gradient_equals_dense(pool, shape):
-    # few ids (one-hot product), all distinct, and a mix of singletons and long runs (pairwise sums)
+    # few ids, all distinct, and a mix of singletons and long runs
     rng = np.random.default_rng(pool)
     ids = rng.zipf(1.5, size=shape) % pool
     dout = rng.normal(size=(*shape, 4))
