@@ -32,10 +32,18 @@ class Encoder:
         self._lookups = [v.stoi for v in vocabs.values()]
         self._row: dict[str, int] = {}  # word -> its row in _table
         self._table = np.zeros((1024, len(self.groups)), dtype=np.int32)
+        self.generation = 0  # counts the clearings of the cache, which renumber its rows
+
+    @property
+    def size(self) -> int:
+        """Rows in the cache: words met are numbered 0, 1, ... in order of arrival."""
+        return len(self._row)
+
+    def table(self, start: int, stop: int) -> np.ndarray:
+        """(G, stop - start) the group ids of cache rows start..stop-1."""
+        return self._table[start:stop].T
 
     def _add(self, words: list[str]) -> None:
-        if len(self._row) + len(words) > self.CACHE_LIMIT:
-            self._row.clear()
         start = len(self._row)
         if start + len(words) > len(self._table):
             grown = np.zeros((max(2 * len(self._table), start + len(words)), len(self.groups)), dtype=np.int32)
@@ -48,25 +56,34 @@ class Encoder:
             rows[:, column] = [get(s, UNK_ID) for s in group_column(group, words, normalised)]
         self._row.update(zip(words, range(start, start + len(words))))
 
+    def rows(self, words: Sequence[str]) -> np.ndarray:
+        """(len(words),) each word's row in the cache, adding the words not met before."""
+        distinct = dict.fromkeys(words)
+        new = [w for w in distinct if w not in self._row]
+        if new:
+            if len(self._row) + len(new) > self.CACHE_LIMIT:  # start afresh with this call's words
+                self._row.clear()
+                self.generation += 1
+                new = list(distinct)
+            self._add(new)
+        return np.fromiter(map(self._row.__getitem__, words), dtype=np.intp, count=len(words))
+
     def group_ids(self, words: Sequence[str]) -> np.ndarray:
         """(G, len(words)) int32: the id of every word in every group."""
-        new = [w for w in dict.fromkeys(words) if w not in self._row]
-        if new:
-            self._add(new)
-            if any(w not in self._row for w in words):  # the cache was cleared to make room
-                self._add([w for w in dict.fromkeys(words) if w not in self._row])
-        rows = np.fromiter(map(self._row.__getitem__, words), dtype=np.intp, count=len(words))
-        return np.take(self._table, rows, axis=0).T.copy()
+        return np.take(self._table, self.rows(words), axis=0).T.copy()
 
-    def encode(self, sentences: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
-        """(types (total tokens,) int32, type_ids (G, n_types) int32). Type 0 is padding."""
+    def encode(self, sentences: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(types (total tokens,) int32, type_ids (G, n_types) int32, type_rows (n_types,)): the
+        type of every token, each type's ids and its row in the cache. Type 0 is padding (row -1)."""
         flat = [w for s in sentences for w in s]
         words = list(dict.fromkeys(flat))  # distinct words in order of appearance
         number = {w: i for i, w in enumerate(words, 1)}
         types = np.fromiter(map(number.__getitem__, flat), dtype=np.int32, count=len(flat))
+        type_rows = np.full(len(words) + 1, -1, dtype=np.intp)
+        type_rows[1:] = self.rows(words)
         type_ids = np.zeros((len(self.groups), len(words) + 1), dtype=np.int32)
-        type_ids[:, 1:] = self.group_ids(words)
-        return types, type_ids
+        type_ids[:, 1:] = np.take(self._table, type_rows[1:], axis=0).T
+        return types, type_ids, type_rows
 
 
 @dataclass
@@ -79,6 +96,7 @@ class EncodedCorpus:
     groups: tuple[str, ...]
     tags: np.ndarray | None = None  # (n_tokens,) int32
     drop_prob: dict[str, np.ndarray] | None = None  # group -> (n_tokens,) chance that word dropout hides it
+    type_rows: np.ndarray | None = None  # (n_types,) each type's row in the encoder's cache (-1: padding)
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -107,8 +125,8 @@ def encode_corpus(
     tag_ids = None
     if tags is not None:
         tag_ids = np.array([tag_vocab.index(t) for s in tags for t in s], dtype=np.int32)
-    types, type_ids = encoder.encode(sentences)
-    return EncodedCorpus(types, type_ids, offsets, encoder.groups, tag_ids)
+    types, type_ids, type_rows = encoder.encode(sentences)
+    return EncodedCorpus(types, type_ids, offsets, encoder.groups, tag_ids, type_rows=type_rows)
 
 
 # Groups that name the whole word, which word dropout hides.

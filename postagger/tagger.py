@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from . import model, persist
-from .encoding import Encoder, encode_corpus, length_batches, make_batch, rare_word_dropout
+from .encoding import EncodedCorpus, Encoder, encode_corpus, length_batches, make_batch, rare_word_dropout
 from .errors import ModelError
 from .train import Callback, TrainConfig, TrainState, fit_params
 from .vocab import Vocab, extractor
@@ -88,9 +88,7 @@ class RNNTagger:
         """Per sentence: (tag ids, probability of each chosen tag). Sentences are tagged in
         batches of similar length; each word type's input rows are summed once per call."""
         corpus = encode_corpus(self._encoder_(), sentences)
-        arch = model.architecture(self.params_)
-        inputs = dict(zip(corpus.groups, corpus.type_ids))
-        by_type = model.input_preactivations(self.params_, arch, inputs)  # (D, types, F)
+        by_type = self._input_preactivations(corpus)  # (D, types, F)
         empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
         out: list = [empty] * len(sentences)
         nonempty = np.flatnonzero(corpus.lengths)
@@ -106,6 +104,14 @@ class RNNTagger:
                 n = len(sentences[i])
                 out[i] = (best[row, :n], probs[row, :n])
         return out
+
+    def _input_preactivations(self, corpus) -> np.ndarray:
+        """(D, n_types, F) for the types of an encoded corpus, through the cache."""
+        encoder = self._encoder_()
+        cache = getattr(self, "_preactivations", None)
+        if cache is None or cache.encoder is not encoder or cache.generation != encoder.generation:
+            cache = self._preactivations = _PreactivationCache(encoder, self.params_)
+        return cache.lookup(corpus)
 
     def tag_sents(self, sentences: Sequence[Sequence[str]]) -> list[Tagged]:
         itos = self.tags_.itos
@@ -187,6 +193,37 @@ class RNNTagger:
         _check_shapes(params, tagger, folder)
         tagger.params_ = params
         return tagger
+
+
+class _PreactivationCache:
+    """The first-layer input pre-activation of every word an encoder has met, by its row in the
+    encoder's cache: a word's input rows are summed once, not in every call (tagging a file in
+    chunks, or sentence by sentence). Made for the weights of fit or load: changing params_ in
+    place afterwards needs a new tagger. Past LIMIT_BYTES, rows are summed in every call."""
+
+    LIMIT_BYTES = 256 * 2**20
+
+    def __init__(self, encoder: Encoder, params: dict[str, np.ndarray]):
+        self.encoder, self.generation, self.params = encoder, encoder.generation, params
+        self.arch = model.architecture(params)
+        D, F = self.arch.directions, params[self.arch.input_key("word", 0)].shape[1]
+        self.table = np.zeros((D, 1, F), dtype=params["Why"].dtype)  # (D, capacity, F); row 0 serves padding
+        self.filled = 0
+        self.limit_rows = self.LIMIT_BYTES // (D * F * self.table.itemsize)
+
+    def lookup(self, corpus: EncodedCorpus) -> np.ndarray:
+        size = self.encoder.size
+        if size > self.limit_rows:
+            return model.input_preactivations(self.params, self.arch, dict(zip(corpus.groups, corpus.type_ids)))
+        if size > self.filled:
+            if size > self.table.shape[1]:
+                grown = np.empty((self.table.shape[0], min(2 * size, self.limit_rows), self.table.shape[2]), self.table.dtype)
+                grown[:, : self.filled] = self.table[:, : self.filled]
+                self.table = grown
+            new_ids = dict(zip(self.encoder.groups, self.encoder.table(self.filled, size)))
+            self.table[:, self.filled : size] = model.input_preactivations(self.params, self.arch, new_ids)
+            self.filled = size
+        return np.take(self.table, corpus.type_rows, axis=1, mode="clip")  # padding's row -1 -> 0; its input is zeroed
 
 
 def _records(history) -> list[dict]:

@@ -150,3 +150,27 @@ def test_saving_never_replaces_a_file_or_a_folder_that_is_not_a_model(trained, t
     (tmp_path / "empty").mkdir()
     trained.save(tmp_path / "empty")  # an empty folder is fine
     assert (tmp_path / "empty" / "model.json").exists()
+
+
+@pytest.mark.parametrize("cache_limit,bytes_limit", [(2_000_000, 256 * 2**20), (5, 256 * 2**20), (2_000_000, 1)])
+def test_cached_input_preactivations_give_the_same_tags(trained, tmp_path, monkeypatch, cache_limit, bytes_limit):
+    """A tagger that met other words first (its pre-activation cache filled, the encoder's cache
+    cleared and renumbered, or the cache over its size limit) gives bit-for-bit the same
+    tags and probabilities as a fresh one."""
+    from postagger.encoding import Encoder
+    from postagger.tagger import _PreactivationCache
+
+    trained.save(tmp_path / "m")
+    sents = [[w for w, _ in s] for s in tiny_corpus(20, seed=5)] + [["Unseen", "zzyzx", "words"]]
+    expected = RNNTagger.load(tmp_path / "m").predict_ids(sents)
+    monkeypatch.setattr(Encoder, "CACHE_LIMIT", cache_limit)
+    monkeypatch.setattr(_PreactivationCache, "LIMIT_BYTES", bytes_limit)
+    tagger = RNNTagger.load(tmp_path / "m")
+    for other in (tiny_corpus(15, seed=6), tiny_corpus(15, seed=7)):
+        tagger.predict_ids([[w for w, _ in s] for s in other])
+    got = tagger.predict_ids(sents)
+    for (ids_a, p_a), (ids_b, p_b) in zip(expected, got):
+        np.testing.assert_array_equal(ids_a, ids_b)
+        np.testing.assert_array_equal(p_a, p_b)
+    if cache_limit == 5:
+        assert tagger._encoder_().generation > 0
