@@ -44,16 +44,19 @@ def embed_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     return dW
 
 
-def sum_rows(values: np.ndarray, targets: np.ndarray, n_targets: int, sources: np.ndarray | None = None) -> np.ndarray:
-    """out[targets[j]] += values[sources[j]] for every j (sources defaults to 0..M-1).
+def sum_rows(values: np.ndarray, targets: np.ndarray, n_targets: int) -> np.ndarray:
+    """out[t] = the sum of the values[j] with t among targets[j].
 
-    values (S, F), targets (M,) in [0, n_targets) -> out (n_targets, F). numpy's scatter-adds
-    (np.add.at, reduceat) loop per element or per column; a sparse one-hot (n_targets x S)
-    matrix times values sums whole rows in one compiled pass.
+    values (M, F), targets (M,) or (M, k) ints in [0, n_targets) -> out (n_targets, F).
+    numpy's scatter-adds (np.add.at, reduceat) loop per element or per column; a sparse one-hot
+    (n_targets x M) matrix, column j holding ones at targets[j], times values sums whole rows in
+    one compiled pass.
     """
-    sources = np.arange(len(targets)) if sources is None else sources
-    one_hot = scipy.sparse.csr_matrix(
-        (np.ones(len(targets), dtype=values.dtype), (targets, sources)), shape=(n_targets, len(values))
+    M = len(values)
+    per_row = targets.size // M if M else 1
+    one_hot = scipy.sparse.csc_matrix(
+        (np.ones(targets.size, dtype=values.dtype), targets.reshape(-1), np.arange(0, targets.size + 1, per_row)),
+        shape=(n_targets, M),
     )
     return one_hot @ values
 

@@ -295,8 +295,7 @@ def _input_grads(params, arch: Architecture, inputs, tokens: np.ndarray, dx: np.
     offsets = np.cumsum([0] + [len(params[arch.input_key(g, 0)]) for g in arch.groups])
     ids = np.stack([inputs[g] for g in arch.groups]) + offsets[:-1, None]  # (G, U)
     rows, inverse = np.unique(ids, return_inverse=True)
-    types = np.broadcast_to(np.arange(n_types), ids.shape).reshape(-1)
-    summed = layers.sum_rows(by_type, inverse.reshape(-1), len(rows), types)  # (R, D*F)
+    summed = layers.sum_rows(by_type, inverse.reshape(ids.shape).T, len(rows))  # (R, D*F)
     bounds = np.searchsorted(rows, offsets)
     grads = {}
     for i, g in enumerate(arch.groups):

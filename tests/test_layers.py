@@ -105,3 +105,15 @@ def test_dropout_is_identity_without_rng_and_scales_kept_units():
     assert set(np.unique(dropped)) == {0.0, 2.0}
     assert 0.45 < (dropped > 0).mean() < 0.55
     np.testing.assert_array_equal(layers.dropout_backward(np.ones_like(x), keep), keep)
+
+
+def test_sum_rows_adds_each_row_to_all_its_targets():
+    rng = np.random.default_rng(4)
+    values = rng.normal(size=(9, 3))
+    targets = np.stack([rng.integers(0, 4, 9), rng.integers(4, 7, 9)], axis=1)  # (M, 2)
+    one_column = np.zeros((7, 3))
+    np.add.at(one_column, targets[:, 0], values)
+    both = one_column.copy()
+    np.add.at(both, targets[:, 1], values)
+    np.testing.assert_allclose(layers.sum_rows(values, targets[:, 0], 7), one_column, atol=1e-12)
+    np.testing.assert_allclose(layers.sum_rows(values, targets, 7), both, atol=1e-12)
