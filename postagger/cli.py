@@ -314,7 +314,7 @@ def tag(
     text: Annotated[Optional[list[str]], typer.Argument(help="Sentences to tag, one per argument.")] = None,
     model: Annotated[Path, typer.Option(help="Model folder.")] = DEFAULT_MODEL,
     input: Annotated[Optional[str], typer.Option("--input", "-i", help="File with one sentence per line; - reads stdin.")] = None,
-    pretokenized: Annotated[bool, typer.Option(help="Split on whitespace instead of NLTK's Treebank tokenizer.")] = False,
+    pretokenized: Annotated[bool, typer.Option(help="Split on whitespace instead of the Penn Treebank tokenizer (NLTK's rules).")] = False,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.text,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json: one JSON object per line.")] = False,
     probs: Annotated[bool, typer.Option(help="Add each token's tag probability.")] = False,
@@ -331,9 +331,9 @@ def tag(
       postagger tag --input sentences.txt --json
       postagger tag --model models/conll --format conllu "He reckons the deficit will narrow."
     """
-    from . import corpora
     from .progress import Reporter
     from .tagger import RNNTagger
+    from .tokenize import tokenize
 
     fmt = OutputFormat.json if as_json else fmt
     try:
@@ -348,7 +348,7 @@ def tag(
         else:
             raise UsageError('nothing to tag: give a sentence, --input FILE, or pipe text in (see postagger tag --help)')
         tagger = RNNTagger.load(model)
-        split = str.split if pretokenized else corpora.tokenize
+        split = str.split if pretokenized else tokenize
         with Reporter(quiet) as reporter:
             reporter.start("tagging (sentences)", None)
             for chunk in _chunked(lines, batch_size):

@@ -186,15 +186,3 @@ def universal_tag_mapping(source: str) -> dict[str, str]:
         raise UsageError(f"NLTK has no universal mapping for the tagset {source!r}") from None
     pairs = (line.split("\t") for line in text.splitlines() if line.strip())
     return {fine: coarse for fine, coarse in pairs}
-
-
-@lru_cache(maxsize=1)
-def _tokenizer():
-    from nltk.tokenize import TreebankWordTokenizer
-
-    return TreebankWordTokenizer()
-
-
-def tokenize(text: str) -> list[str]:
-    """NLTK's Treebank word tokenizer, which needs no downloaded data."""
-    return _tokenizer().tokenize(text)

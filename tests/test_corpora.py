@@ -87,6 +87,3 @@ def test_universal_mapping_has_only_explicit_entries(treebank):
     assert mapping["NN"] == "NOUN" and mapping["VBZ"] == "VERB"
     assert "NOT-A-TAG" not in mapping
 
-
-def test_tokenize_needs_no_data():
-    assert corpora.tokenize("The cat sat on the mat.") == ["The", "cat", "sat", "on", "the", "mat", "."]
