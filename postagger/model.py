@@ -6,11 +6,13 @@
 Parameters live in one flat dict, so that the optimizer, gradcheck and persistence loop over the
 same names, and the architecture is read back from those names:
 
-    Wxh (V, H)          word input          Wxh_<group> (V_g, H)  extra one-hot input groups
+    Wxh (V, DH)         word input          Wxh_<group> (V_g, DH)  extra one-hot input groups
     Whh (H, H), bh (H,) recurrence          Wxh<l> (DH, H), Whh<l>, bh<l>   layer l >= 2
     Why (DH, K), by (K,) output             a `_b` suffix: the same for the backward direction
 
-D is 1 or 2 directions. Inside, activations are lane-major and time-major: (D, T, N, H), the
+D is 1 or 2 directions. An input table holds both directions side by side, columns [d*H, (d+1)*H)
+for direction d (times the gate count for the LSTM and the GRU), so that a word's row is read,
+and its gradient and update written, once for both. Inside, activations are lane-major and time-major: (D, T, N, H), the
 backward lane running over reversed time. Padded steps get a zero pre-activation, so a lane that
 starts on padding keeps h = 0 until its sentence begins, and padding never reaches a real token.
 This module imports numpy and nothing else.
@@ -61,9 +63,10 @@ class Architecture:
     def names(self) -> tuple[str, str, str]:
         return CELLS[self.cell][0]
 
-    def input_key(self, group: str, direction: int) -> str:
+    def input_key(self, group: str) -> str:
+        """The one-hot input table of a group, (V_g, D * gates * H), every direction's block."""
         wx = self.names[0]
-        return _suffix(wx if group == "word" else f"{wx}_{group}", direction)
+        return wx if group == "word" else f"{wx}_{group}"
 
     def layer_keys(self, layer: int, direction: int) -> tuple[str, str, str]:
         """(input weight, recurrent weight, bias) of a layer (1-based); layer 1's input weights
@@ -73,9 +76,8 @@ class Architecture:
         return wx, wh, b
 
     def keys(self) -> list[str]:
-        keys = []
+        keys = [self.input_key(g) for g in self.groups]
         for d in range(self.directions):
-            keys += [self.input_key(g, d) for g in self.groups]
             for layer in range(1, self.layers + 1):
                 wx, wh, b = self.layer_keys(layer, d)
                 keys += [wh, b] if layer == 1 else [wx, wh, b]
@@ -98,14 +100,16 @@ def architecture(params: dict[str, np.ndarray]) -> Architecture:
     n_layers = 1
     while f"{wh}{n_layers + 1}" in params:
         n_layers += 1
-    extra = sorted(
-        k[len(wx) + 1 :] for k in params if k.startswith(f"{wx}_") and not k.endswith("_b")
-    )
+    extra = sorted(k[len(wx) + 1 :] for k in params if k.startswith(f"{wx}_"))
     arch = Architecture(cell, directions, n_layers, hidden, ("word", *extra))
     expected = set(arch.keys())
     if expected != set(params):
         missing, unknown = sorted(expected - set(params)), sorted(set(params) - expected)
         raise ValueError(f"parameters do not form a network: missing {missing}, unknown {unknown}")
+    width = directions * params[wh].shape[1]
+    for key in map(arch.input_key, arch.groups):
+        if params[key].ndim != 2 or params[key].shape[1] != width:
+            raise ValueError(f"{key} has shape {params[key].shape}; {directions} direction(s) of {hidden} units need {width} columns")
     return arch
 
 
@@ -120,10 +124,10 @@ def init_params(cfg: RNNConfig, rng: np.random.Generator, dtype=np.float32) -> d
     arch = Architecture(cfg.cell, D, cfg.layers, H, groups)
     gates = CELLS[cfg.cell][1]
     params: dict[str, np.ndarray] = {}
+    blocks_of = {g: [] for g in groups}  # each direction's block of every input table
     for d in range(D):
         for g in groups:
-            shape = (cfg.input_sizes[g], gates * H)
-            params[arch.input_key(g, d)] = rng.normal(0.0, cfg.input_scale, shape)
+            blocks_of[g].append(rng.normal(0.0, cfg.input_scale, (cfg.input_sizes[g], gates * H)))
         for layer in range(1, cfg.layers + 1):
             wx, wh, b = arch.layer_keys(layer, d)
             if layer > 1:
@@ -136,6 +140,8 @@ def init_params(cfg: RNNConfig, rng: np.random.Generator, dtype=np.float32) -> d
                 # remember by default: the LSTM's forget gate [i, f, g, o] and the GRU's update
                 # gate [r, z, n] start at sigmoid(1) = 0.73
                 params[b][H : 2 * H] = 1.0
+    for g in groups:
+        params[arch.input_key(g)] = np.concatenate(blocks_of[g], axis=1)
     params["Why"] = rng.normal(0.0, 1.0 / np.sqrt(D * H), (D * H, cfg.n_tags))
     params["by"] = np.zeros(cfg.n_tags)
     return {k: v.astype(dtype) for k, v in params.items()}
@@ -192,15 +198,14 @@ def _project_lanes_backward(dout: np.ndarray, h: np.ndarray, W: np.ndarray) -> t
 def input_preactivations(params: dict[str, np.ndarray], arch: Architecture, inputs: dict[str, np.ndarray]) -> np.ndarray:
     """The first layer's input pre-activation of each word type: (D, U, F) = sum of one row per
     group, plus the bias. inputs: group -> ids (U,)."""
-    rows = []
+    first, *rest = arch.groups
+    total = np.take(params[arch.input_key(first)], inputs[first], axis=0)  # (U, D*F)
+    for g in rest:
+        total += np.take(params[arch.input_key(g)], inputs[g], axis=0)
+    lanes = total.reshape(len(total), arch.directions, -1).transpose(1, 0, 2)  # (D, U, F) view
     for d in range(arch.directions):
-        first, *rest = arch.groups
-        total = np.take(params[arch.input_key(first, d)], inputs[first], axis=0)
-        total += params[arch.layer_keys(1, d)[2]]
-        for g in rest:
-            total += np.take(params[arch.input_key(g, d)], inputs[g], axis=0)
-        rows.append(total)
-    return np.stack(rows)
+        lanes[d] += params[arch.layer_keys(1, d)[2]]
+    return lanes
 
 
 def forward(
@@ -286,24 +291,22 @@ def _input_grads(params, arch: Architecture, inputs, tokens: np.ndarray, dx: np.
 
     Positions are first summed into their word types, then the types into the rows of every
     group at once: group g's ids are offset past the earlier groups' tables, so one sparse
-    product serves all groups. Both lanes travel together, as rows of D*F in natural time order;
-    each table's gradient is a view of its rows and lane.
+    product serves all groups. Both lanes travel together, as rows of D*F in natural time order,
+    the layout of the tables; each table's gradient is a block of rows of the result.
     """
     D, T, N, F = dx.shape
     n_types = len(inputs[arch.groups[0]])
     by_type = layers.sum_rows(_join_lanes(dx).reshape(T * N, D * F), tokens.T.reshape(-1), n_types)  # (U, D*F)
-    offsets = np.cumsum([0] + [len(params[arch.input_key(g, 0)]) for g in arch.groups])
+    keys = [arch.input_key(g) for g in arch.groups]
+    offsets = np.cumsum([0] + [len(params[key]) for key in keys])
     ids = np.stack([inputs[g] for g in arch.groups]) + offsets[:-1, None]  # (G, U)
     rows, inverse = np.unique(ids, return_inverse=True)
     summed = layers.sum_rows(by_type, inverse.reshape(ids.shape).T, len(rows))  # (R, D*F)
     bounds = np.searchsorted(rows, offsets)
     grads = {}
-    for i, g in enumerate(arch.groups):
-        group = slice(bounds[i], bounds[i + 1])
-        for d in range(D):
-            key = arch.input_key(g, d)
-            lane = layers.RowGrad(rows[group] - offsets[i], summed[group, d * F : (d + 1) * F])
-            grads[key] = lane if sparse else lane.to_dense(params[key].shape)
+    for i, key in enumerate(keys):
+        table = layers.RowGrad(rows[bounds[i] : bounds[i + 1]] - offsets[i], summed[bounds[i] : bounds[i + 1]])
+        grads[key] = table if sparse else table.to_dense(params[key].shape)
     return grads
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import ModelError, UsageError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: one input table per group holding both directions (1: one per direction)
 WEIGHTS, META, HISTORY = "weights.npz", "model.json", "history.json"
 
 
@@ -95,6 +95,11 @@ def read_meta(folder: Path) -> dict:
     version = meta.get("format_version")
     if not isinstance(version, int) or version < 1:
         raise ModelError(f"{folder / META}: no valid format_version")
+    if version < FORMAT_VERSION:
+        raise ModelError(
+            f"{folder / META}: format version {version} comes from an older postagger, which kept one "
+            f"input table per direction; retrain the model with this one"
+        )
     if version > FORMAT_VERSION:
         raise ModelError(
             f"{folder / META}: format version {version} is newer than this postagger reads "

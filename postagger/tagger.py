@@ -206,7 +206,8 @@ class _PreactivationCache:
     def __init__(self, encoder: Encoder, params: dict[str, np.ndarray]):
         self.encoder, self.generation, self.params = encoder, encoder.generation, params
         self.arch = model.architecture(params)
-        D, F = self.arch.directions, params[self.arch.input_key("word", 0)].shape[1]
+        D = self.arch.directions
+        F = params[self.arch.input_key("word")].shape[1] // D
         self.table = np.zeros((D, 1, F), dtype=params["Why"].dtype)  # (D, capacity, F); row 0 serves padding
         self.filled = 0
         self.limit_rows = self.LIMIT_BYTES // (D * F * self.table.itemsize)
@@ -238,10 +239,9 @@ def _check_shapes(params: dict[str, np.ndarray], tagger: RNNTagger, folder: Path
         raise ModelError(f"{folder / persist.WEIGHTS}: {err}") from None
     if set(arch.groups) != set(tagger.vocabs_):
         raise ModelError(f"{folder}: weights have input groups {list(arch.groups)}, model.json has {list(tagger.vocabs_)}")
-    for d in range(arch.directions):
-        for g in arch.groups:
-            key = arch.input_key(g, d)
-            if params[key].shape[0] != len(tagger.vocabs_[g]):
-                raise ModelError(f"{folder}: {key} has {params[key].shape[0]} rows but model.json's {g} vocabulary has {len(tagger.vocabs_[g])}")
+    for g in arch.groups:
+        key = arch.input_key(g)
+        if params[key].shape[0] != len(tagger.vocabs_[g]):
+            raise ModelError(f"{folder}: {key} has {params[key].shape[0]} rows but model.json's {g} vocabulary has {len(tagger.vocabs_[g])}")
     if params["Why"].shape[1] != len(tagger.tags_):
         raise ModelError(f"{folder}: Why has {params['Why'].shape[1]} tag columns but model.json has {len(tagger.tags_)} tags")

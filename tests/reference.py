@@ -95,8 +95,14 @@ def _structure(params):
     while f"{wh}{layers + 1}" in params:
         layers += 1
     prefix = f"{wx}_"
-    groups = ["word"] + sorted(k[len(prefix):] for k in params if k.startswith(prefix) and not k.endswith("_b"))
+    groups = ["word"] + sorted(k[len(prefix):] for k in params if k.startswith(prefix))
     return cell, directions, layers, groups
+
+
+def lane_block(table, d, W):
+    """Direction d's columns of an input table (a view); W is that direction's recurrent weight."""
+    width = W.shape[1]
+    return table[:, d * width : (d + 1) * width]
 
 
 def _key(base: str, d: int) -> str:
@@ -129,8 +135,8 @@ def loss_and_grads(params, words, tags, mask, features=None):
                 state = (np.zeros(H), np.zeros(H))
                 lane = {}
                 for t in order:
-                    if layer == 1:
-                        a = sum(one_hot(ids[g][t], params[_key(table(g), d)].shape[0]) @ params[_key(table(g), d)] for g in groups)
+                    if layer == 1:  # each input table holds every direction's block of columns
+                        a = sum(one_hot(ids[g][t], params[table(g)].shape[0]) @ lane_block(params[table(g)], d, W) for g in groups)
                     else:
                         a = below[t] @ params[_key(WX + tag, d)]
                     state, cache = step(a + params[_key(B + tag, d)], state, W)
@@ -165,8 +171,7 @@ def loss_and_grads(params, words, tags, mask, features=None):
                     grads[_key(B + tag, d)] += da
                     if layer == 1:
                         for g in groups:
-                            key = _key(table(g), d)
-                            grads[key] += np.outer(one_hot(ids[g][t], params[key].shape[0]), da)
+                            lane_block(grads[table(g)], d, W)[...] += np.outer(one_hot(ids[g][t], params[table(g)].shape[0]), da)
                     else:
                         x = inputs_per_layer[layer - 1][t]
                         grads[_key(WX + tag, d)] += np.outer(x, da)

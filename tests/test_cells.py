@@ -66,8 +66,8 @@ def test_gradcheck_passes(cell, bidirectional):
 def test_names_shapes_and_forget_bias():
     cfg = model.RNNConfig(input_sizes={"word": 10, "suf2": 6}, n_tags=5, hidden=4, layers=2, cell="lstm")
     params = model.init_params(cfg, np.random.default_rng(0))
-    assert params["Wx"].shape == (10, 16) and params["Wh"].shape == (4, 16) and params["b"].shape == (16,)
-    assert params["Wx_suf2_b"].shape == (6, 16) and params["Wx2"].shape == (8, 16)
+    assert params["Wx"].shape == (10, 32) and params["Wh"].shape == (4, 16) and params["b"].shape == (16,)
+    assert params["Wx_suf2"].shape == (6, 32) and params["Wx2"].shape == (8, 16)  # tables: both directions
     for b in ("b", "b_b", "b2", "b2_b"):
         np.testing.assert_array_equal(params[b][4:8], 1.0)  # gates [i, f, g, o]
         assert np.all(params[b][:4] == 0) and np.all(params[b][8:] == 0)

@@ -166,6 +166,6 @@ def test_init_is_deterministic_and_shaped():
     b = model.init_params(cfg, np.random.default_rng(3))
     assert a.keys() == b.keys()
     assert all(np.array_equal(a[k], b[k]) for k in a)
-    assert a["Wxh"].shape == (13, 4) and a["Wxh_suf3_b"].shape == (7, 4)
+    assert a["Wxh"].shape == (13, 8) and a["Wxh_suf3"].shape == (7, 8) and "Wxh_suf3_b" not in a
     assert a["Whh"].shape == (4, 4) and a["Wxh2"].shape == (8, 4) and a["Why"].shape == (8, 6)
     assert all(v.dtype == np.float32 for v in a.values())

@@ -83,7 +83,7 @@ def test_save_and_load_give_bit_identical_predictions(trained, tmp_path):
         np.testing.assert_array_equal(ids_a, ids_b)
         np.testing.assert_array_equal(p_a, p_b)
     meta = json.loads((tmp_path / "m" / "model.json").read_text())
-    assert meta["format_version"] == 1 and meta["corpus"] == "tiny" and meta["tagset"] == "native"
+    assert meta["format_version"] == 2 and meta["corpus"] == "tiny" and meta["tagset"] == "native"
     assert meta["config"]["hidden"] == 16 and meta["tags"][:2] == ["<pad>", "<unk>"]
     assert meta["vocabularies"]["word"][:2] == ["<pad>", "<unk>"]
     assert meta["dev_accuracy"] == trained.dev_accuracy_
@@ -100,7 +100,7 @@ def test_saving_over_a_model_replaces_it_whole(trained, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["m"]  # no temporary folders left
 
 
-@pytest.mark.parametrize("damage", ["no_weights", "truncated", "shapes", "newer", "bad_json"])
+@pytest.mark.parametrize("damage", ["no_weights", "truncated", "shapes", "newer", "older", "bad_json"])
 def test_broken_model_folders_raise_model_error(trained, tmp_path, damage):
     folder = tmp_path / "m"
     trained.save(folder)
@@ -113,8 +113,8 @@ def test_broken_model_folders_raise_model_error(trained, tmp_path, damage):
     elif damage == "shapes":
         meta["vocabularies"]["word"] = meta["vocabularies"]["word"][:-3]
         meta_path.write_text(json.dumps(meta))
-    elif damage == "newer":
-        meta["format_version"] = 99
+    elif damage in ("newer", "older"):
+        meta["format_version"] = 99 if damage == "newer" else 1
         meta_path.write_text(json.dumps(meta))
     else:
         meta_path.write_text("{not json")
