@@ -1,5 +1,6 @@
-"""Where a training step's time goes: one epoch of the default network on treebank, with a timer
-around each phase, printed as microseconds per token.
+"""Where a training step's time goes: epochs of the default network on treebank, with a timer
+around each phase, printed as microseconds per token for the fastest of 3 epochs (the machine's
+speed drifts).
 
     python bench/profile_step.py
 """
@@ -62,6 +63,22 @@ def main() -> None:
     model.CELLS["rnn"] = (model.CELLS["rnn"][0], 1, layers.rnn_forward, layers.rnn_backward)
     optimizer = make_optimizer(config.optimizer, config.lr, config.clip, rowwise=config.rowwise_adam)  # as train.fit_params
     rng = np.random.default_rng(0)
+    fastest = None
+    for _ in range(3):
+        seconds.clear()
+        tokens, total = epoch(train, params, optimizer, config, rng)
+        if fastest is None or total < fastest[1]:
+            fastest = (tokens, total, dict(seconds))
+    tokens, total, phases = fastest
+    print(f"{tokens:,} tokens, {tokens / total:,.0f} tokens/s, {1e6 * total / tokens:.2f} µs per token")
+    for label, s in sorted(phases.items(), key=lambda item: -item[1]):
+        print(f"  {1e6 * s / tokens:5.2f} µs  {label}")
+    rest = total - sum(phases.values())
+    print(f"  {1e6 * rest / tokens:5.2f} µs  everything else (glue, masks, bias gradients)")
+
+
+def epoch(train, params, optimizer, config, rng) -> tuple[int, float]:
+    """One timed epoch: (tokens, seconds)."""
     tokens, started = 0, time.perf_counter()
     for index in length_batches(train.lengths, config.batch_size, rng):
         t0 = time.perf_counter()
@@ -74,12 +91,7 @@ def main() -> None:
         seconds["batching (make_batch)"] += t1 - t0
         seconds["optimizer step (clipping, lazy row-wise Adam)"] += t3 - t2
         tokens += batch.n_tokens
-    total = time.perf_counter() - started
-    print(f"{tokens:,} tokens, {tokens / total:,.0f} tokens/s, {1e6 * total / tokens:.2f} µs per token")
-    for label, s in sorted(seconds.items(), key=lambda item: -item[1]):
-        print(f"  {1e6 * s / tokens:5.2f} µs  {label}")
-    rest = total - sum(seconds.values())
-    print(f"  {1e6 * rest / tokens:5.2f} µs  everything else (glue, masks, bias gradients)")
+    return tokens, time.perf_counter() - started
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 measured side by side in one run on one machine. Prints one table of figures and ratios and
 writes it to bench/results/speed.md.
 
-    python bench/speed.py                 # about 5 minutes
+    python bench/speed.py                 # about 2 minutes
     python bench/speed.py --skip-memory   # without the brown memory run
 
 PyTorch is a bench-only extra (pip install torch==2.13.0 here); without it its rows are skipped.
@@ -86,130 +86,169 @@ def dense_core_rate(arch: model.Architecture, n_tags: int, N: int = 32, T: int =
     return flops_per_token(arch, n_tags) * N * T / best_of(20, run)
 
 
-def perceptron_figures(train, test):
-    from nltk.tag.perceptron import PerceptronTagger
+class Ours:
+    """postagger's default network: training epochs and tag_sents."""
 
-    def train_seconds(iterations: int) -> float:
-        random.seed(0)
-        tagger = PerceptronTagger(load=False)
-        started = time.perf_counter()
-        tagger.train(train, nr_iter=iterations)
-        return time.perf_counter() - started, tagger
+    def __init__(self, train, dev, test, config: TrainConfig, folder: Path):
+        self.train, self.dev, self.config, self.folder = train, dev, config, folder
+        self.words = [[w for w, _ in s] for s in test]
+        self.tagger = RNNTagger(replace(config, epochs=1)).fit(train, dev)
+        self.tagger.save(folder)
+        self.warm = RNNTagger.load(folder)
+        self.warm.tag_sents(self.words)
 
-    one, _ = train_seconds(1)
-    three, tagger = train_seconds(3)
-    per_iteration = (three - one) / 2  # one iteration, without the set-up and averaging
-    words = [[w for w, _ in s] for s in test]
+    def train_rate(self) -> float:
+        """Tokens/s of the second epoch of a fresh 2-epoch training."""
+        return RNNTagger(replace(self.config, epochs=2)).fit(self.train, self.dev).history_[1].tokens_per_s
 
-    def tag():
-        started = time.perf_counter()
-        tagger.tag_sents(words)
-        return time.perf_counter() - started
-
-    n_train, n_test = sum(map(len, train)), sum(map(len, words))
-    return n_train / per_iteration, n_test / best_of(3, tag)
-
-
-def our_figures(train, dev, test, config: TrainConfig, folder: Path):
-    tagger = RNNTagger(config).fit(train, dev)
-    epoch = tagger.history_[0]
-    tagger.save(folder)
-    words = [[w for w, _ in s] for s in test]
-
-    def tag():
-        fresh = RNNTagger.load(folder)  # loading excluded, and no warm word cache
+    def tag_rate(self) -> float:
+        fresh = RNNTagger.load(self.folder)  # loading excluded, and no warm word cache
         vocab._COLLAPSED.clear()  # nor a warm shape memo
-        started = time.perf_counter()
-        fresh.tag_sents(words)
-        return time.perf_counter() - started
+        return _rate(lambda: fresh.tag_sents(self.words), self.words)
 
-    tag_rate = sum(map(len, words)) / best_of(3, tag)
-    fresh = RNNTagger.load(folder)
-    fresh.tag_sents(words)
+    def warm_tag_rate(self) -> float:
+        return _rate(lambda: self.warm.tag_sents(self.words), self.words)
 
-    def tag_again():
-        started = time.perf_counter()
-        fresh.tag_sents(words)
-        return time.perf_counter() - started
-
-    warm_rate = sum(map(len, words)) / best_of(3, tag_again)
-    same = fresh.tag_sents(words) == [fresh.tag(s) for s in words]
-    return tagger, epoch.tokens_per_s, tag_rate, warm_rate, same
+    def same_tags(self) -> bool:
+        return self.warm.tag_sents(self.words) == [self.warm.tag(s) for s in self.words]
 
 
-def torch_figures(tagger: RNNTagger, train, test, config: TrainConfig, tag_batch: int):
+class Torch:
     """The same network in PyTorch: one nn.Embedding per input group (summed), nn.RNN(tanh),
     nn.Linear; cross-entropy, backward, clipping and an Adam step; 2 threads; our batches."""
-    import torch
 
-    torch.set_num_threads(2)
-    torch.manual_seed(0)
-    H, K = config.hidden, len(tagger.tags_)
-    sizes = [len(v) for v in tagger.vocabs_.values()]
+    def __init__(self, tagger: RNNTagger, train, test, config: TrainConfig, tag_batch: int):
+        import torch
 
-    class Net(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.embeddings = torch.nn.ModuleList(torch.nn.Embedding(v, H, padding_idx=0) for v in sizes)
-            self.rnn = torch.nn.RNN(H, H, nonlinearity="tanh", bidirectional=config.bidirectional, batch_first=True)
-            self.out = torch.nn.Linear(H * (2 if config.bidirectional else 1), K)
+        torch.set_num_threads(2)
+        torch.manual_seed(0)
+        self.torch, self.tagger, self.config, self.tag_batch = torch, tagger, config, tag_batch
+        H, self.K = config.hidden, len(tagger.tags_)
+        sizes = [len(v) for v in tagger.vocabs_.values()]
 
-        def forward(self, ids):  # ids (G, N, T)
-            x = self.embeddings[0](ids[0])
-            for g in range(1, len(sizes)):
-                x = x + self.embeddings[g](ids[g])
-            return self.out(self.rnn(x)[0])
+        class Net(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.embeddings = torch.nn.ModuleList(torch.nn.Embedding(v, H, padding_idx=0) for v in sizes)
+                self.rnn = torch.nn.RNN(H, H, nonlinearity="tanh", bidirectional=config.bidirectional, batch_first=True)
+                self.out = torch.nn.Linear(H * (2 if config.bidirectional else 1), len(tagger.tags_))
 
-    def tensors(corpus, batch_size, rng):
+            def forward(self, ids):  # ids (G, N, T)
+                x = self.embeddings[0](ids[0])
+                for g in range(1, len(sizes)):
+                    x = x + self.embeddings[g](ids[g])
+                return self.out(self.rnn(x)[0])
+
+        encoder = tagger._encoder_()
+        train_corpus = encode_corpus(encoder, [[w for w, _ in s] for s in train], [[t for _, t in s] for s in train], tagger.tags_)
+        self.test_corpus = encode_corpus(encoder, [[w for w, _ in s] for s in test], [[t for _, t in s] for s in test], tagger.tags_)
+        self.net = Net()
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
+        self.batches = self._tensors(train_corpus, config.batch_size, np.random.default_rng(0))
+        self.tag_batches = self._tensors(self.test_corpus, tag_batch, None)
+        self.words = [[w for w, _ in s] for s in test]
+        self.train_rate()  # the first pass warms PyTorch up
+
+    def _tensors(self, corpus, batch_size, rng):
         out = []
         for index in length_batches(corpus.lengths, batch_size, rng):
             b = make_batch(corpus, index)
             ids = np.stack([b.inputs[g][b.tokens] for g in corpus.groups]).astype(np.int64)
             tags = np.where(b.mask == 1, b.tags, -100).astype(np.int64)
-            out.append((torch.from_numpy(ids), torch.from_numpy(tags), int(b.mask.sum())))
+            out.append((self.torch.from_numpy(ids), self.torch.from_numpy(tags), int(b.mask.sum())))
         return out
 
-    encoder = tagger._encoder_()
-    train_corpus = encode_corpus(encoder, [[w for w, _ in s] for s in train], [[t for _, t in s] for s in train], tagger.tags_)
-    test_corpus = encode_corpus(encoder, [[w for w, _ in s] for s in test], [[t for _, t in s] for s in test], tagger.tags_)
-    net = Net()
-    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
-    batches = tensors(train_corpus, config.batch_size, np.random.default_rng(0))
-    started, tokens = time.perf_counter(), 0
-    for ids, tags, n in batches:
-        optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(net(ids).reshape(-1, K), tags.reshape(-1), ignore_index=-100)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), config.clip)
-        optimizer.step()
-        tokens += n
-    train_rate = tokens / (time.perf_counter() - started)
-    tag_batches = tensors(test_corpus, tag_batch, None)
-
-    def tag():
+    def train_rate(self) -> float:
+        """Tokens/s of one pass of training steps over the same batches."""
+        F = self.torch.nn.functional
         started = time.perf_counter()
-        with torch.no_grad():
-            for ids, _, _ in tag_batches:
-                net(ids).argmax(-1)
-        return time.perf_counter() - started
+        for ids, tags, _ in self.batches:
+            self.optimizer.zero_grad()
+            loss = F.cross_entropy(self.net(ids).reshape(-1, self.K), tags.reshape(-1), ignore_index=-100)
+            loss.backward()
+            self.torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.config.clip)
+            self.optimizer.step()
+        return sum(n for _, _, n in self.batches) / (time.perf_counter() - started)
 
-    net_rate = test_corpus.n_tokens / best_of(3, tag)
-    words = [[w for w, _ in s] for s in test]
-
-    def tag_words():
+    def tag_rate(self) -> float:
         """From words to tags as postagger's tag_sents does it: a cold Encoder, then the network."""
-        vocab._COLLAPSED.clear()
-        started = time.perf_counter()
-        corpus = encode_corpus(Encoder(tagger.vocabs_), words)
-        with torch.no_grad():
-            for index in length_batches(corpus.lengths, tag_batch):
-                b = make_batch(corpus, index, corpus_types=True)
-                ids = torch.from_numpy(corpus.type_ids[:, b.tokens].astype(np.int64))
-                net(ids).argmax(-1)
-        return time.perf_counter() - started
 
-    tag_rate = test_corpus.n_tokens / best_of(3, tag_words)
-    return train_rate, tag_rate, net_rate, torch.__version__
+        def run():
+            corpus = encode_corpus(Encoder(self.tagger.vocabs_), self.words)
+            with self.torch.no_grad():
+                for index in length_batches(corpus.lengths, self.tag_batch):
+                    b = make_batch(corpus, index, corpus_types=True)
+                    self.net(self.torch.from_numpy(corpus.type_ids[:, b.tokens].astype(np.int64))).argmax(-1)
+
+        vocab._COLLAPSED.clear()
+        return _rate(run, self.words)
+
+    def net_rate(self) -> float:
+        """The network alone, on ids encoded beforehand."""
+
+        def run():
+            with self.torch.no_grad():
+                for ids, _, _ in self.tag_batches:
+                    self.net(ids).argmax(-1)
+
+        return _rate(run, self.words)
+
+
+def _rate(run, sentences) -> float:
+    started = time.perf_counter()
+    run()
+    return sum(map(len, sentences)) / (time.perf_counter() - started)
+
+
+def paired_rounds(train, test, others: dict, rounds: int) -> tuple[list[dict], list[dict]]:
+    """Training and tagging rates, measured in rounds so that every ratio compares figures
+    taken seconds apart (this machine's speed drifts by tens of percent within a minute).
+
+    Training: one perceptron training of rounds + 1 iterations; each iteration ends with its one
+    random.shuffle of the sentences, and there, between two iterations, every other contestant
+    trains once. Round r pairs the perceptron's iteration r + 1, timed from the end of that
+    pause to its own shuffle, with the runs in the pause just before it. Tagging: each round
+    tags the test split once with every contestant, one after another.
+    """
+    from nltk.tag.perceptron import PerceptronTagger
+
+    shuffle = random.shuffle
+    training: list[dict] = [{} for _ in range(rounds)]
+    n_tokens = sum(map(len, train))
+    clock = {"ended": 0, "started": 0.0}  # iterations ended so far; when the timed one started
+
+    def pause_between_iterations(items):
+        shuffle(items)
+        k = clock["ended"]  # the iteration that just ended, counting from 0
+        if k >= 1:
+            training[k - 1]["perceptron"] = n_tokens / (time.perf_counter() - clock["started"])
+        clock["ended"] = k + 1
+        if k < rounds:  # the pause before iteration k + 1, which round k times
+            random.shuffle = shuffle  # the contestants may shuffle too
+            for name, contestant in others.items():
+                training[k][name] = contestant.train_rate()
+            random.shuffle = pause_between_iterations
+        clock["started"] = time.perf_counter()
+
+    random.seed(0)
+    perceptron = PerceptronTagger(load=False)
+    random.shuffle = pause_between_iterations
+    try:
+        perceptron.train(train, nr_iter=rounds + 1)
+    finally:
+        random.shuffle = shuffle
+    words = [[w for w, _ in s] for s in test]
+    tagging = []
+    for _ in range(rounds):
+        figures = {"perceptron": _rate(lambda: perceptron.tag_sents(words), words)}
+        for name, contestant in others.items():
+            figures[name] = contestant.tag_rate()
+            if hasattr(contestant, "warm_tag_rate"):
+                figures[name + " warm"] = contestant.warm_tag_rate()
+            if hasattr(contestant, "net_rate"):
+                figures[name + " network"] = contestant.net_rate()
+        tagging.append(figures)
+    return training, tagging
 
 
 def peak_memory_on_brown() -> tuple[float, int]:
@@ -231,6 +270,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skip-memory", action="store_true", help="skip the brown memory run")
     parser.add_argument("--tag-batch", type=int, default=64, help="sentences per tagging batch, both frameworks")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="rounds of paired measurements; figures are medians over them")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     from threadpoolctl import threadpool_limits
@@ -238,7 +279,7 @@ def main() -> None:
     threadpool_limits(limits=1, user_api="blas")  # postagger's default (--threads 1); PyTorch gets 2 below
 
     train, dev, test = (corpora.load_corpus("treebank", "native", s) for s in ("train", "dev", "test"))
-    config = replace(TrainConfig(), epochs=1)
+    config = TrainConfig()
     rows: list[tuple[str, str, str]] = []
 
     def row(what: str, value: str, note: str = "") -> None:
@@ -250,35 +291,58 @@ def main() -> None:
     with threadpool_limits(limits=2, user_api="blas"):
         peak2 = gemm_rate()
     row("numpy float32 2048x2048 matrix product, 2 threads", f"{peak2 / 1e9:.1f} GFLOP/s", "the whole machine")
-    p_train, p_tag = perceptron_figures(train, test)
-    row("NLTK PerceptronTagger: one training iteration", f"{p_train:,.0f} tok/s", "treebank train")
-    row("NLTK PerceptronTagger: tag_sents", f"{p_tag:,.0f} tok/s", "treebank test")
     with tempfile.TemporaryDirectory() as folder:
-        tagger, o_train, o_tag, o_warm, same = our_figures(train, dev, test, config, Path(folder) / "model")
-    row("postagger: one training epoch, default network", f"{o_train:,.0f} tok/s", f"batch {config.batch_size}, 1 BLAS thread")
-    row("postagger: tag_sents, default network", f"{o_tag:,.0f} tok/s", "loading excluded, cold word cache")
-    row("postagger: tag_sents again, warm word cache", f"{o_warm:,.0f} tok/s", "for reference: each word's input ids already known")
-    row("ratio, training: postagger / perceptron", f"{o_train / p_train:.2f}x", "goal >= 3x")
-    row("ratio, tagging: postagger / perceptron", f"{o_tag / p_tag:.2f}x", "goal >= 10x")
-    arch = model.architecture(tagger.params_)
-    per_token = flops_per_token(arch, len(tagger.tags_))
+        ours = Ours(train, dev, test, config, Path(folder) / "model")
+        others = {"postagger": ours}
+        try:
+            import torch
+
+            others["pytorch"] = Torch(ours.tagger, train, test, config, args.tag_batch)
+        except ImportError:
+            torch = None
+        training, tagging = paired_rounds(train, test, others, args.rounds)
+        same = ours.same_tags()
+
+    def rate(rounds, name) -> float:
+        return float(np.median([r[name] for r in rounds]))
+
+    def ratio(rounds, a, b, goal: int | None) -> None:
+        per_round = [r[a] / r[b] for r in rounds]
+        what = "training" if rounds is training else "tagging"
+        aim = f"goal >= {goal}x" if goal else "for reference"
+        row(f"ratio, {what}: {a} / {b}", f"{np.median(per_round):.2f}x",
+            f"{aim}; rounds ranged {min(per_round):.2f}-{max(per_round):.2f}x")
+
+    n = f"median of {args.rounds} rounds"
+    row("NLTK PerceptronTagger: one training iteration", f"{rate(training, 'perceptron'):,.0f} tok/s", f"treebank train; {n}")
+    row("NLTK PerceptronTagger: tag_sents", f"{rate(tagging, 'perceptron'):,.0f} tok/s", "treebank test")
+    o_train = rate(training, "postagger")
+    row("postagger: one training epoch, default network", f"{o_train:,.0f} tok/s",
+        f"batch {config.batch_size}, 1 BLAS thread, the second epoch of a fresh training")
+    row("postagger: tag_sents, default network", f"{rate(tagging, 'postagger'):,.0f} tok/s", "loading excluded, cold word cache")
+    row("postagger: tag_sents again, warm word cache", f"{rate(tagging, 'postagger warm'):,.0f} tok/s",
+        "for reference: each word's input ids and input pre-activation already known")
+    ratio(training, "postagger", "perceptron", 3)
+    ratio(tagging, "postagger", "perceptron", 10)
+    per_token = flops_per_token(model.architecture(ours.tagger.params_), len(ours.tagger.tags_))
     row("postagger: forward+backward FLOP rate", f"{o_train * per_token / 1e9:.1f} GFLOP/s", f"{per_token:,} FLOP/token")
     row("FLOP rate / numpy's large-product rate, 1 thread", f"{100 * o_train * per_token / peak:.1f} %", "aim >= 30 %")
     row("FLOP rate / numpy's large-product rate, 2 threads", f"{100 * o_train * per_token / peak2:.1f} %", "against the whole machine")
-    core = dense_core_rate(arch, len(tagger.tags_), N=config.batch_size)
+    core = dense_core_rate(model.architecture(ours.tagger.params_), len(ours.tagger.tags_), N=config.batch_size)
     row("dense core alone (recurrences + output layer)", f"{core / 1e9:.1f} GFLOP/s", f"{100 * core / peak:.1f} % of the large-product rate")
     row("batched tagging equals one sentence at a time", "yes" if same else "NO", "treebank test")
-    try:
-        t_train, t_tag, t_net, version = torch_figures(tagger, train, test, config, args.tag_batch)
-    except ImportError:
+    if torch is None:
         row("PyTorch rows", "skipped", "torch is not installed (pip install torch==2.13.0)")
     else:
-        row(f"PyTorch {version}: training steps, same network", f"{t_train:,.0f} tok/s", f"batch {config.batch_size}, 2 threads")
-        row(f"PyTorch {version}: tagging, same network", f"{t_tag:,.0f} tok/s", f"batch {args.tag_batch}, 2 threads, words to tags with the same cold encoding")
-        row(f"PyTorch {version}: tagging, network only", f"{t_net:,.0f} tok/s", "ids already encoded (for reference)")
-        row("ratio, training: postagger / PyTorch", f"{o_train / t_train:.2f}x", "goal >= 3x")
-        row("ratio, tagging: postagger / PyTorch", f"{o_tag / t_tag:.2f}x", "goal >= 3x")
-        row("ratio, tagging without encoding: warm postagger / PyTorch network only", f"{o_warm / t_net:.2f}x", "for reference")
+        version = torch.__version__
+        row(f"PyTorch {version}: training steps, same network", f"{rate(training, 'pytorch'):,.0f} tok/s",
+            f"batch {config.batch_size}, 2 threads, one pass over the same batches")
+        row(f"PyTorch {version}: tagging, same network", f"{rate(tagging, 'pytorch'):,.0f} tok/s",
+            f"batch {args.tag_batch}, 2 threads, words to tags with the same cold encoding")
+        row(f"PyTorch {version}: tagging, network only", f"{rate(tagging, 'pytorch network'):,.0f} tok/s", "ids already encoded (for reference)")
+        ratio(training, "postagger", "pytorch", 3)
+        ratio(tagging, "postagger", "pytorch", 3)
+        ratio(tagging, "postagger warm", "pytorch network", None)
     if not args.skip_memory:
         gib, tokens = peak_memory_on_brown()
         row("postagger: peak RSS, one epoch on all of brown", f"{gib:.2f} GiB", f"{tokens:,} tokens; goal < 2 GiB")
@@ -288,9 +352,13 @@ def main() -> None:
         "# Speed: postagger, NLTK's perceptron and PyTorch, measured in one run",
         "",
         f"Made by `{command.strip()}` on {platform.machine()}, {os.cpu_count()} cores, "
-        f"{time.strftime('%Y-%m-%d')}, numpy {np.__version__}. Ratios come from figures measured "
-        "in this same run. The perceptron's iteration is the difference of a 3- and a 1-iteration "
-        "training, halved; tagging figures are the best of 3 runs.",
+        f"{time.strftime('%Y-%m-%d')}, numpy {np.__version__}. This machine's speed drifts by tens "
+        f"of percent within a minute, so figures are taken in {args.rounds} rounds of paired "
+        "measurements: in training, between two iterations of one perceptron training, our "
+        "network trains once (the second epoch of a fresh training) and PyTorch makes one pass "
+        "over the same batches, and the perceptron's next iteration is timed; in tagging, every "
+        "tagger tags the test split once per round. Rates are medians over the rounds; a ratio "
+        "is the median of the rounds' ratios, with their range.",
         "",
         "| measure | value | note |",
         "|---|---|---|",
