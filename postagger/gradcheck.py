@@ -57,7 +57,8 @@ def random_problem(
     """A random float64 network and a padded batch: the first sentence fills all seq_len steps,
     every other one is shorter when seq_len > 1, so the batch always holds padding."""
     rng = np.random.default_rng(seed)
-    sizes = {"word": vocab, **{f"g{i}": vocab + 3 + i for i in range(1, groups + 1)}}  # 15, 16, ... by default: no square table
+    # extra groups of 15, 16, ... rows by default: no input table is square
+    sizes = {"word": vocab, **{f"g{i}": vocab + 3 + i for i in range(1, groups + 1)}}
     cfg = model.RNNConfig(
         input_sizes=sizes, n_tags=tags, hidden=hidden, layers=layers,
         bidirectional=bidirectional, cell=cell, input_scale=0.5,

@@ -12,9 +12,10 @@ same names, and the architecture is read back from those names:
 
 D is 1 or 2 directions. An input table holds both directions side by side, columns [d*H, (d+1)*H)
 for direction d (times the gate count for the LSTM and the GRU), so that a word's row is read,
-and its gradient and update written, once for both. Inside, activations are lane-major and time-major: (D, T, N, H), the
-backward lane running over reversed time. Padded steps get a zero pre-activation, so a lane that
-starts on padding keeps h = 0 until its sentence begins, and padding never reaches a real token.
+and its gradient and update written, once for both. Inside, activations are lane-major and
+time-major: (D, T, N, H), the backward lane running over reversed time. Padded steps get a zero
+pre-activation, so a lane that starts on padding keeps h = 0 until its sentence begins, and
+padding never reaches a real token.
 This module imports numpy and nothing else.
 """
 
