@@ -353,7 +353,7 @@ def tag(
             reporter.start("tagging (sentences)", None)
             for chunk in _chunked(lines, batch_size):
                 sentences = [split(line) for line in chunk]
-                for tokens, (ids, p) in zip(sentences, tagger.predict_ids(sentences)):
+                for tokens, (ids, p) in zip(sentences, tagger.predict_ids(sentences, probabilities=probs)):
                     typer.echo(_format(tokens, tagger.tags_.decode(ids), list(p) if probs else None, fmt))
                 reporter.advance(len(chunk))
     except PostaggerError as err:

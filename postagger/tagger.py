@@ -84,12 +84,14 @@ class RNNTagger:
             self._encoder = Encoder(self.vocabs_)
         return self._encoder
 
-    def predict_ids(self, sentences: Sequence[Sequence[str]], batch_size: int = 64) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per sentence: (tag ids, probability of each chosen tag). Sentences are tagged in
-        batches of similar length; each word type's input rows are summed once per call."""
+    def predict_ids(self, sentences: Sequence[Sequence[str]], batch_size: int = 64,
+                    probabilities: bool = True) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """Per sentence: (tag ids, probability of each chosen tag, or None without
+        probabilities). Sentences are tagged in batches of similar length; a word's input rows
+        are summed once per tagger (see _PreactivationCache)."""
         corpus = encode_corpus(self._encoder_(), sentences)
         by_type = self._input_preactivations(corpus)  # (D, types, F)
-        empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+        empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32) if probabilities else None)
         out: list = [empty] * len(sentences)
         nonempty = np.flatnonzero(corpus.lengths)
         for batch_index in length_batches(corpus.lengths[nonempty], batch_size):
@@ -97,12 +99,14 @@ class RNNTagger:
             batch = make_batch(corpus, index, corpus_types=True)
             scores = model.predict_scores(self.params_, {}, batch.tokens, batch.mask, by_type)[..., SPECIAL_TAGS:]
             best = scores.argmax(axis=-1)
-            chosen = np.take_along_axis(scores, best[..., None], axis=-1)[..., 0]
-            probs = 1.0 / np.exp(scores - chosen[..., None]).sum(axis=-1)  # softmax of the best tag
+            probs = None
+            if probabilities:
+                chosen = np.take_along_axis(scores, best[..., None], axis=-1)[..., 0]
+                probs = 1.0 / np.exp(scores - chosen[..., None]).sum(axis=-1)  # softmax of the best tag
             best += SPECIAL_TAGS
             for row, i in enumerate(index):
                 n = len(sentences[i])
-                out[i] = (best[row, :n], probs[row, :n])
+                out[i] = (best[row, :n], None if probs is None else probs[row, :n])
         return out
 
     def _input_preactivations(self, corpus) -> np.ndarray:
@@ -117,7 +121,7 @@ class RNNTagger:
         itos = self.tags_.itos
         return [
             [(w, itos[t]) for w, t in zip(sent, ids)]
-            for sent, (ids, _) in zip(sentences, self.predict_ids(sentences))
+            for sent, (ids, _) in zip(sentences, self.predict_ids(sentences, probabilities=False))
         ]
 
     def tag(self, tokens: Sequence[str]) -> Tagged:

@@ -65,6 +65,15 @@ def test_batched_tagging_equals_one_sentence_at_a_time(trained):
     assert trained.predict_ids(sents, batch_size=3)[0][0].tolist() == trained.predict_ids(sents)[0][0].tolist()
 
 
+def test_probabilities_are_computed_only_when_asked(trained):
+    sents = [[w for w, _ in s] for s in tiny_corpus(20, seed=8)] + [[]]
+    with_probs = trained.predict_ids(sents)
+    without = trained.predict_ids(sents, probabilities=False)
+    for (ids_a, probs), (ids_b, none) in zip(with_probs, without):
+        np.testing.assert_array_equal(ids_a, ids_b)
+        assert none is None and probs.shape == ids_a.shape and np.all((probs > 0) & (probs <= 1))
+
+
 def test_same_seed_same_model_and_other_seed_other_model():
     corpus = tiny_corpus(40)
     cfg = dict(**{**SMALL, "epochs": 2})
