@@ -68,10 +68,6 @@ class Encoder:
             self._add(new)
         return np.fromiter(map(self._row.__getitem__, words), dtype=np.intp, count=len(words))
 
-    def group_ids(self, words: Sequence[str]) -> np.ndarray:
-        """(G, len(words)) int32: the id of every word in every group."""
-        return np.take(self._table, self.rows(words), axis=0).T.copy()
-
     def encode(self, sentences: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(types (total tokens,) int32, type_ids (G, n_types) int32, type_rows (n_types,)): the
         type of every token, each type's ids and its row in the cache. Type 0 is padding (row -1)."""

@@ -63,9 +63,13 @@ def sum_rows(values: np.ndarray, targets: np.ndarray, n_targets: int) -> np.ndar
 
 
 def embed_backward_rows(dout: np.ndarray, ids: np.ndarray) -> RowGrad:
-    """The same gradient as embed_backward, kept row-sparse. dout (..., F), ids (...) -> RowGrad."""
-    rows, inverse = np.unique(ids.reshape(-1), return_inverse=True)
-    return RowGrad(rows, sum_rows(dout.reshape(inverse.size, -1), inverse.reshape(-1), len(rows)))
+    """The same gradient as embed_backward, kept row-sparse: only the rows of the ids present.
+
+    dout (M, F), ids (M,) or (M, k) -> RowGrad. With k ids per row, dout[j] reaches all of
+    them: the lookups of several tables, their ids offset into one id space, summed into one
+    pre-activation."""
+    rows, inverse = np.unique(ids, return_inverse=True)
+    return RowGrad(rows, sum_rows(dout, inverse.reshape(ids.shape), len(rows)))
 
 
 # ---------------------------------------------------------------- Elman recurrence

@@ -37,7 +37,7 @@ def test_row_sparse_gradient_equals_dense(pool, shape):
     rng = np.random.default_rng(pool)
     ids = rng.zipf(1.5, size=shape) % pool
     dout = rng.normal(size=(*shape, 4))
-    sparse = layers.embed_backward_rows(dout, ids)
+    sparse = layers.embed_backward_rows(dout.reshape(-1, 4), ids.reshape(-1))
     dense = layers.embed_backward(dout, (ids, (pool, 4)))
     assert np.all(np.diff(sparse.rows) > 0)  # unique and sorted
     np.testing.assert_allclose(sparse.to_dense((pool, 4)), dense, atol=1e-12)
