@@ -7,6 +7,7 @@ gathers N sentences into padded (N, T) arrays with a 0/1 mask. Padding uses PAD_
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Sequence
 
 import numpy as np
@@ -52,8 +53,8 @@ class Encoder:
         normalised = [normalise(w) for w in words]
         rows = self._table[start : start + len(words)]
         for column, (group, lookup) in enumerate(zip(self.groups, self._lookups)):
-            get = lookup.get
-            rows[:, column] = [get(s, UNK_ID) for s in group_column(group, words, normalised)]
+            strings = group_column(group, words, normalised)
+            rows[:, column] = np.fromiter(map(lookup.get, strings, repeat(UNK_ID)), dtype=np.int32, count=len(words))
         self._row.update(zip(words, range(start, start + len(words))))
 
     def rows(self, words: Sequence[str]) -> np.ndarray:

@@ -196,17 +196,27 @@ def _project_lanes_backward(dout: np.ndarray, h: np.ndarray, W: np.ndarray) -> t
     return dW, dh
 
 
-def input_preactivations(params: dict[str, np.ndarray], arch: Architecture, inputs: dict[str, np.ndarray]) -> np.ndarray:
+def input_preactivations(params: dict[str, np.ndarray], arch: Architecture, inputs: dict[str, np.ndarray],
+                         chunk: int = 256) -> np.ndarray:
     """The first layer's input pre-activation of each word type: (D, U, F) = sum of one row per
-    group, plus the bias. inputs: group -> ids (U,)."""
-    first, *rest = arch.groups
-    total = np.take(params[arch.input_key(first)], inputs[first], axis=0)  # (U, D*F)
-    for g in rest:
-        total += np.take(params[arch.input_key(g)], inputs[g], axis=0)
-    lanes = total.reshape(len(total), arch.directions, -1).transpose(1, 0, 2)  # (D, U, F) view
-    for d in range(arch.directions):
-        lanes[d] += params[arch.layer_keys(1, d)[2]]
-    return lanes
+    group, plus the bias. inputs: group -> ids (U,).
+
+    Types are summed `chunk` at a time into one reused buffer, so that the partial sums stay in
+    cache through the G lookups and no (U, D*F) temporary is allocated per group."""
+    tables = [params[arch.input_key(g)] for g in arch.groups]
+    ids = [inputs[g] for g in arch.groups]
+    D, U, width = arch.directions, len(ids[0]), tables[0].shape[1]
+    bias = np.concatenate([params[arch.layer_keys(1, d)[2]] for d in range(D)])  # (D*F,)
+    total = np.empty((U, width), dtype=tables[0].dtype)
+    row = np.empty((min(U, chunk), width), dtype=total.dtype)
+    for start in range(0, U, chunk):
+        stop = min(start + chunk, U)
+        out, part = total[start:stop], row[: stop - start]
+        np.add(tables[0][ids[0][start:stop]], bias, out=out)
+        for table, table_ids in zip(tables[1:], ids[1:]):
+            np.take(table, table_ids[start:stop], axis=0, out=part, mode="clip")  # ids are in range; "raise" would buffer
+            out += part
+    return total.reshape(U, D, -1).transpose(1, 0, 2)  # (D, U, F) view
 
 
 def forward(

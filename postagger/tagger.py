@@ -118,9 +118,9 @@ class RNNTagger:
         return cache.lookup(corpus)
 
     def tag_sents(self, sentences: Sequence[Sequence[str]]) -> list[Tagged]:
-        itos = self.tags_.itos
+        tag_of = self.tags_.itos.__getitem__
         return [
-            [(w, itos[t]) for w, t in zip(sent, ids)]
+            list(zip(sent, map(tag_of, ids.tolist())))  # tolist: Python ints index a list faster than numpy's
             for sent, (ids, _) in zip(sentences, self.predict_ids(sentences, probabilities=False))
         ]
 

@@ -68,24 +68,24 @@ def normalise(word: str) -> str:
     return lower if lower.isalpha() else _DIGITS.sub("0", lower)
 
 
-_ASCII_CLASSES = str.maketrans(
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", "X" * 26 + "x" * 26 + "d" * 10
+_ASCII_CLASSES = bytes.maketrans(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", b"X" * 26 + b"x" * 26 + b"d" * 10
 )
-_RUNS = re.compile(r"(.)\1+")
+_REPEATED = re.compile(r"(.)(?=\1)")  # a character that the next one repeats
 
 
-_COLLAPSED: dict[str, str] = {}  # class string -> shape; few distinct ones, and the regex is slow
+_COLLAPSED: dict[bytes, str] = {}  # class string -> shape; few distinct ones, and the regex is slow
 
 
 def shape(word: str) -> str:
     """Capitalisation, digit and punctuation shape with runs collapsed: Mr. -> Xx., 3-D -> d-X."""
     if word.isascii():
-        classes = word.translate(_ASCII_CLASSES)
+        classes = word.encode().translate(_ASCII_CLASSES)  # bytes.translate: a C table lookup
         collapsed = _COLLAPSED.get(classes)
         if collapsed is None:
             if len(_COLLAPSED) > 100_000:
                 _COLLAPSED.clear()
-            collapsed = _COLLAPSED[classes] = _RUNS.sub(r"\1", classes)[:8]
+            collapsed = _COLLAPSED[classes] = _REPEATED.sub("", classes.decode())[:8]
         return collapsed
     return shape_by_characters(word)
 

@@ -160,6 +160,23 @@ def test_type_batches_give_the_same_loss_and_gradients():
         np.testing.assert_allclose(dense, grads[name], rtol=1e-10, atol=1e-14, err_msg=name)
 
 
+@pytest.mark.parametrize("chunk", [1, 3, 256])
+def test_input_preactivations_sum_one_row_per_group_plus_bias(chunk):
+    """Chunked sums (chunk=3 splits 10 types unevenly) against one-hot products, per lane."""
+    params, _ = gradcheck.random_problem(bidirectional=True, groups=2, vocab=6)
+    arch = model.architecture(params)
+    rng = np.random.default_rng(0)
+    inputs = {g: rng.integers(0, len(params[arch.input_key(g)]), size=10) for g in arch.groups}
+    out = model.input_preactivations(params, arch, inputs, chunk=chunk)
+    assert out.shape == (2, 10, arch.hidden)
+    for d in range(2):
+        lane = slice(d * arch.hidden, (d + 1) * arch.hidden)
+        expected = params[arch.layer_keys(1, d)[2]] + sum(
+            np.eye(len(params[arch.input_key(g)]))[inputs[g]] @ params[arch.input_key(g)][:, lane] for g in arch.groups
+        )
+        np.testing.assert_allclose(out[d], expected, rtol=1e-12)
+
+
 def test_init_is_deterministic_and_shaped():
     cfg = model.RNNConfig(input_sizes={"word": 13, "suf3": 7}, n_tags=6, hidden=4, layers=2)
     a = model.init_params(cfg, np.random.default_rng(3))
