@@ -14,18 +14,23 @@ import numpy as np
 from .layers import RowGrad
 
 
-def global_norm(grads: dict) -> float:
-    total = 0.0
-    for g in grads.values():
-        values = g.values if isinstance(g, RowGrad) else g
-        values = values.reshape(len(values), -1) if values.ndim > 1 else values[:, None]
-        total += float(np.einsum("ij,ij->", values, values))  # no copy of strided views
-    return float(np.sqrt(total))
+def squares(grad) -> np.ndarray | float:
+    """The sum of squares of a gradient: per row for a RowGrad (R,), as one float otherwise."""
+    if isinstance(grad, RowGrad):
+        return np.einsum("ij,ij->i", grad.values, grad.values)
+    flat = grad.reshape(-1)
+    return float(np.dot(flat, flat))
 
 
-def clip_by_global_norm(grads: dict, max_norm: float) -> tuple[dict, float]:
+def global_norm(grads: dict, grad_squares: dict | None = None) -> float:
+    """The joint L2 norm of all gradients, from their squares when already computed."""
+    grad_squares = grad_squares if grad_squares is not None else {k: squares(g) for k, g in grads.items()}
+    return float(np.sqrt(sum(float(np.sum(s)) for s in grad_squares.values())))
+
+
+def clip_by_global_norm(grads: dict, max_norm: float, grad_squares: dict | None = None) -> tuple[dict, float]:
     """Scale all gradients together so that their joint L2 norm is at most max_norm."""
-    norm = global_norm(grads)
+    norm = global_norm(grads, grad_squares)
     if max_norm <= 0 or norm <= max_norm:
         return grads, norm
     scale = max_norm / (norm + 1e-12)
@@ -48,13 +53,17 @@ class Optimizer:
 
     def step(self, params: dict[str, np.ndarray], grads: dict) -> float:
         """Returns the gradient norm before clipping."""
-        grads, norm = clip_by_global_norm(grads, self.clip)
+        grad_squares = {k: squares(g) for k, g in grads.items()}  # for the norm, and kept for row-wise Adam
+        clipped, norm = clip_by_global_norm(grads, self.clip, grad_squares)
+        if clipped is not grads:
+            factor = (self.clip / (norm + 1e-12)) ** 2
+            grad_squares = {k: s * factor for k, s in grad_squares.items()}
         self.steps += 1
-        for name, grad in grads.items():
+        for name, grad in clipped.items():
             if isinstance(grad, RowGrad):
-                self._update(name, params[name], grad.values, grad.rows)
+                self._update(name, params[name], grad.values, grad.rows, grad_squares[name])
             else:
-                self._update(name, params[name], grad, slice(None))
+                self._update(name, params[name], grad, slice(None), grad_squares[name])
         return norm
 
     def _slot(self, name: str, slot: str, like: np.ndarray) -> np.ndarray:
@@ -63,7 +72,8 @@ class Optimizer:
             self.state[key] = np.zeros_like(like)
         return self.state[key]
 
-    def _update(self, name: str, param: np.ndarray, grad: np.ndarray, rows) -> None:
+    def _update(self, name: str, param: np.ndarray, grad: np.ndarray, rows, grad_squares) -> None:
+        """Update param[rows] from grad; grad_squares: squares(grad), per row for row-sparse grads."""
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -75,7 +85,7 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    def _update(self, name, param, grad, rows):
+    def _update(self, name, param, grad, rows, grad_squares):
         param[rows] -= self.lr * grad
 
 
@@ -84,7 +94,7 @@ class Adagrad(Optimizer):
 
     eps = 1e-8
 
-    def _update(self, name, param, grad, rows):
+    def _update(self, name, param, grad, rows, grad_squares):
         memory = self._slot(name, "memory", param)
         memory[rows] += grad * grad
         param[rows] -= self.lr * grad / np.sqrt(memory[rows] + self.eps)
@@ -100,7 +110,7 @@ class Adam(Optimizer):
         super().__init__(lr, clip)
         self.beta1, self.beta2, self.eps, self.rowwise = beta1, beta2, eps, rowwise
 
-    def _update(self, name, param, grad, rows):
+    def _update(self, name, param, grad, rows, grad_squares):
         b1, b2 = self.beta1, self.beta2
         step = float(self.lr * np.sqrt(1 - b2**self.steps) / (1 - b1**self.steps))  # a Python float keeps float32 float32
         dense = isinstance(rows, slice)
@@ -113,7 +123,7 @@ class Adam(Optimizer):
             m[rows] = m_rows
         if self.rowwise and not dense:
             v = self._slot(name, "v_row", param[:, 0])
-            v_rows = np.take(v, rows) * b2 + (1 - b2) / grad.shape[1] * np.einsum("ij,ij->i", grad, grad)
+            v_rows = np.take(v, rows) * b2 + (1 - b2) / grad.shape[1] * grad_squares
             v[rows] = v_rows
             m_rows *= (step / (np.sqrt(v_rows) + self.eps))[:, None]
             _subtract_rows(param, rows, m_rows)

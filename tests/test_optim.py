@@ -95,3 +95,19 @@ def test_rowwise_adam_scales_each_row_by_its_rms():
     np.testing.assert_allclose(params["W"], expected, rtol=1e-6)
     untouched = [0, 2, 3, 6]
     np.testing.assert_array_equal(params["W"][untouched], start[untouched])
+
+
+def test_clipped_step_equals_a_step_on_gradients_scaled_beforehand():
+    """The row-wise second moments must see the clipped gradient, as every other update does."""
+    start, sparse, _ = problem()
+    grads = {"W": sparse, "b": np.array([3.0, -4.0])}
+    norm = global_norm(grads)
+    scaled = {"W": RowGrad(sparse.rows, sparse.values / norm), "b": grads["b"] / norm}
+    clipped_params = {"W": start.copy(), "b": np.zeros(2)}
+    scaled_params = {"W": start.copy(), "b": np.zeros(2)}
+    clipping, plain = Adam(0.1, clip=1.0, rowwise=True), Adam(0.1, rowwise=True)
+    for _ in range(3):
+        assert clipping.step(clipped_params, grads) == pytest.approx(norm)
+        plain.step(scaled_params, scaled)
+    for name in clipped_params:
+        np.testing.assert_allclose(clipped_params[name], scaled_params[name], rtol=1e-9)
