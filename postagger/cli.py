@@ -297,6 +297,8 @@ def _format(tokens: list[str], tags: list[str], probs: list[float] | None, fmt: 
         if probs is not None:
             record["probs"] = [round(float(p), 4) for p in probs]
         return json.dumps(record, ensure_ascii=False)
+    if fmt is OutputFormat.text and probs is None:
+        return " ".join(map("/".join, zip(tokens, tags)))
     extra = [f"{p:.4f}" for p in probs] if probs is not None else [None] * len(tokens)
     if fmt is OutputFormat.text:
         return " ".join(f"{w}/{t}" + (f"/{e}" if e else "") for w, t, e in zip(tokens, tags, extra))
@@ -353,8 +355,11 @@ def tag(
             reporter.start("tagging (sentences)", None)
             for chunk in _chunked(lines, batch_size):
                 sentences = [split(line) for line in chunk]
-                for tokens, (ids, p) in zip(sentences, tagger.predict_ids(sentences, probabilities=probs)):
-                    typer.echo(_format(tokens, tagger.tags_.decode(ids), list(p) if probs else None, fmt))
+                tagged = tagger.predict_ids(sentences, probabilities=probs)
+                typer.echo("\n".join(  # one write per chunk
+                    _format(tokens, tagger.tags_.decode(ids), p.tolist() if probs else None, fmt)
+                    for tokens, (ids, p) in zip(sentences, tagged)
+                ))
                 reporter.advance(len(chunk))
     except PostaggerError as err:
         _fail(err)

@@ -44,7 +44,9 @@ class Vocab:
         return [self.stoi.get(t, UNK_ID) for t in tokens]
 
     def decode(self, ids: Iterable[int]) -> list[str]:
-        return [self.itos[i] for i in ids]
+        if hasattr(ids, "tolist"):  # numpy ints index a list slower than Python ints
+            ids = ids.tolist()
+        return list(map(self.itos.__getitem__, ids))
 
     def to_list(self) -> list[str]:
         """Every token in index order, PAD and UNK included (what model.json stores)."""

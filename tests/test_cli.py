@@ -41,6 +41,24 @@ def test_tag_a_sentence_and_stdin(tiny_model):
     assert len(records) == 3
 
 
+def test_tag_output_formats_keep_one_block_per_sentence(tiny_model):
+    out, _ = tiny_model
+    lines = "Time flies .\n\nOK\n"
+    text = runner.invoke(app, ["tag", "--model", str(out), "--input", "-", "--pretokenized"], input=lines)
+    assert text.exit_code == 0, text.output
+    assert [len(l.split()) for l in text.stdout.split("\n")] == [3, 0, 1, 0]  # the last: the final newline
+    probs = runner.invoke(app, ["tag", "--model", str(out), "--input", "-", "--pretokenized", "--probs"], input=lines)
+    first = probs.stdout.splitlines()[0].split()
+    assert [w.split("/")[0] for w in first] == ["Time", "flies", "."]
+    assert all(0.0 < float(w.rsplit("/", 1)[1]) <= 1.0 for w in first)
+    tsv = runner.invoke(app, ["tag", "--model", str(out), "--input", "-", "--pretokenized", "--format", "tsv", "--probs"], input=lines)
+    kinds = ["row" if len(line.split("\t")) == 3 else line for line in tsv.stdout.split("\n")]
+    assert kinds == ["row"] * 3 + ["", ""] + ["row", "", ""]  # a blank line ends each sentence, the empty one too
+    conllu = runner.invoke(app, ["tag", "--model", str(out), "--input", "-", "--pretokenized", "--format", "conllu"], input="Time flies .\n")
+    rows = [r.split("\t") for r in conllu.stdout.splitlines() if r]
+    assert [r[0] for r in rows] == ["1", "2", "3"] and all(len(r) == 10 for r in rows)
+
+
 def test_evaluate_json_and_report(tiny_model):
     out, _ = tiny_model
     result = runner.invoke(app, ["evaluate", "--model", str(out), "--split", "dev", "--json"])
