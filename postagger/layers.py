@@ -75,14 +75,16 @@ def embed_backward_rows(dout: np.ndarray, ids: np.ndarray) -> RowGrad:
 # ---------------------------------------------------------------- Elman recurrence
 
 
-def rnn_forward(x: np.ndarray, Wh: np.ndarray) -> tuple[np.ndarray, tuple]:
+def rnn_forward(x: np.ndarray, Wh: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, tuple]:
     """h[:, t] = tanh(x[:, t] + h[:, t-1] @ Wh), with h[:, -1] = 0, for D lanes at once.
 
     x (D, T, N, H) is the input pre-activation (input projection plus bias); Wh (D, H, H).
-    Returns h (D, T, N, H). Only the product with Wh stays inside the time loop.
+    Returns h (D, T, N, H). Only the product with Wh stays inside the time loop. out may be x
+    itself when x is not needed afterwards (backward needs only h): no fresh (D, T, N, H) array
+    to fault in page by page.
     """
     D, T, N, H = x.shape
-    h = np.empty_like(x)
+    h = np.empty_like(x) if out is None else out
     pre = np.empty((D, N, H), dtype=x.dtype)
     np.tanh(x[:, 0], out=h[:, 0])
     for t in range(1, T):

@@ -260,7 +260,8 @@ def forward(
                 np.add(proj[::-1] if d == 1 else proj, params[b], out=x[d])
         x.reshape(D * T * N, -1)[padded] = 0.0  # padding must not move the state
         Wh = np.stack([params[arch.layer_keys(layer, d)[1]] for d in range(D)])
-        h, cell_cache = cell_forward(x, Wh)
+        # x is not needed after the cell: the Elman cell writes its states over it
+        h, cell_cache = cell_forward(x, Wh, out=x) if arch.cell == "rnn" else cell_forward(x, Wh)
         h, keep = layers.dropout_forward(h, dropout, rng)
         caches.append((cell_cache, keep, h))
     scores = _project_lanes(h, params["Why"]).reshape(T * N, -1)

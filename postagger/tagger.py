@@ -90,14 +90,15 @@ class RNNTagger:
         probabilities). Sentences are tagged in batches of similar length; a word's input rows
         are summed once per tagger (see _PreactivationCache)."""
         corpus = encode_corpus(self._encoder_(), sentences)
-        by_type = self._input_preactivations(corpus)  # (D, types, F)
+        by_row, row_of_type = self._input_preactivations(corpus)  # (D, rows, F), (types,)
         empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32) if probabilities else None)
         out: list = [empty] * len(sentences)
         nonempty = np.flatnonzero(corpus.lengths)
         for batch_index in length_batches(corpus.lengths[nonempty], batch_size):
             index = nonempty[batch_index]
             batch = make_batch(corpus, index, corpus_types=True)
-            scores = model.predict_scores(self.params_, {}, batch.tokens, batch.mask, by_type)[..., SPECIAL_TAGS:]
+            rows = np.take(row_of_type, batch.tokens)
+            scores = model.predict_scores(self.params_, {}, rows, batch.mask, by_row)[..., SPECIAL_TAGS:]
             best = scores.argmax(axis=-1)
             probs = None
             if probabilities:
@@ -109,8 +110,9 @@ class RNNTagger:
                 out[i] = (best[row, :n], None if probs is None else probs[row, :n])
         return out
 
-    def _input_preactivations(self, corpus) -> np.ndarray:
-        """(D, n_types, F) for the types of an encoded corpus, through the cache."""
+    def _input_preactivations(self, corpus) -> tuple[np.ndarray, np.ndarray]:
+        """The input pre-activations of an encoded corpus's types, through the cache: a table
+        (D, rows, F) and each type's row in it (padding's row is arbitrary: forward zeroes it)."""
         encoder = self._encoder_()
         cache = getattr(self, "_preactivations", None)
         if cache is None or cache.encoder is not encoder or cache.generation != encoder.generation:
@@ -216,10 +218,12 @@ class _PreactivationCache:
         self.filled = 0
         self.limit_rows = self.LIMIT_BYTES // (D * F * self.table.itemsize)
 
-    def lookup(self, corpus: EncodedCorpus) -> np.ndarray:
+    def lookup(self, corpus: EncodedCorpus) -> tuple[np.ndarray, np.ndarray]:
+        """(table (D, rows, F), each of the corpus's types' row in it)."""
         size = self.encoder.size
         if size > self.limit_rows:
-            return model.input_preactivations(self.params, self.arch, dict(zip(corpus.groups, corpus.type_ids)))
+            by_type = model.input_preactivations(self.params, self.arch, dict(zip(corpus.groups, corpus.type_ids)))
+            return by_type, np.arange(by_type.shape[1])
         if size > self.filled:
             if size > self.table.shape[1]:
                 grown = np.empty((self.table.shape[0], min(2 * size, self.limit_rows), self.table.shape[2]), self.table.dtype)
@@ -228,7 +232,7 @@ class _PreactivationCache:
             new_ids = dict(zip(self.encoder.groups, self.encoder.table(self.filled, size)))
             self.table[:, self.filled : size] = model.input_preactivations(self.params, self.arch, new_ids)
             self.filled = size
-        return np.take(self.table, corpus.type_rows, axis=1, mode="clip")  # padding's row -1 -> 0; its input is zeroed
+        return self.table, np.maximum(corpus.type_rows, 0)  # padding's row -1 -> 0; its input is zeroed
 
 
 def _records(history) -> list[dict]:

@@ -68,6 +68,10 @@ def test_rnn_forward_follows_the_recurrence():
     for t in range(3):
         prev = np.tanh(x[0, t] + prev @ Wh[0])
         np.testing.assert_allclose(h[0, t], prev)
+    overwritten = x.copy()
+    h_in_place, _ = layers.rnn_forward(overwritten, Wh, out=overwritten)  # each x[t] is read before h[t] replaces it
+    assert h_in_place is overwritten
+    np.testing.assert_array_equal(h_in_place, h)
 
 
 def test_affine_backward_matches_finite_differences():
