@@ -197,9 +197,10 @@ def _project_lanes_backward(dout: np.ndarray, h: np.ndarray, W: np.ndarray) -> t
 
 
 def input_preactivations(params: dict[str, np.ndarray], arch: Architecture, inputs: dict[str, np.ndarray],
-                         chunk: int = 256) -> np.ndarray:
+                         chunk: int = 256, out: np.ndarray | None = None) -> np.ndarray:
     """The first layer's input pre-activation of each word type: (D, U, F) = sum of one row per
-    group, plus the bias. inputs: group -> ids (U,).
+    group, plus the bias, each lane contiguous. inputs: group -> ids (U,). out (D, U, F), when
+    given, receives the result.
 
     Types are summed `chunk` at a time into one reused buffer, so that the partial sums stay in
     cache through the G lookups and no (U, D*F) temporary is allocated per group."""
@@ -207,16 +208,18 @@ def input_preactivations(params: dict[str, np.ndarray], arch: Architecture, inpu
     ids = [inputs[g] for g in arch.groups]
     D, U, width = arch.directions, len(ids[0]), tables[0].shape[1]
     bias = np.concatenate([params[arch.layer_keys(1, d)[2]] for d in range(D)])  # (D*F,)
-    total = np.empty((U, width), dtype=tables[0].dtype)
-    row = np.empty((min(U, chunk), width), dtype=total.dtype)
+    if out is None:
+        out = np.empty((D, U, width // D), dtype=tables[0].dtype)
+    total, part = (np.empty((min(U, chunk), width), dtype=out.dtype) for _ in range(2))
     for start in range(0, U, chunk):
         stop = min(start + chunk, U)
-        out, part = total[start:stop], row[: stop - start]
-        np.add(tables[0][ids[0][start:stop]], bias, out=out)
+        rows, row = total[: stop - start], part[: stop - start]
+        np.add(tables[0][ids[0][start:stop]], bias, out=rows)
         for table, table_ids in zip(tables[1:], ids[1:]):
-            np.take(table, table_ids[start:stop], axis=0, out=part, mode="clip")  # ids are in range; "raise" would buffer
-            out += part
-    return total.reshape(U, D, -1).transpose(1, 0, 2)  # (D, U, F) view
+            np.take(table, table_ids[start:stop], axis=0, out=row, mode="clip")  # ids are in range; "raise" would buffer
+            rows += row
+        out[:, start:stop] = rows.reshape(len(rows), D, -1).transpose(1, 0, 2)  # the table layout -> lanes
+    return out
 
 
 def forward(

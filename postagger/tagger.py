@@ -89,10 +89,19 @@ class RNNTagger:
         """Per sentence: (tag ids, probability of each chosen tag, or None without
         probabilities). Sentences are tagged in batches of similar length; a word's input rows
         are summed once per tagger (see _PreactivationCache)."""
-        corpus = encode_corpus(self._encoder_(), sentences)
-        by_row, row_of_type = self._input_preactivations(corpus)  # (D, rows, F), (types,)
         empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32) if probabilities else None)
         out: list = [empty] * len(sentences)
+        for index, best, probs in self._predict_batches(sentences, batch_size, probabilities):
+            for row, i in enumerate(index.tolist()):
+                n = len(sentences[i])
+                out[i] = (best[row, :n], None if probs is None else probs[row, :n])
+        return out
+
+    def _predict_batches(self, sentences, batch_size: int, probabilities: bool):
+        """Per batch of non-empty sentences: their numbers (N,), the best tag ids (N, T) and,
+        when asked, each chosen tag's probability (N, T); padded positions hold junk."""
+        corpus = encode_corpus(self._encoder_(), sentences)
+        by_row, row_of_type = self._input_preactivations(corpus)  # (D, rows, F), (types,)
         nonempty = np.flatnonzero(corpus.lengths)
         for batch_index in length_batches(corpus.lengths[nonempty], batch_size):
             index = nonempty[batch_index]
@@ -105,10 +114,7 @@ class RNNTagger:
                 chosen = np.take_along_axis(scores, best[..., None], axis=-1)[..., 0]
                 probs = 1.0 / np.exp(scores - chosen[..., None]).sum(axis=-1)  # softmax of the best tag
             best += SPECIAL_TAGS
-            for row, i in enumerate(index):
-                n = len(sentences[i])
-                out[i] = (best[row, :n], None if probs is None else probs[row, :n])
-        return out
+            yield index, best, probs
 
     def _input_preactivations(self, corpus) -> tuple[np.ndarray, np.ndarray]:
         """The input pre-activations of an encoded corpus's types, through the cache: a table
@@ -121,10 +127,11 @@ class RNNTagger:
 
     def tag_sents(self, sentences: Sequence[Sequence[str]]) -> list[Tagged]:
         tag_of = self.tags_.itos.__getitem__
-        return [
-            list(zip(sent, map(tag_of, ids.tolist())))  # tolist: Python ints index a list faster than numpy's
-            for sent, (ids, _) in zip(sentences, self.predict_ids(sentences, probabilities=False))
-        ]
+        out: list[Tagged] = [[] for _ in sentences]
+        for index, best, _ in self._predict_batches(sentences, 64, probabilities=False):
+            for i, ids in zip(index.tolist(), best.tolist()):  # Python ints index a list faster than numpy's
+                out[i] = list(zip(sentences[i], map(tag_of, ids)))  # zip stops at the sentence's end
+        return out
 
     def tag(self, tokens: Sequence[str]) -> Tagged:
         return self.tag_sents([tokens])[0]
@@ -230,7 +237,7 @@ class _PreactivationCache:
                 grown[:, : self.filled] = self.table[:, : self.filled]
                 self.table = grown
             new_ids = dict(zip(self.encoder.groups, self.encoder.table(self.filled, size)))
-            self.table[:, self.filled : size] = model.input_preactivations(self.params, self.arch, new_ids)
+            model.input_preactivations(self.params, self.arch, new_ids, out=self.table[:, self.filled : size])
             self.filled = size
         return self.table, np.maximum(corpus.type_rows, 0)  # padding's row -1 -> 0; its input is zeroed
 
