@@ -111,3 +111,26 @@ def test_clipped_step_equals_a_step_on_gradients_scaled_beforehand():
         plain.step(scaled_params, scaled)
     for name in clipped_params:
         np.testing.assert_allclose(clipped_params[name], scaled_params[name], rtol=1e-9)
+
+
+def textbook_adam(param, grads, lr, b1=0.9, b2=0.999, eps=1e-8):
+    """Kingma and Ba's Algorithm 1, with eps added to the uncorrected sqrt(v) as the optimizer does."""
+    m, v = np.zeros_like(param), np.zeros_like(param)
+    for t, g in enumerate(grads, 1):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        param = param - lr * np.sqrt(1 - b2**t) / (1 - b1**t) * m / (np.sqrt(v) + eps)
+    return param
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_adam_follows_the_textbook_over_several_steps(sparse):
+    rng = np.random.default_rng(5)
+    start = rng.normal(size=(6, 4))
+    grads = [rng.normal(size=(6, 4)) for _ in range(4)]
+    params = {"W": start.copy()}
+    opt = Adam(0.05)
+    for g in grads:  # every row in every batch, so lazy and dense Adam agree
+        opt.step(params, {"W": RowGrad(np.arange(6), g) if sparse else g})
+    np.testing.assert_allclose(params["W"], textbook_adam(start, grads, 0.05), rtol=1e-10)
+
