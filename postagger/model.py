@@ -21,6 +21,7 @@ This module imports numpy and nothing else.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -91,26 +92,32 @@ def _suffix(name: str, direction: int) -> str:
 
 def architecture(params: dict[str, np.ndarray]) -> Architecture:
     """Read cell, directions, layers and input groups from the parameter names and shapes."""
+    return _architecture(tuple((name, value.shape) for name, value in params.items()))
+
+
+@functools.lru_cache(maxsize=32)  # every forward asks; the answer depends on names and shapes only
+def _architecture(names_and_shapes: tuple) -> Architecture:
+    shapes = dict(names_and_shapes)
     for cell, ((wx, wh, _), gates, _, _) in CELLS.items():
-        if wh in params and params[wh].shape[1] == gates * params[wh].shape[0]:
+        if wh in shapes and len(shapes[wh]) == 2 and shapes[wh][1] == gates * shapes[wh][0]:
             break
     else:
         raise ValueError("parameters hold no known recurrent weight (Whh, ...)")
-    hidden = params[wh].shape[0]
-    directions = 2 if f"{wh}_b" in params else 1
+    hidden = shapes[wh][0]
+    directions = 2 if f"{wh}_b" in shapes else 1
     n_layers = 1
-    while f"{wh}{n_layers + 1}" in params:
+    while f"{wh}{n_layers + 1}" in shapes:
         n_layers += 1
-    extra = sorted(k[len(wx) + 1 :] for k in params if k.startswith(f"{wx}_"))
+    extra = sorted(k[len(wx) + 1 :] for k in shapes if k.startswith(f"{wx}_"))
     arch = Architecture(cell, directions, n_layers, hidden, ("word", *extra))
     expected = set(arch.keys())
-    if expected != set(params):
-        missing, unknown = sorted(expected - set(params)), sorted(set(params) - expected)
+    if expected != set(shapes):
+        missing, unknown = sorted(expected - set(shapes)), sorted(set(shapes) - expected)
         raise ValueError(f"parameters do not form a network: missing {missing}, unknown {unknown}")
-    width = directions * params[wh].shape[1]
+    width = directions * shapes[wh][1]
     for key in map(arch.input_key, arch.groups):
-        if params[key].ndim != 2 or params[key].shape[1] != width:
-            raise ValueError(f"{key} has shape {params[key].shape}; {directions} direction(s) of {hidden} units need {width} columns")
+        if len(shapes[key]) != 2 or shapes[key][1] != width:
+            raise ValueError(f"{key} has shape {shapes[key]}; {directions} direction(s) of {hidden} units need {width} columns")
     return arch
 
 
