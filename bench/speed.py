@@ -2,7 +2,7 @@
 measured side by side in one run on one machine. Prints one table of figures and ratios and
 writes it to bench/results/speed.md.
 
-    python bench/speed.py                 # about 2 minutes
+    python bench/speed.py                 # about 3 minutes
     python bench/speed.py --skip-memory   # without the brown memory run
 
 PyTorch is a bench-only extra (pip install torch==2.13.0 here); without it its rows are skipped.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from operator import itemgetter
 from typing import Callable, Iterable, Sequence
 
 PAD, UNK = "<pad>", "<unk>"
@@ -136,4 +137,5 @@ def group_column(group: str, words: Sequence[str], normalised: Sequence[str]) ->
     if not match:
         raise ValueError(f"unknown input group {group!r}; use word, lower, shape, suf1-9 or pre1-9")
     n = int(match[2])
-    return [w[-n:] for w in normalised] if match[1] == "suf" else [w[:n] for w in normalised]
+    cut = slice(-n, None) if match[1] == "suf" else slice(None, n)
+    return list(map(itemgetter(cut), normalised))  # faster than a list comprehension of slices
