@@ -21,6 +21,7 @@ from .vocab import Vocab, extractor
 
 Tagged = list[tuple[str, str]]
 SPECIAL_TAGS = 2  # PAD and UNK head the tag vocabulary and are never predicted
+TAG_BATCH = 64  # sentences per tagging batch: larger batches pad more and leave the cache
 BEST, OPTIMIZER = "best.npz", "optimizer.npz"  # in checkpoints only
 
 
@@ -84,7 +85,7 @@ class RNNTagger:
             self._encoder = Encoder(self.vocabs_)
         return self._encoder
 
-    def predict_ids(self, sentences: Sequence[Sequence[str]], batch_size: int = 64,
+    def predict_ids(self, sentences: Sequence[Sequence[str]], batch_size: int = TAG_BATCH,
                     probabilities: bool = True) -> list[tuple[np.ndarray, np.ndarray | None]]:
         """Per sentence: (tag ids, probability of each chosen tag, or None without
         probabilities). Sentences are tagged in batches of similar length; a word's input rows
@@ -128,7 +129,7 @@ class RNNTagger:
     def tag_sents(self, sentences: Sequence[Sequence[str]]) -> list[Tagged]:
         tag_of = self.tags_.itos.__getitem__
         out: list[Tagged] = [[] for _ in sentences]
-        for index, best, _ in self._predict_batches(sentences, 64, probabilities=False):
+        for index, best, _ in self._predict_batches(sentences, TAG_BATCH, probabilities=False):
             for i, ids in zip(index.tolist(), best.tolist()):  # Python ints index a list faster than numpy's
                 out[i] = list(zip(sentences[i], map(tag_of, ids)))  # zip stops at the sentence's end
         return out
