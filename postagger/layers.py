@@ -296,6 +296,12 @@ def affine_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndar
     return dout @ W.T, x.T @ dout, dout.sum(axis=0)
 
 
+def column_sums(a: np.ndarray) -> np.ndarray:
+    """(M, F) -> (F,) as a product with ones: BLAS, where numpy's sum over axis 0 of a narrow
+    array is about 3x slower (bias gradients, softmax row sums)."""
+    return np.ones(len(a), dtype=a.dtype) @ a
+
+
 def softmax_cross_entropy(
     logits: np.ndarray, y: np.ndarray, mask: np.ndarray
 ) -> tuple[float, np.ndarray]:
@@ -304,10 +310,10 @@ def softmax_cross_entropy(
     logits (M, K), y (M,) int, mask (M,) 0/1 -> loss, dlogits (M, K).
     """
     # numpy reduces K-long rows one at a time: the row maxima come from the transposed copy,
-    # reduced column-wise (3x faster at K = 47), and the row sums from a product with ones
+    # reduced column-wise (3x faster at K = 47), and the row sums from column_sums
     shifted = logits - np.ascontiguousarray(logits.T).max(axis=0)[:, None]
     exp = np.exp(shifted)
-    sums = exp @ np.ones(exp.shape[1], dtype=exp.dtype)  # (M,)
+    sums = column_sums(exp.T)  # (M,)
     rows = np.arange(len(y))
     log_p = shifted[rows, y] - np.log(sums)
     weights = mask.astype(logits.dtype) / max(float(mask.sum()), 1.0)

@@ -221,8 +221,8 @@ def input_preactivations(params: dict[str, np.ndarray], arch: Architecture, inpu
     for start in range(0, U, chunk):
         stop = min(start + chunk, U)
         rows, row = total[: stop - start], part[: stop - start]
-        np.add(tables[0][ids[0][start:stop]], bias, out=rows)
-        for table, table_ids in zip(tables[1:], ids[1:]):
+        rows[...] = bias
+        for table, table_ids in zip(tables, ids):
             np.take(table, table_ids[start:stop], axis=0, out=row, mode="clip")  # ids are in range; "raise" would buffer
             rows += row
         out[:, start:stop] = rows.reshape(len(rows), D, -1).transpose(1, 0, 2)  # the table layout -> lanes
@@ -286,7 +286,7 @@ def backward(dscores: np.ndarray, cache: tuple, *, sparse: bool = False) -> dict
     cell_backward = CELLS[arch.cell][3]
     D = arch.directions
     N, T = tokens.shape
-    grads: dict[str, np.ndarray] = {"by": _column_sums(dscores)}
+    grads: dict[str, np.ndarray] = {"by": layers.column_sums(dscores)}
     grads["Why"], dh = _project_lanes_backward(dscores.reshape(T, N, -1), caches[-1][2], params["Why"])
     for layer in range(arch.layers, 0, -1):
         cell_cache, keep, _ = caches[layer - 1]
@@ -300,17 +300,12 @@ def backward(dscores: np.ndarray, cache: tuple, *, sparse: bool = False) -> dict
         for d in range(D):
             wx, wh, b = arch.layer_keys(layer, d)
             grads[wh] = dWh[d]
-            grads[b] = _column_sums(dx[d].reshape(T * N, -1))
+            grads[b] = layers.column_sums(dx[d].reshape(T * N, -1))
             if layer > 1:
                 dproj = np.ascontiguousarray(dx[d, ::-1]) if d == 1 else dx[d]  # natural time
                 grads[wx], dbelow = _project_lanes_backward(dproj, below, params[wx])
                 dh += dbelow
     return grads
-
-
-def _column_sums(a: np.ndarray) -> np.ndarray:
-    """(M, F) -> (F,): a product with ones, 3x faster than numpy's sum over the first axis here."""
-    return np.ones(len(a), dtype=a.dtype) @ a
 
 
 def _input_grads(params, arch: Architecture, inputs, tokens: np.ndarray, dx: np.ndarray, sparse: bool) -> dict:
