@@ -85,13 +85,28 @@ def rnn_forward(x: np.ndarray, Wh: np.ndarray, out: np.ndarray | None = None) ->
     """
     D, T, N, H = x.shape
     h = np.empty_like(x) if out is None else out
-    pre = np.empty((D, N, H), dtype=x.dtype)
-    np.tanh(x[:, 0], out=h[:, 0])
-    for t in range(1, T):
-        np.matmul(h[:, t - 1], Wh, out=pre)
-        pre += x[:, t]
-        np.tanh(pre, out=h[:, t])
+    rnn_forward_packed(x.reshape(D, T * N, H), Wh, np.full(T, N), out=h.reshape(D, T * N, H))
     return h, (h, Wh)
+
+
+def rnn_forward_packed(x: np.ndarray, Wh: np.ndarray, counts: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The Elman recurrence over packed steps: step t holds counts[t] sequences (non-increasing),
+    in rows [offset_t, offset_t + counts[t]) of x (D, M, H), in the same order at every step, so
+    that the sequences still running at step t are the first counts[t] of step t-1. Padded
+    batches are the case counts = [N] * T. Returns h (D, M, H); out may be x itself."""
+    D, M, H = x.shape
+    h = np.empty_like(x) if out is None else out
+    offsets = np.concatenate([[0], np.cumsum(counts)]).tolist()
+    counts = [int(n) for n in counts]
+    pre = np.empty((D, counts[0] if counts else 0, H), dtype=x.dtype)
+    if counts:
+        np.tanh(x[:, : counts[0]], out=h[:, : counts[0]])
+    for t in range(1, len(counts)):
+        n, previous, current = counts[t], offsets[t - 1], offsets[t]
+        np.matmul(h[:, previous : previous + n], Wh, out=pre[:, :n])
+        pre[:, :n] += x[:, current : current + n]
+        np.tanh(pre[:, :n], out=h[:, current : current + n])
+    return h
 
 
 def rnn_backward(dh: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:

@@ -21,7 +21,8 @@ from .vocab import Vocab, extractor
 
 Tagged = list[tuple[str, str]]
 SPECIAL_TAGS = 2  # PAD and UNK head the tag vocabulary and are never predicted
-TAG_BATCH = 64  # sentences per tagging batch: larger batches pad more and leave the cache
+TAG_BATCH = 64  # sentences per padded tagging batch (gated cells): larger batches pad more
+PACKED_BATCH = 256  # sentences per packed tagging batch (Elman cells): no padding, so larger products
 BEST, OPTIMIZER = "best.npz", "optimizer.npz"  # in checkpoints only
 
 
@@ -85,7 +86,7 @@ class RNNTagger:
             self._encoder = Encoder(self.vocabs_)
         return self._encoder
 
-    def predict_ids(self, sentences: Sequence[Sequence[str]], batch_size: int = TAG_BATCH,
+    def predict_ids(self, sentences: Sequence[Sequence[str]], batch_size: int | None = None,
                     probabilities: bool = True) -> list[tuple[np.ndarray, np.ndarray | None]]:
         """Per sentence: (tag ids, probability of each chosen tag, or None without
         probabilities). Sentences are tagged in batches of similar length; a word's input rows
@@ -93,27 +94,39 @@ class RNNTagger:
         empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32) if probabilities else None)
         out: list = [empty] * len(sentences)
         for index, best, probs in self._predict_batches(sentences, batch_size, probabilities):
-            for row, i in enumerate(index.tolist()):
-                n = len(sentences[i])
-                out[i] = (best[row, :n], None if probs is None else probs[row, :n])
+            bounds = np.cumsum([len(sentences[i]) for i in index.tolist()]).tolist()
+            for i, start, stop in zip(index.tolist(), [0] + bounds, bounds):
+                out[i] = (best[start:stop], None if probs is None else probs[start:stop])
         return out
 
-    def _predict_batches(self, sentences, batch_size: int, probabilities: bool):
-        """Per batch of non-empty sentences: their numbers (N,), the best tag ids (N, T) and,
-        when asked, each chosen tag's probability (N, T); padded positions hold junk."""
+    def _predict_batches(self, sentences, batch_size: int | None, probabilities: bool):
+        """Per batch of non-empty sentences: their numbers (N,), and for their tokens end to end
+        the best tag ids (M,) and, when asked, each chosen tag's probability (M,).
+
+        Elman networks tag packed batches (model.predict_packed): no padding, so batches can be
+        large. Gated cells tag padded batches of TAG_BATCH sentences of similar length."""
         corpus = encode_corpus(self._encoder_(), sentences)
         by_row, row_of_type = self._input_preactivations(corpus)  # (D, rows, F), (types,)
+        packed = model.architecture(self.params_).cell == "rnn"
+        batch_size = batch_size or (PACKED_BATCH if packed else TAG_BATCH)
         nonempty = np.flatnonzero(corpus.lengths)
         for batch_index in length_batches(corpus.lengths[nonempty], batch_size):
-            index = nonempty[batch_index]
-            batch = make_batch(corpus, index, corpus_types=True)
-            rows = np.take(row_of_type, batch.tokens)
-            scores = model.predict_scores(self.params_, {}, rows, batch.mask, by_row)[..., SPECIAL_TAGS:]
+            index = nonempty[batch_index[::-1]]  # longest first
+            if packed:
+                lengths = corpus.lengths[index]
+                starts = np.cumsum(lengths) - lengths  # of each sentence, end to end
+                positions = np.arange(lengths.sum()) + np.repeat(corpus.offsets[index] - starts, lengths)
+                rows = np.take(row_of_type, np.take(corpus.types, positions))
+                scores = model.predict_packed(self.params_, by_row, rows, lengths)[:, SPECIAL_TAGS:]  # (M, K)
+            else:
+                batch = make_batch(corpus, index, corpus_types=True)
+                rows = np.take(row_of_type, batch.tokens)
+                scores = model.predict_scores(self.params_, {}, rows, batch.mask, by_row)[batch.mask == 1][:, SPECIAL_TAGS:]
             best = scores.argmax(axis=-1)
             probs = None
             if probabilities:
-                chosen = np.take_along_axis(scores, best[..., None], axis=-1)[..., 0]
-                probs = 1.0 / np.exp(scores - chosen[..., None]).sum(axis=-1)  # softmax of the best tag
+                chosen = np.take_along_axis(scores, best[:, None], axis=-1)[:, 0]
+                probs = 1.0 / np.exp(scores - chosen[:, None]).sum(axis=-1)  # softmax of the best tag
             best += SPECIAL_TAGS
             yield index, best, probs
 
@@ -129,9 +142,10 @@ class RNNTagger:
     def tag_sents(self, sentences: Sequence[Sequence[str]]) -> list[Tagged]:
         tag_of = self.tags_.itos.__getitem__
         out: list[Tagged] = [[] for _ in sentences]
-        for index, best, _ in self._predict_batches(sentences, TAG_BATCH, probabilities=False):
-            for i, ids in zip(index.tolist(), best.tolist()):  # Python ints index a list faster than numpy's
-                out[i] = list(zip(sentences[i], map(tag_of, ids)))  # zip stops at the sentence's end
+        for index, best, _ in self._predict_batches(sentences, None, probabilities=False):
+            tags = map(tag_of, best.tolist())  # Python ints index a list faster than numpy's
+            for i in index.tolist():
+                out[i] = list(zip(sentences[i], tags))  # zip takes one tag per word, in order
         return out
 
     def tag(self, tokens: Sequence[str]) -> Tagged:

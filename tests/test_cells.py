@@ -122,3 +122,4 @@ def test_saved_lstm_model_reloads_and_tags_identically(tmp_path, tiny):
     for (a, pa), (b, pb) in zip(tagger.predict_ids(sents), loaded.predict_ids(sents)):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(pa, pb)
+    assert loaded.tag_sents(sents) == [loaded.tag(s) for s in sents]  # padded batches, as gated cells tag

@@ -74,6 +74,23 @@ def test_rnn_forward_follows_the_recurrence():
     np.testing.assert_array_equal(h_in_place, h)
 
 
+def test_packed_recurrence_runs_each_sequence_on_its_own():
+    """Packed steps (3 sequences of lengths 4, 2, 1) against each sequence alone, per lane."""
+    rng = np.random.default_rng(5)
+    lengths, H = [4, 2, 1], 3
+    sequences = [rng.normal(size=(2, n, H)) for n in lengths]
+    Wh = rng.normal(size=(2, H, H))
+    counts = np.array([3, 2, 1, 1])
+    x = np.concatenate([np.stack([s[:, t] for s, n in zip(sequences, lengths) if n > t], axis=1) for t in range(4)], axis=1)
+    h = layers.rnn_forward_packed(x, Wh, counts)
+    row = 0
+    for t, count in enumerate(counts):
+        for i in range(count):
+            alone, _ = layers.rnn_forward(sequences[i][:, :, None], Wh)  # (D, T, 1, H)
+            np.testing.assert_allclose(h[:, row], alone[:, t, 0], rtol=1e-12)
+            row += 1
+
+
 def test_affine_backward_matches_finite_differences():
     rng = np.random.default_rng(4)
     x, W, b = rng.normal(size=(5, 3)), rng.normal(size=(3, 4)), rng.normal(size=4)

@@ -177,6 +177,30 @@ def test_input_preactivations_sum_one_row_per_group_plus_bias(chunk):
         np.testing.assert_allclose(out[d], expected, rtol=1e-12)
 
 
+def test_packing_orders_rows_by_step_and_each_lane_by_its_direction():
+    counts, order = model.packing(np.array([3, 2]))  # tokens end to end: a0 a1 a2 b0 b1
+    assert counts.tolist() == [2, 2, 1]
+    assert order[0].tolist() == [0, 3, 1, 4, 2]  # step 0: a0 b0, step 1: a1 b1, step 2: a2
+    assert order[1].tolist() == [2, 4, 1, 3, 0]  # right to left: a2 b1, a1 b0, a0
+
+
+@pytest.mark.parametrize("bidirectional,layers", [(True, 1), (False, 1), (True, 2)])
+def test_packed_scores_equal_padded_scores(bidirectional, layers):
+    params, batch = gradcheck.random_problem(seq_len=6, batch=5, bidirectional=bidirectional, layers=layers, groups=2, seed=3)
+    lengths = batch["mask"].sum(axis=1)
+    assert len(set(lengths.tolist())) > 2
+    N, T = batch["mask"].shape
+    arch = model.architecture(params)
+    inputs = {"word": batch["words"].reshape(-1), **{g: ids.reshape(-1) for g, ids in batch["features"].items()}}
+    by_position = model.input_preactivations(params, arch, inputs)  # (D, N*T, H): every position its own row
+    padded = model.predict_scores(params, inputs, np.arange(N * T).reshape(N, T), batch["mask"])  # (N, T, K)
+    longest_first = np.argsort(-lengths, kind="stable")
+    rows = np.concatenate([i * T + np.arange(lengths[i]) for i in longest_first])
+    packed = model.predict_packed(params, by_position, rows, lengths[longest_first])
+    expected = np.concatenate([padded[i, : lengths[i]] for i in longest_first])
+    np.testing.assert_allclose(packed, expected, rtol=1e-10, atol=1e-12)
+
+
 def test_init_is_deterministic_and_shaped():
     cfg = model.RNNConfig(input_sizes={"word": 13, "suf3": 7}, n_tags=6, hidden=4, layers=2)
     a = model.init_params(cfg, np.random.default_rng(3))
