@@ -51,7 +51,7 @@ def _version(value: bool) -> None:
 def main(
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
     version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
-    threads: Annotated[int, typer.Option(min=1, envvar="POSTAGGER_THREADS", help="BLAS threads. The network's matrices are small: one thread trains as fast as two on an idle machine, and does not stall when another program shares the cores.")] = 1,
+    threads: Annotated[int, typer.Option(min=1, envvar="POSTAGGER_THREADS", help="BLAS threads. One thread trains as fast as two on an idle machine (the matrices are small); two tag a large file about 12 % faster. One never stalls when another program keeps a core busy: two then tag at about half speed.")] = 1,
 ) -> None:
     """Part-of-speech tagging with a recurrent neural network written in numpy: train, tag,
     evaluate, and check the hand-written gradients.
