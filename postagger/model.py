@@ -239,7 +239,8 @@ def forward(
     rng: np.random.Generator | None = None,
     by_type: np.ndarray | None = None,
 ) -> tuple[np.ndarray, tuple]:
-    """Tag scores (T*N, K), time-major, and the cache for backward.
+    """Tag scores (T*N, K'), time-major, and the cache for backward. K' >= K: the tags padded
+    as in _output_layer, whose scores are -inf.
 
     inputs: group -> ids (U,) of U word types; tokens (N, T): the type at each position;
     mask (N, T). Dropout is applied to each layer's output states when rate > 0 and an rng
@@ -274,9 +275,22 @@ def forward(
         h, cell_cache = cell_forward(x, Wh, out=x) if arch.cell == "rnn" else cell_forward(x, Wh)
         h, keep = layers.dropout_forward(h, dropout, rng)
         caches.append((cell_cache, keep, h))
-    scores = _project_lanes(h, params["Why"]).reshape(T * N, -1)
-    scores += params["by"]
+    Why, by = _output_layer(params)
+    scores = _project_lanes(h, Why).reshape(T * N, -1)
+    scores += by
     return scores, (params, arch, inputs, tokens, padded, caches)
+
+
+def _output_layer(params: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Why (D*H, K') and by (K',) with K' = K rounded up to a multiple of 16: BLAS works on
+    blocks of 16 floats, and 47 tags cost a quarter more than 48. An added tag has zero weights
+    and a bias of -inf: its probability and its gradient are exactly 0."""
+    Why, by = params["Why"], params["by"]
+    extra = -Why.shape[1] % 16
+    if extra:
+        Why = np.concatenate([Why, np.zeros((len(Why), extra), dtype=Why.dtype)], axis=1)
+        by = np.concatenate([by, np.full(extra, -np.inf, dtype=by.dtype)])
+    return Why, by
 
 
 def backward(dscores: np.ndarray, cache: tuple, *, sparse: bool = False) -> dict[str, np.ndarray]:
@@ -286,8 +300,9 @@ def backward(dscores: np.ndarray, cache: tuple, *, sparse: bool = False) -> dict
     cell_backward = CELLS[arch.cell][3]
     D = arch.directions
     N, T = tokens.shape
-    grads: dict[str, np.ndarray] = {"by": layers.column_sums(dscores)}
-    grads["Why"], dh = _project_lanes_backward(dscores.reshape(T, N, -1), caches[-1][2], params["Why"])
+    K = params["by"].shape[0]  # dscores may hold the added tags of _output_layer (their gradient is 0)
+    dWhy, dh = _project_lanes_backward(dscores.reshape(T, N, -1), caches[-1][2], _output_layer(params)[0])
+    grads: dict[str, np.ndarray] = {"by": layers.column_sums(dscores)[:K], "Why": np.ascontiguousarray(dWhy[:, :K])}
     for layer in range(arch.layers, 0, -1):
         cell_cache, keep, _ = caches[layer - 1]
         dx, dWh = cell_backward(layers.dropout_backward(dh, keep), cell_cache)
@@ -379,7 +394,7 @@ def predict_scores(
     """Tag scores (N, T, K) for a batch, without dropout."""
     N, T = mask.shape
     scores, _ = forward(params, inputs, tokens, mask, by_type=by_type)
-    return scores.reshape(T, N, -1).transpose(1, 0, 2)
+    return scores.reshape(T, N, -1).transpose(1, 0, 2)[..., : params["by"].shape[0]]
 
 
 def packing(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -426,23 +441,21 @@ def predict_packed(params: dict[str, np.ndarray], by_row: np.ndarray, rows: np.n
                 np.add(projections[d][order[d]], params[arch.layer_keys(layer, d)[2]], out=x[d])
         Wh = np.stack([params[arch.layer_keys(layer, d)[1]] for d in range(D)])
         h = layers.rnn_forward_packed(x, Wh, counts, out=x)  # x is not needed after the cell
-    scores = _tokens_from_lanes(h, params["Why"], where)
-    scores += params["by"]
-    return scores
+    Why, by = _output_layer(params)
+    scores = _tokens_from_lanes(h, Why, where)
+    scores += by
+    return scores[:, : params["by"].shape[0]]
 
 
 def _tokens_from_lanes(h: np.ndarray, W: np.ndarray, where: np.ndarray) -> np.ndarray:
     """[h_fwd ; h_bwd] @ W at every token: h (D, M, H) packed lanes, where (D, M) each token's
-    packed row per lane, W (D*H, K) -> (M, K), a view. Each lane is multiplied by its block of
-    W's rows, then its rows are put in token order."""
+    packed row per lane, W (D*H, K) -> (M, K). Each lane is multiplied by its block of W's rows,
+    then its rows are put in token order."""
     D, M, H = h.shape
-    K = W.shape[1]
-    if K % 16:  # BLAS works on blocks of 16 floats: 47 tags cost a quarter more than 48
-        W = np.concatenate([W, np.zeros((len(W), -K % 16), dtype=W.dtype)], axis=1)
     out = np.take(h[0] @ W[:H], where[0], axis=0)
     for d in range(1, D):
         out += np.take(h[d] @ W[d * H : (d + 1) * H], where[d], axis=0)
-    return out[:, :K]
+    return out
 
 
 def predict(
