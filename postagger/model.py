@@ -337,7 +337,7 @@ def _input_grads(params, arch: Architecture, inputs, tokens: np.ndarray, dx: np.
     keys = [arch.input_key(g) for g in arch.groups]
     offsets = np.cumsum([0] + [len(params[key]) for key in keys])
     ids = np.stack([inputs[g] for g in arch.groups]) + offsets[:-1, None]  # (G, U)
-    rows, summed = layers.embed_backward_rows(by_type, ids.T)  # (R,), (R, D*F)
+    rows, summed = layers.embed_backward_rows(by_type, ids.T, n_rows=int(offsets[-1]))  # (R,), (R, D*F)
     bounds = np.searchsorted(rows, offsets)
     grads = {}
     for i, key in enumerate(keys):

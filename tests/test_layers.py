@@ -37,10 +37,11 @@ def test_row_sparse_gradient_equals_dense(pool, shape):
     rng = np.random.default_rng(pool)
     ids = rng.zipf(1.5, size=shape) % pool
     dout = rng.normal(size=(*shape, 4))
-    sparse = layers.embed_backward_rows(dout.reshape(-1, 4), ids.reshape(-1))
     dense = layers.embed_backward(dout, (ids, (pool, 4)))
-    assert np.all(np.diff(sparse.rows) > 0)  # unique and sorted
-    np.testing.assert_allclose(sparse.to_dense((pool, 4)), dense, atol=1e-12)
+    for n_rows in (None, pool):  # rows found by sorting, and by marking
+        sparse = layers.embed_backward_rows(dout.reshape(-1, 4), ids.reshape(-1), n_rows)
+        assert np.all(np.diff(sparse.rows) > 0)  # unique and sorted
+        np.testing.assert_allclose(sparse.to_dense((pool, 4)), dense, atol=1e-12)
 
 
 @pytest.mark.parametrize("D,T,N,H", [(1, 4, 3, 5), (2, 3, 2, 6)])
