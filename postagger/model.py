@@ -198,8 +198,8 @@ def _project_lanes_backward(dout: np.ndarray, h: np.ndarray, W: np.ndarray) -> t
     dh = np.empty_like(h)
     for d in range(D):
         lane_dout = (dout if d == 0 else np.ascontiguousarray(dout[::-1])).reshape(T * N, -1)
-        dW[d * H : (d + 1) * H] = h[d].reshape(T * N, H).T @ lane_dout
-        dh[d] = (lane_dout @ W[d * H : (d + 1) * H].T).reshape(T, N, H)
+        np.matmul(h[d].reshape(T * N, H).T, lane_dout, out=dW[d * H : (d + 1) * H])
+        np.matmul(lane_dout, W[d * H : (d + 1) * H].T, out=dh[d].reshape(T * N, H))  # no temporary to copy
     return dW, dh
 
 
