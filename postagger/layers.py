@@ -103,7 +103,7 @@ def rnn_forward_packed(x: np.ndarray, Wh: np.ndarray, counts: np.ndarray, out: n
     in rows [offset_t, offset_t + counts[t]) of x (D, M, H), in the same order at every step, so
     that the sequences still running at step t are the first counts[t] of step t-1. Padded
     batches are the case counts = [N] * T. Returns h (D, M, H); out may be x itself."""
-    D, M, H = x.shape
+    D, _, H = x.shape
     h = np.empty_like(x) if out is None else out
     offsets = np.concatenate([[0], np.cumsum(counts)]).tolist()
     counts = [int(n) for n in counts]

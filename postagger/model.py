@@ -294,7 +294,8 @@ def _output_layer(params: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray
 
 
 def backward(dscores: np.ndarray, cache: tuple, *, sparse: bool = False) -> dict[str, np.ndarray]:
-    """dscores (T*N, K) -> grads with the keys of params. With sparse=True the one-hot input
+    """dscores (T*N, K'), the loss gradient of forward's scores -> grads with the keys of params
+    (those of the added tags dropped). With sparse=True the one-hot input
     tables get a RowGrad holding only the rows that the batch used."""
     params, arch, inputs, tokens, padded, caches = cache
     cell_backward = CELLS[arch.cell][3]
