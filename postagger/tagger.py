@@ -23,6 +23,7 @@ Tagged = list[tuple[str, str]]
 SPECIAL_TAGS = 2  # PAD and UNK head the tag vocabulary and are never predicted
 TAG_BATCH = 64  # sentences per padded tagging batch (gated cells): larger batches pad more
 PACKED_BATCH = 256  # sentences per packed tagging batch (Elman cells): no padding, so larger products
+PACKED_TOKENS = 16384  # and at most this many tokens in one, unless a single sentence is longer
 BEST, OPTIMIZER = "best.npz", "optimizer.npz"  # in checkpoints only
 
 
@@ -110,8 +111,10 @@ class RNNTagger:
         packed = model.architecture(self.params_).cell == "rnn"
         batch_size = batch_size or (PACKED_BATCH if packed else TAG_BATCH)
         nonempty = np.flatnonzero(corpus.lengths)
-        for batch_index in length_batches(corpus.lengths[nonempty], batch_size):
-            index = nonempty[batch_index[::-1]]  # longest first
+        batches = [nonempty[b[::-1]] for b in length_batches(corpus.lengths[nonempty], batch_size)]  # longest first
+        if packed:  # long sentences make large packed batches: bound their states' memory
+            batches = [part for index in batches for part in _token_bounded(index, corpus.lengths[index], PACKED_TOKENS)]
+        for index in batches:
             if packed:
                 lengths = corpus.lengths[index]
                 starts = np.cumsum(lengths) - lengths  # of each sentence, end to end
@@ -221,6 +224,19 @@ class RNNTagger:
         _check_shapes(params, tagger, folder)
         tagger.params_ = params
         return tagger
+
+
+def _token_bounded(index: np.ndarray, lengths: np.ndarray, limit: int) -> list[np.ndarray]:
+    """index split, in order, into runs of sentences of at most `limit` tokens in all (a longer
+    sentence makes a run of its own)."""
+    parts, start, total = [], 0, 0
+    for i, n in enumerate(lengths.tolist()):
+        if total + n > limit and i > start:
+            parts.append(index[start:i])
+            start, total = i, 0
+        total += n
+    parts.append(index[start:])
+    return parts
 
 
 class _PreactivationCache:

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from postagger import tagger as tagger_module
 from postagger.errors import ModelError
 from postagger.tagger import RNNTagger
 from postagger.train import TrainConfig
@@ -63,6 +64,19 @@ def test_batched_tagging_equals_one_sentence_at_a_time(trained):
     batched = trained.tag_sents(sents)
     assert batched == [trained.tag(s) for s in sents]
     assert trained.predict_ids(sents, batch_size=3)[0][0].tolist() == trained.predict_ids(sents)[0][0].tolist()
+
+
+def test_packed_batches_are_split_by_tokens(trained, monkeypatch):
+    sents = [[w for w, _ in s] for s in tiny_corpus(40, seed=6)]
+    expected = trained.tag_sents(sents)
+    sizes = []
+    predict_packed = tagger_module.model.predict_packed
+    monkeypatch.setattr(tagger_module.model, "predict_packed", lambda p, b, rows, lengths: sizes.append(len(rows)) or predict_packed(p, b, rows, lengths))
+    monkeypatch.setattr(tagger_module, "PACKED_TOKENS", 30)
+    assert trained.tag_sents(sents) == expected
+    longest = max(map(len, sents))
+    assert len(sizes) > 1 and max(sizes) <= max(30, longest)
+    assert sum(sizes) == sum(map(len, sents))
 
 
 def test_probabilities_are_computed_only_when_asked(trained):
