@@ -278,7 +278,7 @@ def forward(
     Why, by = _output_layer(params)
     scores = _project_lanes(h, Why).reshape(T * N, -1)
     scores += by
-    return scores, (params, arch, inputs, tokens, padded, caches)
+    return scores, (params, arch, inputs, tokens, padded, caches, Why)
 
 
 def _output_layer(params: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -297,12 +297,12 @@ def backward(dscores: np.ndarray, cache: tuple, *, sparse: bool = False) -> dict
     """dscores (T*N, K'), the loss gradient of forward's scores -> grads with the keys of params
     (those of the added tags dropped). With sparse=True the one-hot input
     tables get a RowGrad holding only the rows that the batch used."""
-    params, arch, inputs, tokens, padded, caches = cache
+    params, arch, inputs, tokens, padded, caches, Why = cache
     cell_backward = CELLS[arch.cell][3]
     D = arch.directions
     N, T = tokens.shape
     K = params["by"].shape[0]  # dscores may hold the added tags of _output_layer (their gradient is 0)
-    dWhy, dh = _project_lanes_backward(dscores.reshape(T, N, -1), caches[-1][2], _output_layer(params)[0])
+    dWhy, dh = _project_lanes_backward(dscores.reshape(T, N, -1), caches[-1][2], Why)
     grads: dict[str, np.ndarray] = {"by": layers.column_sums(dscores)[:K], "Why": np.ascontiguousarray(dWhy[:, :K])}
     for layer in range(arch.layers, 0, -1):
         cell_cache, keep, _ = caches[layer - 1]
@@ -452,7 +452,7 @@ def _tokens_from_lanes(h: np.ndarray, W: np.ndarray, where: np.ndarray) -> np.nd
     """[h_fwd ; h_bwd] @ W at every token: h (D, M, H) packed lanes, where (D, M) each token's
     packed row per lane, W (D*H, K) -> (M, K). Each lane is multiplied by its block of W's rows,
     then its rows are put in token order."""
-    D, M, H = h.shape
+    D, _, H = h.shape
     out = np.take(h[0] @ W[:H], where[0], axis=0)
     for d in range(1, D):
         out += np.take(h[d] @ W[d * H : (d + 1) * H], where[d], axis=0)
