@@ -55,8 +55,10 @@ def sum_rows(values: np.ndarray, targets: np.ndarray, n_targets: int) -> np.ndar
 
     M = len(values)
     per_row = targets.size // M if M else 1
+    index = np.int32 if max(targets.size, n_targets) < 2**31 else np.int64  # scipy's own choice: int32 saves its copies
     one_hot = scipy.sparse.csc_matrix(
-        (np.ones(targets.size, dtype=values.dtype), targets.reshape(-1), np.arange(0, targets.size + 1, per_row)),
+        (np.ones(targets.size, dtype=values.dtype), targets.reshape(-1).astype(index, copy=False),
+         np.arange(0, targets.size + 1, per_row, dtype=index)),
         shape=(n_targets, M),
     )
     return one_hot @ values
