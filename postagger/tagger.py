@@ -218,7 +218,7 @@ class RNNTagger:
             tagger.best_epoch_ = meta.get("best_epoch", 0)
             tagger.history_ = meta.get("history", [])
             tagger.info_ = {k: meta.get(k) for k in ("corpus", "tagset", "split", "keep_traces")}
-            tagger.meta_ = {k: v for k, v in meta.items() if k != "vocabularies"}  # those live in vocabs_ (no second copy for the garbage collector to walk)
+            tagger.meta_ = {k: v for k, v in meta.items() if k != "vocabularies"}  # kept once, in vocabs_
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise ModelError(f"{where}: malformed ({type(err).__name__}: {err})") from None
         _check_shapes(params, tagger, folder)
