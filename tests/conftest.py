@@ -1,8 +1,15 @@
+import atexit
 import os
+import shutil
+import tempfile
 
 import pytest
 
 from postagger.errors import CorpusNotFoundError
+
+# Parsed corpora are cached in a folder of this test run's own, not in the user's cache.
+os.environ["POSTAGGER_CACHE"] = tempfile.mkdtemp(prefix="postagger-test-cache-")
+atexit.register(shutil.rmtree, os.environ["POSTAGGER_CACHE"], ignore_errors=True)
 
 
 def tiny_corpus(n: int = 120, seed: int = 0) -> list[list[tuple[str, str]]]:

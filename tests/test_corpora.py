@@ -87,3 +87,80 @@ def test_universal_mapping_has_only_explicit_entries(treebank):
     assert mapping["NN"] == "NOUN" and mapping["VBZ"] == "VERB"
     assert "NOT-A-TAG" not in mapping
 
+
+
+# ---------------------------------------------------------------- the cache of parsed corpora
+
+
+@pytest.fixture
+def indian_copy(monkeypatch, tmp_path):
+    """indian.zip copied into a fresh NLTK_DATA, an empty cache folder, and a count of parses."""
+    import shutil
+
+    require_corpus("indian")
+    source = corpora._find("corpora/indian")
+    data = tmp_path / "nltk_data"
+    (data / "corpora").mkdir(parents=True)
+    shutil.copy(source, data / "corpora" / "indian.zip")
+    monkeypatch.setenv("NLTK_DATA", str(data))
+    monkeypatch.setenv("POSTAGGER_CACHE", str(tmp_path / "cache"))
+    parses = []
+    parse = corpora._parse
+    monkeypatch.setattr(corpora, "_parse", lambda *args: parses.append(args[1]) or parse(*args))
+    corpora._load.cache_clear()
+    yield data / "corpora" / "indian.zip", tmp_path / "cache" / "indian-native.json", parses
+    corpora._load.cache_clear()
+
+
+def load_afresh(name: str = "indian"):
+    corpora._load.cache_clear()  # the in-process cache; the one on disk stays
+    return corpora.load_corpus(name, split="all")
+
+
+def test_a_parse_is_cached_and_read_back_until_the_corpus_changes(indian_copy):
+    import os
+
+    corpus_file, cached, parses = indian_copy
+    first = load_afresh()
+    assert cached.is_file() and parses == ["indian"]
+    assert load_afresh() == first and parses == ["indian"]  # read from the cache, not parsed
+    os.utime(corpus_file, ns=(1, 1))  # the corpus file changed
+    assert load_afresh() == first and parses == ["indian", "indian"]
+    assert load_afresh() == first and len(parses) == 2
+
+
+def test_a_corpus_found_only_in_nltks_own_paths_is_cached_too(indian_copy, monkeypatch, tmp_path):
+    import nltk
+
+    corpus_file, cached, parses = indian_copy
+    monkeypatch.setenv("NLTK_DATA", str(tmp_path / "empty"))
+    monkeypatch.setattr(corpora, "PROJECT_DATA", tmp_path / "empty")
+    monkeypatch.setattr(nltk.data, "path", [str(corpus_file.parent.parent), *nltk.data.path])  # NLTK's own paths
+    assert corpora._find_here("corpora/indian") is None and corpora._find("corpora/indian") == str(corpus_file)
+    first = load_afresh()
+    assert load_afresh() == first and parses == ["indian"] and cached.is_file()
+
+
+def test_a_damaged_or_unwritable_cache_is_skipped(indian_copy, monkeypatch, tmp_path):
+    _, cached, parses = indian_copy
+    first = load_afresh()
+    cached.write_text('{"stamp": ', encoding="utf-8")  # cut short
+    assert load_afresh() == first and len(parses) == 2
+    assert load_afresh() == first and len(parses) == 2  # rewritten whole
+    blocked = tmp_path / "a file, not a folder"
+    blocked.write_text("")
+    monkeypatch.setenv("POSTAGGER_CACHE", str(blocked))
+    assert load_afresh() == first and len(parses) == 3
+    monkeypatch.setenv("POSTAGGER_CACHE", "off")
+    cached.unlink()
+    assert load_afresh() == first and len(parses) == 4 and not cached.exists()
+
+
+def test_a_cached_corpus_loads_without_importing_nltk(indian_copy):
+    import subprocess
+    import sys
+
+    load_afresh()
+    code = "import sys; from postagger import corpora; corpora.load_corpus('indian'); print('nltk' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
