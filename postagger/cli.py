@@ -595,6 +595,8 @@ def list_corpora(
         n = lambda k: f"{r[k]:,}" if k in r else "-"
         typer.echo(f"{r['name']:<11} {'yes' if r['found'] else 'no':<6} {n('sentences'):>9} {n('tokens'):>10} {n('tags'):>5}  {r['path'] or r.get('error', '')}")
     typer.echo("\nsearched: " + ", ".join(corpora.nltk_data_paths()))
+    folder = corpora.cache_folder()
+    typer.echo(f"parses cached in: {folder if folder else 'nowhere (POSTAGGER_CACHE=off)'}")
 
 
 # ---------------------------------------------------------------- gradcheck

@@ -36,6 +36,7 @@ def test_corpora_lists_what_is_found_with_counts():
     assert tb["sentences"] == 3914 and tb["tags"] == 45  # -NONE- traces dropped
     quick = runner.invoke(app, ["corpora", "--no-counts"])
     assert quick.exit_code == 0 and "searched:" in quick.stdout
+    assert f"parses cached in: {os.environ['POSTAGGER_CACHE']}" in quick.stdout
     assert {"treebank", "brown", "conll2000"} <= {line.split()[0] for line in quick.stdout.splitlines()[1:] if line.strip()}
 
 
