@@ -1,4 +1,10 @@
-"""NLTK corpora: splits, traces, tagsets, search paths and the missing-corpus message."""
+"""NLTK corpora: splits, traces, tagsets, search paths, the missing-corpus message and the cache
+of parsed corpora."""
+
+import os
+import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -88,15 +94,12 @@ def test_universal_mapping_has_only_explicit_entries(treebank):
     assert "NOT-A-TAG" not in mapping
 
 
-
 # ---------------------------------------------------------------- the cache of parsed corpora
 
 
 @pytest.fixture
 def indian_copy(monkeypatch, tmp_path):
     """indian.zip copied into a fresh NLTK_DATA, an empty cache folder, and a count of parses."""
-    import shutil
-
     require_corpus("indian")
     source = corpora._find("corpora/indian")
     data = tmp_path / "nltk_data"
@@ -118,8 +121,6 @@ def load_afresh(name: str = "indian"):
 
 
 def test_a_parse_is_cached_and_read_back_until_the_corpus_changes(indian_copy):
-    import os
-
     corpus_file, cached, parses = indian_copy
     first = load_afresh()
     assert cached.is_file() and parses == ["indian"]
@@ -157,9 +158,6 @@ def test_a_damaged_or_unwritable_cache_is_skipped(indian_copy, monkeypatch, tmp_
 
 
 def test_a_cached_corpus_loads_without_importing_nltk(indian_copy):
-    import subprocess
-    import sys
-
     load_afresh()
     code = "import sys; from postagger import corpora; corpora.load_corpus('indian'); print('nltk' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
