@@ -335,7 +335,7 @@ def tag(
     """
     from .progress import Reporter
     from .tagger import RNNTagger
-    from .tokenize import tokenize
+    from .tokenize import tokenize_lines
 
     fmt = OutputFormat.json if as_json else fmt
     try:
@@ -350,11 +350,10 @@ def tag(
         else:
             raise UsageError('nothing to tag: give a sentence, --input FILE, or pipe text in (see postagger tag --help)')
         tagger = RNNTagger.load(model)
-        split = str.split if pretokenized else tokenize
         with Reporter(quiet) as reporter:
             reporter.start("tagging (sentences)", None)
             for chunk in _chunked(lines, batch_size):
-                sentences = [split(line) for line in chunk]
+                sentences = [line.split() for line in chunk] if pretokenized else tokenize_lines(chunk)
                 tagged = tagger.predict_ids(sentences, probabilities=probs)
                 typer.echo("\n".join(  # one write per chunk
                     _format(tokens, tagger.tags_.decode(ids), p.tolist() if probs else None, fmt)

@@ -4,6 +4,7 @@ They are copied from NLTK 3.10 (nltk/tokenize/treebank.py and destructive.py, Ap
 Copyright (C) 2001-2026 NLTK Project; a port of Robert MacIntyre's tokenizer.sed) so that
 `postagger tag` starts without importing NLTK, which takes longer (1.6 s here) than loading
 the model and tagging a sentence. tests/test_tokenize.py checks them against NLTK's own.
+tokenize_lines applies them to many lines at once, for `postagger tag` on files.
 """
 
 from __future__ import annotations
@@ -49,13 +50,65 @@ _CONTRACTIONS = [
 ]
 
 
+_BEFORE_PADDING = _STARTING_QUOTES + _PUNCTUATION + [_PARENS_BRACKETS, _DOUBLE_DASHES]
+_AFTER_PADDING = _ENDING_QUOTES + [(regexp, r" \1 \2 ") for regexp in _CONTRACTIONS]
+
+
 def tokenize(text: str) -> list[str]:
     """Split a sentence into Penn Treebank tokens: "They'll pay $3." -> They 'll pay $ 3 ."""
-    for regexp, substitution in _STARTING_QUOTES + _PUNCTUATION + [_PARENS_BRACKETS, _DOUBLE_DASHES]:
+    for regexp, substitution in _BEFORE_PADDING:
         text = regexp.sub(substitution, text)
     text = f" {text} "
-    for regexp, substitution in _ENDING_QUOTES:
+    for regexp, substitution in _AFTER_PADDING:
         text = regexp.sub(substitution, text)
-    for regexp in _CONTRACTIONS:
-        text = regexp.sub(r" \1 \2 ", text)
     return text.split()
+
+
+# The same rules for many sentences joined by newlines, rewritten so that no match can cross a
+# line break ("^" and "$" match at every line, "\n" is left out of negated classes and of "\s")
+# and so that Python's regex engine can jump between candidates: a rule that needs a certain
+# character before its match (NLTK's rules capture it and put it back) instead starts with the
+# match's own first character and looks behind it. tests/test_tokenize.py checks that
+# tokenize_lines gives tokenize's tokens, line by line, on real text.
+_BEFORE_PADDING_LINES = [
+    (r'"(?<![^\n]")', r"``"),
+    (r"(``)", r" \1 "),
+    (r"\"(?<=[ \(\[{<]\")|''(?<=[ \(\[{<]'')", r" `` "),
+    (r"([:,])([^\d\n])", r" \1 \2"),
+    (r"([:,])$", r" \1 "),
+    (r"\.\.\.", r" ... "),
+    (r"[;@#$%&]", r" \g<0> "),
+    (r'\.(?<=[^\.\n]\.)([\]\)}>"\']*)[^\S\n]*$', r" .\1 "),  # the final period
+    (r"[?!]", r" \g<0> "),
+    (r"'(?<=[^'\n]') ", r" ' "),
+    (r"[\]\[\(\)\{\}\<\>]", r" \g<0> "),
+    (r"--", r" -- "),
+]
+_AFTER_PADDING_LINES = [
+    (r"''", " '' "),
+    (r'"', " '' "),
+    (r"'(?<=[^' ]')([sSmMdD]?) ", r" '\1 "),
+    (r"('ll|'LL|'re|'RE|'ve|'VE|n't|N'T)(?<=[^' ]...) ", r" \1 "),
+    *((rf"([{a[0]}{a[0].upper()}](?<!\w[{a[0]}{a[0].upper()}])(?i:{a[1:]}))((?i:{b})){end}", r" \1 \2 ")
+      for a, b, end in [("can", "not", r"\b"), ("d", "'ye", r"\b"), ("gim", "me", r"\b"), ("gon", "na", r"\b"),
+                        ("got", "ta", r"\b"), ("lem", "me", r"\b"), ("more", "'n", r"\b"), ("wan", "na", r"(?=\s)")]),
+    (r"(?i) ('t)(is)\b", r" \1 \2 "),
+    (r"(?i) ('t)(was)\b", r" \1 \2 "),
+]
+_LINE_RULES = [[(re.compile(pattern, re.MULTILINE), substitution) for pattern, substitution in rules]
+               for rules in (_BEFORE_PADDING_LINES, _AFTER_PADDING_LINES)]
+
+
+def tokenize_lines(lines: list[str]) -> list[list[str]]:
+    """[tokenize(line) for line in lines], 4 times as fast (0.46 s against 1.84 s for 40,000
+    brown sentences): each rule runs once over all the lines."""
+    text = "\n".join(lines)
+    if text.count("\n") != len(lines) - 1:  # a line holds a line break of its own
+        return [tokenize(line) for line in lines]
+    before, after = _LINE_RULES
+    for regexp, substitution in before:
+        text = regexp.sub(substitution, text)
+    text = " " + text.replace("\n", " \n ") + " "
+    for regexp, substitution in after:
+        text = regexp.sub(substitution, text)
+    return [line.split() for line in text.split("\n")] if lines else []

@@ -1,12 +1,17 @@
-"""postagger.tokenize keeps NLTK's TreebankWordTokenizer rules without importing NLTK."""
+"""postagger.tokenize keeps NLTK's TreebankWordTokenizer rules without importing NLTK, and
+tokenize_lines gives the same tokens for many lines at once."""
 
+import itertools
 import subprocess
 import sys
+import zipfile
 
 import pytest
 from nltk.tokenize import TreebankWordTokenizer
 
-from postagger.tokenize import tokenize
+from postagger import corpora
+from postagger.tokenize import tokenize, tokenize_lines
+from tests.conftest import require_corpus
 
 SENTENCES = [
     "The cat sat on the mat.",
@@ -39,3 +44,39 @@ def test_tagging_a_raw_sentence_does_not_import_nltk(treebank_model):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
     assert [token.rsplit("/", 1)[0] for token in out[0].split()] == ["They", "'ll", "pay", "$", "3", "(", "or", "so", ")", "."]
     assert out[-1] == "False"
+
+
+# Lines that test the edges of the rules rewritten for tokenize_lines: quotes and periods at the
+# start and end of a line, colons and commas before a line break, contractions in any case and
+# next to other words, and whitespace that str.split and the regex engine see differently.
+EDGES = [
+    '"Quote at start', "ends with colon:", "ends with comma,", "a:b,c 1,000 2:30", "' start", "x' ",
+    "end.", ".", "..", "end. ", "end.\t", "end.\r", "end.)'\"", "", "   ", "x\ty", "''", ' ""x',
+    " '''", '("', "<''", "CANNOT Cannot xcannot cannotx", "d'ye D'YE Gimme GONNA gotta Lemme more'n WANNA wannax",
+    "'tis 'Twas", "it's He'S I'M they'd We'll THEY'RE you've N'T don't'll", "x''s ", "U.S. a.b.",
+    "\u2028x.", "x.\u2028", "\x0cpage.", "x'\x85", "G\u0131mme \u212aannot",
+]
+
+
+def treebank_raw_lines() -> list[str]:
+    """The untokenized text of NLTK's treebank sample (treebank/raw), one line at a time."""
+    require_corpus("treebank")
+    with zipfile.ZipFile(corpora._find("corpora/treebank")) as archive:
+        return [line for name in sorted(archive.namelist()) if "/raw/wsj_" in name
+                for line in archive.read(name).decode("latin-1").split("\n")]
+
+
+def test_tokenize_matches_nltk_on_real_text():
+    lines = treebank_raw_lines()
+    assert len(lines) > 5000
+    nltk_tokenizer = TreebankWordTokenizer()
+    assert [tokenize(line) for line in lines] == [nltk_tokenizer.tokenize(line) for line in lines]
+
+
+def test_tokenize_lines_gives_the_tokens_of_tokenize():
+    lines = treebank_raw_lines() + SENTENCES + EDGES
+    assert tokenize_lines(lines) == [tokenize(line) for line in lines]
+    for pair in itertools.product(EDGES + SENTENCES, repeat=2):  # every edge after every other
+        assert tokenize_lines(list(pair)) == [tokenize(line) for line in pair], pair
+    assert tokenize_lines([]) == []
+    assert tokenize_lines(["two\nlines: one sentence.", "b"]) == [tokenize("two\nlines: one sentence."), ["b"]]
