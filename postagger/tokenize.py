@@ -103,7 +103,7 @@ def tokenize_lines(lines: list[str]) -> list[list[str]]:
     """[tokenize(line) for line in lines], 4 times as fast (0.46 s against 1.84 s for 40,000
     brown sentences): each rule runs once over all the lines."""
     text = "\n".join(lines)
-    if text.count("\n") != len(lines) - 1:  # a line holds a line break of its own
+    if text.count("\n") != len(lines) - 1:  # a line holds a line break of its own, or no lines
         return [tokenize(line) for line in lines]
     before, after = _LINE_RULES
     for regexp, substitution in before:
@@ -111,4 +111,4 @@ def tokenize_lines(lines: list[str]) -> list[list[str]]:
     text = " " + text.replace("\n", " \n ") + " "
     for regexp, substitution in after:
         text = regexp.sub(substitution, text)
-    return [line.split() for line in text.split("\n")] if lines else []
+    return [line.split() for line in text.split("\n")]
