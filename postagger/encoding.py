@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .vocab import PAD_ID, UNK_ID, Vocab, group_column, normalise
+from .vocab import PAD_ID, UNK_ID, Vocab, group_column, normalise_all
 
 
 class Encoder:
@@ -50,7 +50,7 @@ class Encoder:
             grown = np.zeros((max(2 * len(self._table), start + len(words)), len(self.groups)), dtype=np.int32)
             grown[:start] = self._table[:start]
             self._table = grown
-        normalised = [normalise(w) for w in words]
+        normalised = normalise_all(words)
         rows = self._table[start : start + len(words)]
         for column, (group, lookup) in enumerate(zip(self.groups, self._lookups)):
             strings = group_column(group, words, normalised)
@@ -58,14 +58,14 @@ class Encoder:
         self._row.update(zip(words, range(start, start + len(words))))
 
     def rows(self, words: Sequence[str]) -> np.ndarray:
-        """(len(words),) each word's row in the cache, adding the words not met before."""
-        distinct = dict.fromkeys(words)
-        new = [w for w in distinct if w not in self._row]
+        """(len(words),) the row in the cache of each of the distinct `words`, adding those not
+        met before."""
+        new = [w for w in words if w not in self._row]
         if new:
             if len(self._row) + len(new) > self.CACHE_LIMIT:  # start afresh with this call's words
                 self._row.clear()
                 self.generation += 1
-                new = list(distinct)
+                new = list(words)
             self._add(new)
         return np.fromiter(map(self._row.__getitem__, words), dtype=np.intp, count=len(words))
 
@@ -74,7 +74,7 @@ class Encoder:
         type of every token, each type's ids and its row in the cache. Type 0 is padding (row -1)."""
         flat = [w for s in sentences for w in s]
         words = list(dict.fromkeys(flat))  # distinct words in order of appearance
-        number = {w: i for i, w in enumerate(words, 1)}
+        number = dict(zip(words, range(1, len(words) + 1)))
         types = np.fromiter(map(number.__getitem__, flat), dtype=np.int32, count=len(flat))
         type_rows = np.full(len(words) + 1, -1, dtype=np.intp)
         type_rows[1:] = self.rows(words)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from functools import cached_property
 from operator import itemgetter
 from typing import Callable, Iterable, Sequence
 
@@ -16,15 +17,22 @@ PAD_ID, UNK_ID = 0, 1
 
 
 class Vocab:
-    """Index <-> string. Index 0 is PAD and index 1 is UNK; the rest follow in the given order."""
+    """Index <-> string. Index 0 is PAD and index 1 is UNK; the rest follow in the given order.
+
+    Only the string -> index dict is stored (its order is the index order). A dict of strings
+    and ints is not tracked by Python's garbage collector, whereas a list of 10,000 strings is
+    walked by every collection of its generation: a freshly loaded tagger's first tag_sents
+    paid about a millisecond for that."""
 
     def __init__(self, tokens: Iterable[str] = ()):
-        self.itos: list[str] = [PAD, UNK]
         self.stoi: dict[str, int] = {PAD: PAD_ID, UNK: UNK_ID}
         for token in tokens:
-            if token not in self.stoi:
-                self.stoi[token] = len(self.itos)
-                self.itos.append(token)
+            self.stoi.setdefault(token, len(self.stoi))
+
+    @cached_property
+    def itos(self) -> list[str]:
+        """Every token in index order (built on first use)."""
+        return list(self.stoi)
 
     @classmethod
     def from_counts(cls, counts: Counter, min_count: int = 1) -> "Vocab":
@@ -33,7 +41,7 @@ class Vocab:
         return cls(kept)
 
     def __len__(self) -> int:
-        return len(self.itos)
+        return len(self.stoi)
 
     def __contains__(self, token: str) -> bool:
         return token in self.stoi
@@ -51,7 +59,7 @@ class Vocab:
 
     def to_list(self) -> list[str]:
         """Every token in index order, PAD and UNK included (what model.json stores)."""
-        return list(self.itos)
+        return list(self.stoi)
 
     @classmethod
     def from_list(cls, itos: list[str]) -> "Vocab":
@@ -71,6 +79,16 @@ def normalise(word: str) -> str:
     return lower if lower.isalpha() else _DIGITS.sub("0", lower)
 
 
+def normalise_all(words: Sequence[str]) -> list[str]:
+    """[normalise(w) for w in words]; ASCII words are lower-cased and their digits translated all
+    at once, joined by newlines (3x faster)."""
+    joined = "\n".join(words)
+    if not joined.isascii() or joined.count("\n") != len(words) - 1:
+        return [normalise(w) for w in words]
+    return joined.encode().lower().translate(_ASCII_DIGITS_AS_0).decode().split("\n")
+
+
+_ASCII_DIGITS_AS_0 = bytes.maketrans(b"0123456789", b"0" * 10)
 _ASCII_CLASSES = bytes.maketrans(
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", b"X" * 26 + b"x" * 26 + b"d" * 10
 )
@@ -84,13 +102,25 @@ def shape(word: str) -> str:
     """Capitalisation, digit and punctuation shape with runs collapsed: Mr. -> Xx., 3-D -> d-X."""
     if word.isascii():
         classes = word.encode().translate(_ASCII_CLASSES)  # bytes.translate: a C table lookup
-        collapsed = _COLLAPSED.get(classes)
-        if collapsed is None:
-            if len(_COLLAPSED) > 100_000:
-                _COLLAPSED.clear()
-            collapsed = _COLLAPSED[classes] = _REPEATED.sub("", classes.decode())[:8]
-        return collapsed
+        return _COLLAPSED.get(classes) or _collapse(classes)
     return shape_by_characters(word)
+
+
+def shapes(words: Sequence[str]) -> list[str]:
+    """[shape(w) for w in words], ASCII words translated all at once, joined by newlines."""
+    joined = "\n".join(words)
+    if not joined.isascii() or joined.count("\n") != len(words) - 1:
+        return [shape(w) for w in words]
+    classes = joined.encode().translate(_ASCII_CLASSES).split(b"\n")
+    return [_COLLAPSED.get(c) or _collapse(c) for c in classes]
+
+
+def _collapse(classes: bytes) -> str:
+    """The shape of a class string (X, x, d or the character itself), memoised in _COLLAPSED."""
+    if len(_COLLAPSED) > 100_000:
+        _COLLAPSED.clear()
+    collapsed = _COLLAPSED[classes] = _REPEATED.sub("", classes.decode())[:8]
+    return collapsed
 
 
 def shape_by_characters(word: str) -> str:
@@ -132,7 +162,7 @@ def group_column(group: str, words: Sequence[str], normalised: Sequence[str]) ->
     if group == "lower":
         return normalised
     if group == "shape":
-        return [shape(w) for w in words]
+        return shapes(words)
     match = re.fullmatch(r"(suf|pre)([1-9])", group)
     if not match:
         raise ValueError(f"unknown input group {group!r}; use word, lower, shape, suf1-9 or pre1-9")

@@ -1,12 +1,14 @@
 """Vocabularies, input groups and padded batches."""
 
+import gc
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from postagger.encoding import Encoder, encode_corpus, length_batches, make_batch, rare_word_dropout
-from postagger.vocab import PAD_ID, UNK_ID, Vocab, extractor, group_column, normalise, shape, shape_by_characters
+from postagger.vocab import PAD_ID, UNK_ID, Vocab, extractor, group_column, normalise, normalise_all, shape, shape_by_characters, shapes
 
 SENTS = [["The", "cat", "sat"], ["Dogs", "bark"], ["The", "1984", "cat", "ran", "away"]]
 TAGS = [["DT", "NN", "VBD"], ["NNS", "VBP"], ["DT", "CD", "NN", "VBD", "RB"]]
@@ -31,11 +33,30 @@ def test_vocab_from_counts_orders_by_frequency_and_drops_rare():
     assert v.itos[2:] == ["y", "z"]
 
 
+def test_vocab_is_one_dict_the_garbage_collector_skips():
+    """A dict of strings and ints is not tracked by the garbage collector; a list of the same
+    strings would be walked by its collections (a loaded tagger's first tag_sents paid for it)."""
+    v = Vocab.from_list(["<pad>", "<unk>"] + [f"w{i}" for i in range(1000)])
+    assert not gc.is_tracked(v.stoi) and "itos" not in vars(v)
+    assert len(v) == 1002 and v.index("w7") == 9 and v.decode([9, 1]) == ["w7", "<unk>"]
+
+
 def test_groups():
     assert extractor("lower")("Year-1999") == "year-0000"
     assert extractor("suf3")("Running") == "ing"
     assert extractor("pre2")("Running") == "ru"
     assert shape("McDonald's") == "XxXx'x" and shape("3-D") == "d-X" and shape("U.S.") == "X.X."
+    # whole columns at once, joined by newlines: the same as word by word, final sigma and
+    # a newline inside a word included
+    words = ["ΌΣ", "Σ", "ΣΑΣ", "a\nB", "١٩٨٤", "İstanbul", "Year-1999", "", "McDonald's", "Zoë"]
+    assert normalise_all(words) == [normalise(w) for w in words]
+    assert normalise_all(words[:1]) == ["ός"]
+    assert shapes(words) == [shape_by_characters(w) for w in words]
+    ascii_words = ["McDonald's", "3-D", "U.S.", "", "a\nb"]
+    assert normalise_all(ascii_words[:4] + ["Year-1999"]) == ["mcdonald's", "0-d", "u.s.", "", "year-0000"]
+    assert normalise_all(ascii_words) == [normalise(w) for w in ascii_words]
+    assert shapes(ascii_words) == [shape_by_characters(w) for w in ascii_words]
+    assert shapes(ascii_words[:4]) == ["XxXx'x", "d-X", "X.X.", ""]
     with pytest.raises(ValueError):
         extractor("bogus")
 
@@ -118,6 +139,8 @@ def test_length_batches_cover_every_sentence_once_and_group_lengths():
 @given(st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=20))
 def test_group_columns_equal_the_per_word_extractors(words):
     normalised = [normalise(w) for w in words]
+    assert normalise_all(words) == normalised
+    assert shapes(words) == [shape_by_characters(w) for w in words]
     for w in words:
         assert shape(w) == shape_by_characters(w)
     for group in ("word", "lower", "shape", "suf1", "suf3", "pre2"):
