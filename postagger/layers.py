@@ -120,6 +120,38 @@ def rnn_forward_packed(x: np.ndarray, Wh: np.ndarray, counts: np.ndarray, out: n
     return h
 
 
+def rnn_scores_packed(table: np.ndarray, ids: np.ndarray, Wh: np.ndarray, Wy: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """rnn_forward_packed with its input gathered and its states projected step by step (for
+    tagging): x_t = table[ids_t], h_t = tanh(x_t + h_{t-1} @ Wh), y_t = h_t @ Wy. No (D, M, H)
+    array of inputs or states is made, so a step's rows stay in cache from gather to product.
+
+    table (R, H): input pre-activations, the lanes' rows together; ids (D, M): each lane's rows
+    of table in packed order (see rnn_forward_packed); Wh (D, H, H); Wy (D, H, K). Returns y
+    (D, M, K), each lane's projected states in its packed order."""
+    D, M = ids.shape
+    H, K = table.shape[1], Wy.shape[2]
+    y = np.empty((D, M, K), dtype=table.dtype)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).tolist()
+    counts = [int(n) for n in counts]
+    widest = D * (counts[0] if counts else 0) * H
+    x_flat, *h_flat = (np.empty(widest, dtype=table.dtype) for _ in range(3))  # h: this step's and the last
+    h_previous = None
+    for t, n in enumerate(counts):
+        start = offsets[t]
+        h = h_flat[t % 2][: D * n * H].reshape(D, n, H)
+        if t == 0:
+            np.take(table, ids[:, :n], axis=0, out=h, mode="clip")
+        else:
+            x = x_flat[: D * n * H].reshape(D, n, H)
+            np.take(table, ids[:, start : start + n], axis=0, out=x, mode="clip")
+            np.matmul(h_previous[:, :n], Wh, out=h)
+            h += x
+        np.tanh(h, out=h)
+        np.matmul(h, Wy, out=y[:, start : start + n])
+        h_previous = h
+    return y
+
+
 def rnn_backward(dh: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
     """dh (D, T, N, H), the loss gradient reaching each h[:, t] from above.
 

@@ -432,18 +432,23 @@ def predict_packed(params: dict[str, np.ndarray], by_row: np.ndarray, rows: np.n
     where = np.empty_like(order)  # the packed row of each token, per lane
     for d in range(D):
         where[d, order[d]] = np.arange(M)
-    x = np.empty((D, M, by_row.shape[2]), dtype=by_row.dtype)
-    for d in range(D):
-        np.take(by_row[d], rows[order[d]], axis=0, out=x[d], mode="clip")
-    for layer in range(1, arch.layers + 1):
-        if layer > 1:  # the input of layer l: both lanes of layer l-1 at each token, in each lane's packed order
-            projections = [_tokens_from_lanes(h, params[arch.layer_keys(layer, d)[0]], where) for d in range(D)]
-            for d in range(D):
-                np.add(projections[d][order[d]], params[arch.layer_keys(layer, d)[2]], out=x[d])
-        Wh = np.stack([params[arch.layer_keys(layer, d)[1]] for d in range(D)])
-        h = layers.rnn_forward_packed(x, Wh, counts, out=x)  # x is not needed after the cell
+    R, F = by_row.shape[1:]
+    table, ids = by_row.reshape(D * R, F), rows[order] + R * np.arange(D)[:, None]  # each lane's rows of table
     Why, by = _output_layer(params)
-    scores = _tokens_from_lanes(h, Why, where)
+    for layer in range(1, arch.layers + 1):
+        Wh = np.stack([params[arch.layer_keys(layer, d)[1]] for d in range(D)])
+        if layer == arch.layers:  # gathered and projected step by step
+            y = layers.rnn_scores_packed(table, ids, Wh, Why.reshape(D, -1, Why.shape[1]), counts)
+            break
+        x = np.take(table, ids, axis=0, mode="clip")  # (D, M, F)
+        h = layers.rnn_forward_packed(x, Wh, counts, out=x)  # x is not needed after the cell
+        # the input of the next layer: both lanes of this one at each token, in each lane's packed order
+        projections = [_tokens_from_lanes(h, params[arch.layer_keys(layer + 1, d)[0]], where) for d in range(D)]
+        table = np.concatenate([projections[d][order[d]] + params[arch.layer_keys(layer + 1, d)[2]] for d in range(D)])
+        ids = np.arange(D * M).reshape(D, M)
+    scores = np.take(y[0], where[0], axis=0)
+    for d in range(1, D):
+        scores += np.take(y[d], where[d], axis=0)
     scores += by
     return scores[:, : params["by"].shape[0]]
 

@@ -92,6 +92,23 @@ def test_packed_recurrence_runs_each_sequence_on_its_own():
             row += 1
 
 
+def test_packed_scores_gather_and_project_each_step_as_the_whole_arrays_do():
+    """rnn_scores_packed (rows of a table gathered, states projected step by step) against
+    gathering all inputs, rnn_forward_packed and one product per lane; ragged steps, D=2,
+    H != K, rows of the table used twice or not at all."""
+    rng = np.random.default_rng(6)
+    D, H, K, R = 2, 4, 3, 9
+    counts = np.array([4, 3, 3, 1])
+    M = int(counts.sum())
+    table = rng.normal(size=(R, H))
+    ids = rng.integers(0, R, size=(D, M))
+    Wh, Wy = rng.normal(size=(D, H, H)), rng.normal(size=(D, H, K))
+    y = layers.rnn_scores_packed(table, ids, Wh, Wy, counts)
+    h = layers.rnn_forward_packed(table[ids], Wh, counts)
+    np.testing.assert_allclose(y, h @ Wy, rtol=1e-12)
+    assert y.shape == (D, M, K)
+
+
 def test_affine_backward_matches_finite_differences():
     rng = np.random.default_rng(4)
     x, W, b = rng.normal(size=(5, 3)), rng.normal(size=(3, 4)), rng.normal(size=4)
