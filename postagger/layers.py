@@ -167,7 +167,8 @@ def rnn_backward(dh: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
     for t in range(T - 1, -1, -1):
         dh_next += dh[:, t]
         dpre[:, t] *= dh_next
-        np.matmul(dpre[:, t], WhT, out=dh_next)
+        if t:  # at t = 0 it would be the gradient of the zero initial state
+            np.matmul(dpre[:, t], WhT, out=dh_next)
     # dWh = sum_t h[t-1]^T dpre[t]: one product over all steps and sentences, per lane.
     h_prev = h[:, :-1].reshape(D, -1, H)  # (D, (T-1)*N, H)
     dWh = np.matmul(h_prev.transpose(0, 2, 1), dpre[:, 1:].reshape(D, -1, H))
