@@ -22,7 +22,7 @@ class Vocab:
     Only the string -> index dict is stored (its order is the index order). A dict of strings
     and ints is not tracked by Python's garbage collector, whereas a list of 10,000 strings is
     walked by every collection of its generation: a freshly loaded tagger's first tag_sents
-    paid about a millisecond for that."""
+    on treebank test paid about 0.6 ms for that."""
 
     def __init__(self, tokens: Iterable[str] = ()):
         self.stoi: dict[str, int] = {PAD: PAD_ID, UNK: UNK_ID}
@@ -81,7 +81,7 @@ def normalise(word: str) -> str:
 
 def normalise_all(words: Sequence[str]) -> list[str]:
     """[normalise(w) for w in words]; ASCII words are lower-cased and their digits translated all
-    at once, joined by newlines (3x faster)."""
+    at once, joined by newlines (twice as fast)."""
     joined = "\n".join(words)
     if not joined.isascii() or joined.count("\n") != len(words) - 1:
         return [normalise(w) for w in words]
@@ -89,6 +89,7 @@ def normalise_all(words: Sequence[str]) -> list[str]:
 
 
 _ASCII_DIGITS_AS_0 = bytes.maketrans(b"0123456789", b"0" * 10)
+
 _ASCII_CLASSES = bytes.maketrans(
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", b"X" * 26 + b"x" * 26 + b"d" * 10
 )
