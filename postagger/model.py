@@ -416,13 +416,18 @@ def packing(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return counts, order
 
 
-def predict_packed(params: dict[str, np.ndarray], by_row: np.ndarray, rows: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Tag scores (M, K) of N sentences laid end to end, without padding, for Elman networks.
+def predict_packed(params: dict[str, np.ndarray], by_row: np.ndarray, rows: np.ndarray, lengths: np.ndarray,
+                   skip: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Tag scores of N sentences laid end to end, without padding, for Elman networks: scores
+    (M, K') in packed order, and each token's row in it (M,), so that scores[row_of_token] is in
+    token order. K' >= K: the tags padded as in _output_layer score -inf, as do the first `skip`
+    tags (ids never to predict), so that an arg max can run over whole rows.
 
     by_row (D, R, F): input pre-activations (see input_preactivations); rows (M,): each token's
     row in by_row, the sentences end to end; lengths (N,) non-increasing, all > 0. The states
     of each lane are packed by step (see packing), so every step multiplies only the sentences
-    still running, and a batch can hold hundreds of sentences of any lengths."""
+    still running, and a batch can hold hundreds of sentences of any lengths. The scores stay in
+    the left-to-right lane's packed order: one (M, K') gather fewer than token order."""
     arch = architecture(params)
     if arch.cell != "rnn":
         raise ValueError(f"predict_packed serves the Elman cell, not {arch.cell!r}")
@@ -446,11 +451,14 @@ def predict_packed(params: dict[str, np.ndarray], by_row: np.ndarray, rows: np.n
         projections = [_tokens_from_lanes(h, params[arch.layer_keys(layer + 1, d)[0]], where) for d in range(D)]
         table = np.concatenate([projections[d][order[d]] + params[arch.layer_keys(layer + 1, d)[2]] for d in range(D)])
         ids = np.arange(D * M).reshape(D, M)
-    scores = np.take(y[0], where[0], axis=0)
-    for d in range(1, D):
-        scores += np.take(y[d], where[d], axis=0)
+    scores = y[0]
+    for d in range(1, D):  # the other lanes' rows of the same tokens
+        scores += np.take(y[d], where[d][order[0]], axis=0)
+    if skip:
+        by = by.copy()
+        by[:skip] = -np.inf
     scores += by
-    return scores[:, : params["by"].shape[0]]
+    return scores, where[0]
 
 
 def _tokens_from_lanes(h: np.ndarray, W: np.ndarray, where: np.ndarray) -> np.ndarray:

@@ -115,22 +115,25 @@ class RNNTagger:
         if packed:  # long sentences make large packed batches: bound their states' memory
             batches = [part for index in batches for part in _token_bounded(index, corpus.lengths[index], PACKED_TOKENS)]
         for index in batches:
+            row_of_token = None  # scores in token order
             if packed:
                 lengths = corpus.lengths[index]
                 starts = np.cumsum(lengths) - lengths  # of each sentence, end to end
                 positions = np.arange(lengths.sum()) + np.repeat(corpus.offsets[index] - starts, lengths)
                 rows = np.take(row_of_type, np.take(corpus.types, positions))
-                scores = model.predict_packed(self.params_, by_row, rows, lengths)[:, SPECIAL_TAGS:]  # (M, K)
+                scores, row_of_token = model.predict_packed(self.params_, by_row, rows, lengths, skip=SPECIAL_TAGS)
             else:
                 batch = make_batch(corpus, index, corpus_types=True)
                 rows = np.take(row_of_type, batch.tokens)
-                scores = model.predict_scores(self.params_, {}, rows, batch.mask, by_row)[batch.mask == 1][:, SPECIAL_TAGS:]
+                scores = model.predict_scores(self.params_, {}, rows, batch.mask, by_row)[batch.mask == 1]
+                scores[:, :SPECIAL_TAGS] = -np.inf
             best = scores.argmax(axis=-1)
             probs = None
             if probabilities:
                 chosen = np.take_along_axis(scores, best[:, None], axis=-1)[:, 0]
                 probs = 1.0 / np.exp(scores - chosen[:, None]).sum(axis=-1)  # softmax of the best tag
-            best += SPECIAL_TAGS
+            if row_of_token is not None:
+                best, probs = best[row_of_token], None if probs is None else probs[row_of_token]
             yield index, best, probs
 
     def _input_preactivations(self, corpus) -> tuple[np.ndarray, np.ndarray]:

@@ -196,9 +196,11 @@ def test_packed_scores_equal_padded_scores(bidirectional, layers):
     padded = model.predict_scores(params, inputs, np.arange(N * T).reshape(N, T), batch["mask"])  # (N, T, K)
     longest_first = np.argsort(-lengths, kind="stable")
     rows = np.concatenate([i * T + np.arange(lengths[i]) for i in longest_first])
-    packed = model.predict_packed(params, by_position, rows, lengths[longest_first])
+    packed, row_of_token = model.predict_packed(params, by_position, rows, lengths[longest_first], skip=2)
     expected = np.concatenate([padded[i, : lengths[i]] for i in longest_first])
-    np.testing.assert_allclose(packed, expected, rtol=1e-10, atol=1e-12)
+    K = expected.shape[1]
+    np.testing.assert_allclose(packed[row_of_token, 2:K], expected[:, 2:], rtol=1e-10, atol=1e-12)
+    assert np.all(packed[:, :2] == -np.inf) and np.all(packed[:, K:] == -np.inf)
 
 
 def test_init_is_deterministic_and_shaped():

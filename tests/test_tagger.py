@@ -71,7 +71,7 @@ def test_packed_batches_are_split_by_tokens(trained, monkeypatch):
     expected = trained.tag_sents(sents)
     sizes = []
     predict_packed = tagger_module.model.predict_packed
-    monkeypatch.setattr(tagger_module.model, "predict_packed", lambda p, b, rows, lengths: sizes.append(len(rows)) or predict_packed(p, b, rows, lengths))
+    monkeypatch.setattr(tagger_module.model, "predict_packed", lambda p, b, rows, lengths, **kw: sizes.append(len(rows)) or predict_packed(p, b, rows, lengths, **kw))
     monkeypatch.setattr(tagger_module, "PACKED_TOKENS", 30)
     assert trained.tag_sents(sents) == expected
     longest = max(map(len, sents))
