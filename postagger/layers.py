@@ -140,10 +140,10 @@ def rnn_scores_packed(table: np.ndarray, ids: np.ndarray, Wh: np.ndarray, Wy: np
         start = offsets[t]
         h = h_flat[t % 2][: D * n * H].reshape(D, n, H)
         if t == 0:
-            np.take(table, ids[:, :n], axis=0, out=h, mode="clip")
+            table.take(ids[:, :n], axis=0, out=h, mode="clip")  # the method: np.take adds a Python wrapper per call
         else:
             x = x_flat[: D * n * H].reshape(D, n, H)
-            np.take(table, ids[:, start : start + n], axis=0, out=x, mode="clip")
+            table.take(ids[:, start : start + n], axis=0, out=x, mode="clip")
             np.matmul(h_previous[:, :n], Wh, out=h)
             h += x
         np.tanh(h, out=h)

@@ -223,7 +223,7 @@ def input_preactivations(params: dict[str, np.ndarray], arch: Architecture, inpu
         rows, row = total[: stop - start], part[: stop - start]
         rows[...] = bias
         for table, table_ids in zip(tables, ids):
-            np.take(table, table_ids[start:stop], axis=0, out=row, mode="clip")  # ids are in range; "raise" would buffer
+            table.take(table_ids[start:stop], axis=0, out=row, mode="clip")  # ids are in range; "raise" would buffer
             rows += row
         out[:, start:stop] = rows.reshape(len(rows), D, -1).transpose(1, 0, 2)  # the table layout -> lanes
     return out
@@ -262,7 +262,7 @@ def forward(
                 by_type = input_preactivations(params, arch, inputs)  # (D, U, F)
             x = np.empty((D, T, N, by_type.shape[2]), dtype=dtype)
             for d in range(D):
-                np.take(by_type[d], _time_major(tokens, d), axis=0, out=x[d], mode="clip")
+                by_type[d].take(_time_major(tokens, d), axis=0, out=x[d], mode="clip")
         else:
             x = np.empty((D, T, N, params[arch.layer_keys(layer, 0)[0]].shape[1]), dtype=dtype)
             for d in range(D):

@@ -118,7 +118,7 @@ class Adam(Optimizer):
         step = float(self.lr * np.sqrt(1 - b2**self.steps) / (1 - b1**self.steps))  # a Python float keeps float32 float32
         dense = isinstance(rows, slice)
         m = self._slot(name, "m", param)
-        m_rows = m if dense else np.take(m, rows, axis=0)
+        m_rows = m if dense else m.take(rows, axis=0)  # the method: np.take adds a Python wrapper per call
         m_rows -= grad  # m = b1 * m + (1 - b1) * g, in place
         m_rows *= b1
         m_rows += grad
@@ -126,7 +126,7 @@ class Adam(Optimizer):
             m[rows] = m_rows
         if self.rowwise and not dense:
             v = self._slot(name, "v_row", param[:, 0])
-            v_rows = np.take(v, rows) * b2 + (1 - b2) / grad.shape[1] * grad_squares
+            v_rows = v.take(rows) * b2 + (1 - b2) / grad.shape[1] * grad_squares
             v[rows] = v_rows
             m_rows *= (step / (np.sqrt(v_rows) + self.eps))[:, None]
             _subtract_rows(param, rows, m_rows)
@@ -147,11 +147,11 @@ class Adam(Optimizer):
 
 
 def _subtract_rows(param: np.ndarray, rows, update: np.ndarray) -> None:
-    """param[rows] -= update, through np.take, which gathers rows faster than fancy indexing."""
+    """param[rows] -= update, through take, which gathers rows faster than fancy indexing."""
     if isinstance(rows, slice):
         param -= update
         return
-    current = np.take(param, rows, axis=0)
+    current = param.take(rows, axis=0)
     current -= update
     param[rows] = current
 
