@@ -232,6 +232,8 @@ class RNNTagger:
 def _token_bounded(index: np.ndarray, lengths: np.ndarray, limit: int) -> list[np.ndarray]:
     """index split, in order, into runs of sentences of at most `limit` tokens in all (a longer
     sentence makes a run of its own)."""
+    if int(lengths.sum()) <= limit:  # the usual case, without a loop over the sentences
+        return [index]
     parts, start, total = [], 0, 0
     for i, n in enumerate(lengths.tolist()):
         if total + n > limit and i > start:
