@@ -66,7 +66,10 @@ class Encoder:
                 self._row.clear()
                 self.generation += 1
                 new = list(words)
+            start = len(self._row)
             self._add(new)
+            if len(new) == len(words):  # all new (a cold cache): numbered in order
+                return np.arange(start, start + len(words))
         return np.fromiter(map(self._row.__getitem__, words), dtype=np.intp, count=len(words))
 
     def encode(self, sentences: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

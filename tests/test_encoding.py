@@ -72,6 +72,21 @@ def test_encode_round_trip_through_types():
     assert corpus.types[0] == corpus.types[5]
 
 
+def test_encoder_cache_rows_stay_with_their_words_across_calls():
+    """A cold call numbers its words in order; a later call finds the old words' rows and
+    appends the new ones, and each row's group ids are those of its word."""
+    v = vocabs()
+    encoder = Encoder(v)
+    _, _, rows = encoder.encode([["The", "cat"], ["cat", "sat"]])
+    assert rows.tolist() == [-1, 0, 1, 2]
+    _, type_ids, rows = encoder.encode([["Dogs", "sat"], ["The", "bark"]])
+    assert rows.tolist() == [-1, 3, 2, 0, 4]
+    assert v["word"].decode(type_ids[0][1:]) == ["Dogs", "sat", "The", "bark"]
+    table = encoder.table(0, encoder.size)  # (G, rows)
+    assert np.array_equal(table[:, rows[1:]], type_ids[:, 1:])
+    assert encoder.encode([["ran", "away"]])[2].tolist() == [-1, 5, 6]  # all new, after the others
+
+
 def test_batch_padding_mask_and_tags_round_trip():
     v = vocabs()
     tag_vocab = Vocab(sorted({t for s in TAGS for t in s}))
