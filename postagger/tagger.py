@@ -7,6 +7,7 @@ ends in an underscore: vocabs_, tags_, params_, history_, dev_accuracy_.
 from __future__ import annotations
 
 from collections import Counter
+from itertools import chain
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Sequence
@@ -149,9 +150,13 @@ class RNNTagger:
         tag_of = self.tags_.itos.__getitem__
         out: list[Tagged] = [[] for _ in sentences]
         for index, best, _ in self._predict_batches(sentences, None, probabilities=False):
-            tags = map(tag_of, best.tolist())  # Python ints index a list faster than numpy's
-            for i in index.tolist():
-                out[i] = list(zip(sentences[i], tags))  # zip takes one tag per word, in order
+            index = index.tolist()
+            words = chain.from_iterable(map(sentences.__getitem__, index))
+            pairs = list(zip(words, map(tag_of, best.tolist())))  # Python ints index a list faster than numpy's
+            stop = 0
+            for i in index:  # each sentence's run of pairs
+                start, stop = stop, stop + len(sentences[i])
+                out[i] = pairs[start:stop]
         return out
 
     def tag(self, tokens: Sequence[str]) -> Tagged:
