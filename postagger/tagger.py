@@ -7,8 +7,8 @@ ends in an underscore: vocabs_, tags_, params_, history_, dev_accuracy_.
 from __future__ import annotations
 
 from collections import Counter
-from itertools import chain
 from dataclasses import asdict, fields
+from itertools import chain
 from pathlib import Path
 from typing import Sequence
 
@@ -116,7 +116,7 @@ class RNNTagger:
         if packed:  # long sentences make large packed batches: bound their states' memory
             batches = [part for index in batches for part in _token_bounded(index, corpus.lengths[index], PACKED_TOKENS)]
         for index in batches:
-            row_of_token = None  # scores in token order
+            row_of_token = None  # None: the scores are in token order already
             if packed:
                 lengths = corpus.lengths[index]
                 starts = np.cumsum(lengths) - lengths  # of each sentence, end to end
