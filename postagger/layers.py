@@ -107,17 +107,25 @@ def rnn_forward_packed(x: np.ndarray, Wh: np.ndarray, counts: np.ndarray, out: n
     batches are the case counts = [N] * T. Returns h (D, M, H); out may be x itself."""
     D, _, H = x.shape
     h = np.empty_like(x) if out is None else out
-    offsets = np.concatenate([[0], np.cumsum(counts)]).tolist()
-    counts = [int(n) for n in counts]
-    pre = np.empty((D, counts[0] if counts else 0, H), dtype=x.dtype)
-    if counts:
-        np.tanh(x[:, : counts[0]], out=h[:, : counts[0]])
-    for t in range(1, len(counts)):
-        n, previous, current = counts[t], offsets[t - 1], offsets[t]
-        np.matmul(h[:, previous : previous + n], Wh, out=pre[:, :n])
-        pre[:, :n] += x[:, current : current + n]
-        np.tanh(pre[:, :n], out=h[:, current : current + n])
+    steps = _packed_steps(counts)
+    pre = np.empty((D, steps[0][1] if steps else 0, H), dtype=x.dtype)
+    previous = None
+    for current, n in steps:
+        if previous is None:
+            np.tanh(x[:, :n], out=h[:, :n])
+        else:
+            np.matmul(h[:, previous : previous + n], Wh, out=pre[:, :n])
+            pre[:, :n] += x[:, current : current + n]
+            np.tanh(pre[:, :n], out=h[:, current : current + n])
+        previous = current
     return h
+
+
+def _packed_steps(counts) -> list[tuple[int, int]]:
+    """(first row, rows) of each packed step, as Python ints for the step loops."""
+    counts = [int(n) for n in counts]
+    starts = np.concatenate([[0], np.cumsum(counts[:-1])]).astype(int).tolist() if counts else []
+    return list(zip(starts, counts))
 
 
 def rnn_scores_packed(table: np.ndarray, ids: np.ndarray, Wh: np.ndarray, Wy: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -131,13 +139,11 @@ def rnn_scores_packed(table: np.ndarray, ids: np.ndarray, Wh: np.ndarray, Wy: np
     D, M = ids.shape
     H, K = table.shape[1], Wy.shape[2]
     y = np.empty((D, M, K), dtype=table.dtype)
-    offsets = np.concatenate([[0], np.cumsum(counts)]).tolist()
-    counts = [int(n) for n in counts]
-    widest = D * (counts[0] if counts else 0) * H
+    steps = _packed_steps(counts)
+    widest = D * (steps[0][1] if steps else 0) * H
     x_flat, *h_flat = (np.empty(widest, dtype=table.dtype) for _ in range(3))  # h: this step's and the last
     h_previous = None
-    for t, n in enumerate(counts):
-        start = offsets[t]
+    for t, (start, n) in enumerate(steps):
         h = h_flat[t % 2][: D * n * H].reshape(D, n, H)
         if t == 0:
             table.take(ids[:, :n], axis=0, out=h, mode="clip")  # the method: np.take adds a Python wrapper per call

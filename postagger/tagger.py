@@ -96,9 +96,8 @@ class RNNTagger:
         empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32) if probabilities else None)
         out: list = [empty] * len(sentences)
         for index, best, probs in self._predict_batches(sentences, batch_size, probabilities):
-            bounds = np.cumsum([len(sentences[i]) for i in index.tolist()]).tolist()
-            for i, start, stop in zip(index.tolist(), [0] + bounds, bounds):
-                out[i] = (best[start:stop], None if probs is None else probs[start:stop])
+            for i, span in _spans(sentences, index):
+                out[i] = (best[span], None if probs is None else probs[span])
         return out
 
     def _predict_batches(self, sentences, batch_size: int | None, probabilities: bool):
@@ -150,13 +149,10 @@ class RNNTagger:
         tag_of = self.tags_.itos.__getitem__
         out: list[Tagged] = [[] for _ in sentences]
         for index, best, _ in self._predict_batches(sentences, None, probabilities=False):
-            index = index.tolist()
-            words = chain.from_iterable(map(sentences.__getitem__, index))
+            words = chain.from_iterable(map(sentences.__getitem__, index.tolist()))
             pairs = list(zip(words, map(tag_of, best.tolist())))  # Python ints index a list faster than numpy's
-            stop = 0
-            for i in index:  # each sentence's run of pairs
-                start, stop = stop, stop + len(sentences[i])
-                out[i] = pairs[start:stop]
+            for i, span in _spans(sentences, index):
+                out[i] = pairs[span]
         return out
 
     def tag(self, tokens: Sequence[str]) -> Tagged:
@@ -232,6 +228,15 @@ class RNNTagger:
         _check_shapes(params, tagger, folder)
         tagger.params_ = params
         return tagger
+
+
+def _spans(sentences, index: np.ndarray):
+    """(i, slice) for each sentence number i of a batch: where its tokens lie in the batch's
+    tokens laid end to end."""
+    stop = 0
+    for i in index.tolist():
+        start, stop = stop, stop + len(sentences[i])
+        yield i, slice(start, stop)
 
 
 def _token_bounded(index: np.ndarray, lengths: np.ndarray, limit: int) -> list[np.ndarray]:
