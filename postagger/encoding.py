@@ -171,7 +171,8 @@ def make_batch(
     By default a batch lists its own U word types. With corpus_types=True, tokens hold the
     corpus's type numbers and inputs is empty: for input pre-activations computed once for the
     whole corpus (tagging)."""
-    starts, lengths = corpus.offsets[index], corpus.lengths[index]
+    starts = corpus.offsets[index]
+    lengths = corpus.offsets[np.asarray(index) + 1] - starts  # not corpus.lengths: a diff over the whole corpus
     T = int(lengths.max()) if len(index) else 0
     steps = np.arange(T)
     mask = steps[None, :] < lengths[:, None]  # (N, T)
