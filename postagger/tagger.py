@@ -146,11 +146,10 @@ class RNNTagger:
         return cache.lookup(corpus)
 
     def tag_sents(self, sentences: Sequence[Sequence[str]]) -> list[Tagged]:
-        tag_of = self.tags_.itos.__getitem__
         out: list[Tagged] = [[] for _ in sentences]
         for index, best, _ in self._predict_batches(sentences, None, probabilities=False):
             words = chain.from_iterable(map(sentences.__getitem__, index.tolist()))
-            pairs = list(zip(words, map(tag_of, best.tolist())))  # Python ints index a list faster than numpy's
+            pairs = list(zip(words, self.tags_.decode(best)))
             for i, span in _spans(sentences, index):
                 out[i] = pairs[span]
         return out

@@ -12,6 +12,8 @@ from functools import cached_property
 from operator import itemgetter
 from typing import Callable, Iterable, Sequence
 
+import numpy as np
+
 PAD, UNK = "<pad>", "<unk>"
 PAD_ID, UNK_ID = 0, 1
 
@@ -52,9 +54,13 @@ class Vocab:
     def encode(self, tokens: Iterable[str]) -> list[int]:
         return [self.stoi.get(t, UNK_ID) for t in tokens]
 
+    @cached_property
+    def _itos_array(self) -> np.ndarray:
+        return np.array(self.itos, dtype=object)
+
     def decode(self, ids: Iterable[int]) -> list[str]:
-        if hasattr(ids, "tolist"):  # numpy ints index a list slower than Python ints
-            ids = ids.tolist()
+        if isinstance(ids, np.ndarray):  # a gather of string references, no int objects made
+            return self._itos_array.take(ids).tolist()
         return list(map(self.itos.__getitem__, ids))
 
     def to_list(self) -> list[str]:
