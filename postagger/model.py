@@ -407,12 +407,14 @@ def packing(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     for the left-to-right lane (token t) and the right-to-left lane (token L_i - 1 - t), so that
     both lanes start every sentence at step 0 and no step holds padding."""
     lengths = np.asarray(lengths, dtype=np.int64)
-    steps = np.arange(lengths[0] if len(lengths) else 0)
-    counts = (lengths[None, :] > steps[:, None]).sum(axis=1)  # (T,)
-    step_of_row = np.repeat(steps, counts)  # (M,)
+    N, T = len(lengths), int(lengths[0]) if len(lengths) else 0
+    counts = N - np.cumsum(np.bincount(lengths, minlength=T + 1))[:T]  # (T,) sentences longer than t
+    step_of_row = np.repeat(np.arange(T), counts)  # (M,)
     sentence_of_row = np.arange(len(step_of_row)) - np.repeat(np.cumsum(counts) - counts, counts)
     start = (np.cumsum(lengths) - lengths)[sentence_of_row]
-    order = np.stack([start + step_of_row, start + lengths[sentence_of_row] - 1 - step_of_row])
+    order = np.empty((2, len(step_of_row)), dtype=np.int64)
+    np.add(start, step_of_row, out=order[0])
+    np.add(start, lengths[sentence_of_row] - 1 - step_of_row, out=order[1])
     return counts, order
 
 

@@ -184,6 +184,16 @@ def test_packing_orders_rows_by_step_and_each_lane_by_its_direction():
     assert order[1].tolist() == [2, 4, 1, 3, 0]  # right to left: a2 b1, a1 b0, a0
 
 
+def test_packing_matches_a_loop_over_steps_and_sentences():
+    lengths = np.sort(np.random.default_rng(0).integers(1, 9, 40))[::-1]  # ties, and sentences of length 1
+    starts = np.cumsum(lengths) - lengths
+    running = [[i for i, n in enumerate(lengths) if n > t] for t in range(lengths[0])]
+    counts, order = model.packing(lengths)
+    assert counts.tolist() == [len(r) for r in running]
+    assert order[0].tolist() == [starts[i] + t for t, r in enumerate(running) for i in r]
+    assert order[1].tolist() == [starts[i] + lengths[i] - 1 - t for t, r in enumerate(running) for i in r]
+
+
 @pytest.mark.parametrize("bidirectional,layers", [(True, 1), (False, 1), (True, 2)])
 def test_packed_scores_equal_padded_scores(bidirectional, layers):
     params, batch = gradcheck.random_problem(seq_len=6, batch=5, bidirectional=bidirectional, layers=layers, groups=2, seed=3)
