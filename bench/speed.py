@@ -139,6 +139,7 @@ class Torch:
                 return self.out(self.rnn(x)[0])
 
         encoder = tagger._encoder_()
+        self.lexicon = encoder.lexicon
         train_corpus = encode_corpus(encoder, [[w for w, _ in s] for s in train], [[t for _, t in s] for s in train], tagger.tags_)
         self.test_corpus = encode_corpus(encoder, [[w for w, _ in s] for s in test], [[t for _, t in s] for s in test], tagger.tags_)
         self.net = Net()
@@ -173,7 +174,7 @@ class Torch:
         """From words to tags as postagger's tag_sents does it: a cold Encoder, then the network."""
 
         def run():
-            corpus = encode_corpus(Encoder(self.tagger.vocabs_), self.words)
+            corpus = encode_corpus(Encoder(self.tagger.vocabs_, self.lexicon), self.words)  # as a loaded tagger's
             with self.torch.no_grad():
                 for index in length_batches(corpus.lengths, self.tag_batch):
                     b = make_batch(corpus, index, corpus_types=True)

@@ -21,11 +21,15 @@ class Encoder:
     All groups are functions of the word string, so a corpus stores one type number per token
     and one column of group ids per type; the model sums each type's input rows only once.
     The ids of every word met are cached, so a stream of sentences pays for each word once.
+
+    The lexicon holds the group ids of every word in the word vocabulary, by word id: a
+    vocabulary word costs one lookup instead of one string and one lookup per group. A model
+    folder keeps it (see RNNTagger.save); without one it is built here.
     """
 
     CACHE_LIMIT = 2_000_000
 
-    def __init__(self, vocabs: dict[str, Vocab]):
+    def __init__(self, vocabs: dict[str, Vocab], lexicon: np.ndarray | None = None):
         if next(iter(vocabs), None) != "word":
             raise ValueError('the first input group must be "word"')
         self.vocabs = vocabs
@@ -34,6 +38,16 @@ class Encoder:
         self._row: dict[str, int] = {}  # word -> its row in _table
         self._table = np.zeros((1024, len(self.groups)), dtype=np.int32)
         self.generation = 0  # counts the clearings of the cache, which renumber its rows
+        self.lexicon = self.group_ids(list(vocabs["word"].stoi)) if lexicon is None else lexicon  # (V_word, G)
+
+    def group_ids(self, words: list[str]) -> np.ndarray:
+        """(len(words), G) int32: every word's id in every input group, from its strings."""
+        ids = np.empty((len(words), len(self.groups)), dtype=np.int32)
+        normalised = normalise_all(words)
+        for column, (group, lookup) in enumerate(zip(self.groups, self._lookups)):
+            strings = group_column(group, words, normalised)
+            ids[:, column] = np.fromiter(map(lookup.get, strings, repeat(UNK_ID)), dtype=np.int32, count=len(words))
+        return ids
 
     @property
     def size(self) -> int:
@@ -50,11 +64,12 @@ class Encoder:
             grown = np.zeros((max(2 * len(self._table), start + len(words)), len(self.groups)), dtype=np.int32)
             grown[:start] = self._table[:start]
             self._table = grown
-        normalised = normalise_all(words)
         rows = self._table[start : start + len(words)]
-        for column, (group, lookup) in enumerate(zip(self.groups, self._lookups)):
-            strings = group_column(group, words, normalised)
-            rows[:, column] = np.fromiter(map(lookup.get, strings, repeat(UNK_ID)), dtype=np.int32, count=len(words))
+        word_ids = np.fromiter(map(self._lookups[0].get, words, repeat(-1)), dtype=np.intp, count=len(words))
+        outside = np.flatnonzero(word_ids < 0)  # not in the word vocabulary
+        self.lexicon.take(word_ids, axis=0, out=rows, mode="clip")  # the outside rows are overwritten next
+        if len(outside):
+            rows[outside] = self.group_ids(list(map(words.__getitem__, outside.tolist())))
         self._row.update(zip(words, range(start, start + len(words))))
 
     def rows(self, words: Sequence[str]) -> np.ndarray:

@@ -26,6 +26,7 @@ TAG_BATCH = 64  # sentences per padded tagging batch (gated cells): larger batch
 PACKED_BATCH = 256  # sentences per packed tagging batch (Elman cells): no padding, so larger products
 PACKED_TOKENS = 16384  # and at most this many tokens in one, unless a single sentence is longer
 BEST, OPTIMIZER = "best.npz", "optimizer.npz"  # in checkpoints only
+LEXICON = "lexicon.npz"  # every vocabulary word's input group ids (see Encoder); rebuilt when absent
 
 
 def build_vocabs(sentences: Sequence[Sequence[str]], features: Sequence[str], min_count: int) -> dict[str, Vocab]:
@@ -60,8 +61,9 @@ class RNNTagger:
         if resume is None:
             self.vocabs_ = build_vocabs(words, cfg.features, cfg.min_feature_count)
             self.tags_ = Vocab.from_counts(Counter(t for s in tags for t in s))
-        self._encoder = Encoder(self.vocabs_)
-        train = encode_corpus(self._encoder, words, tags, self.tags_)
+            self._lexicon = None
+        self._encoder = None
+        train = encode_corpus(self._encoder_(), words, tags, self.tags_)
         if cfg.word_dropout > 0:
             train.drop_prob = rare_word_dropout(train, cfg.word_dropout)
         dev = None
@@ -85,7 +87,7 @@ class RNNTagger:
 
     def _encoder_(self) -> Encoder:
         if getattr(self, "_encoder", None) is None:
-            self._encoder = Encoder(self.vocabs_)
+            self._encoder = Encoder(self.vocabs_, getattr(self, "_lexicon", None))
         return self._encoder
 
     def predict_ids(self, sentences: Sequence[Sequence[str]], batch_size: int | None = None,
@@ -175,10 +177,11 @@ class RNNTagger:
         }
 
     def save(self, folder: str | Path, **info) -> None:
-        """Save weights.npz, model.json and history.json; info (corpus, tagset, split ...) is
-        stored in model.json as given."""
+        """Save weights.npz, model.json, history.json and lexicon.npz; info (corpus, tagset,
+        split ...) is stored in model.json as given."""
         history = {"epochs": _records(self.history_), "best_epoch": self.best_epoch_}
-        persist.save_model(Path(folder), self.params_, self._meta(self.history_, self.dev_accuracy_, self.best_epoch_, info), {persist.HISTORY: history})
+        meta = self._meta(self.history_, self.dev_accuracy_, self.best_epoch_, info)
+        persist.save_model(Path(folder), self.params_, meta, {persist.HISTORY: history, **self._lexicon_file()})
 
     def save_checkpoint(self, folder: str | Path, state: TrainState | None = None, **info) -> None:
         """Save unfinished training (state_, or state) so that load_checkpoint and fit(resume=)
@@ -186,7 +189,10 @@ class RNNTagger:
         state = state or self.state_
         meta = self._meta(state.history, state.best_dev_accuracy, state.best_epoch, info)
         meta["checkpoint"] = state.position()
-        persist.save_model(Path(folder), state.params, meta, {BEST: state.best_params, OPTIMIZER: state.optimizer})
+        persist.save_model(Path(folder), state.params, meta, {BEST: state.best_params, OPTIMIZER: state.optimizer, **self._lexicon_file()})
+
+    def _lexicon_file(self) -> dict:
+        return {LEXICON: {"ids": self._encoder_().lexicon}}
 
     @classmethod
     def load_checkpoint(cls, folder: str | Path) -> tuple["RNNTagger", TrainState]:
@@ -226,6 +232,7 @@ class RNNTagger:
             raise ModelError(f"{where}: malformed ({type(err).__name__}: {err})") from None
         _check_shapes(params, tagger, folder)
         tagger.params_ = params
+        tagger._lexicon = _read_lexicon(folder / LEXICON, tagger.vocabs_)
         return tagger
 
 
@@ -289,6 +296,26 @@ class _PreactivationCache:
 
 def _records(history) -> list[dict]:
     return [r if isinstance(r, dict) else asdict(r) for r in history]
+
+
+def _read_lexicon(path: Path, vocabs: dict[str, Vocab]) -> np.ndarray | None:
+    """The lexicon of a model folder, checked against its vocabularies; None when the folder
+    has none (saved before lexicons were kept: the encoder builds it)."""
+    if not path.exists():
+        return None
+    rebuild = "delete it, and postagger rebuilds it from model.json"
+    try:
+        ids = persist.load_arrays(path).get("ids")
+    except ModelError as err:
+        raise ModelError(f"{err}; {rebuild}") from None
+    sizes = np.array([len(v) for v in vocabs.values()])
+    shape = (int(sizes[0]), len(sizes))
+    if ids is None or ids.shape != shape or ids.dtype.kind not in "iu":
+        raise ModelError(f"{path}: expected integer ids of shape {shape}, a row per word and a column per input "
+                         f"group of model.json; {rebuild}")
+    if not np.array_equal(ids[:, 0], np.arange(shape[0])) or ids.min() < 0 or (ids.max(axis=0) >= sizes).any():
+        raise ModelError(f"{path}: ids that do not match model.json's vocabularies; {rebuild}")
+    return np.ascontiguousarray(ids, dtype=np.int32)
 
 
 def _check_shapes(params: dict[str, np.ndarray], tagger: RNNTagger, folder: Path) -> None:

@@ -87,6 +87,23 @@ def test_encoder_cache_rows_stay_with_their_words_across_calls():
     assert encoder.encode([["ran", "away"]])[2].tolist() == [-1, 5, 6]  # all new, after the others
 
 
+def test_encoder_ids_from_the_lexicon_equal_those_from_the_strings():
+    """Vocabulary words take their group ids from the lexicon, other words from their
+    strings; both must give what the groups' extractors give, specials and case included."""
+    v = vocabs()
+    words = ["The", "the", "cat", "Cat", "CAT", "1984", "2001", "<unk>", "<pad>", "Zebra", "naïve", "sat", "DOGS"]
+    encoder = Encoder(v)
+    _, type_ids, _ = encoder.encode([words])
+    expected = [[v[g].index(extractor(g)(w)) for w in words] for g in v]
+    assert type_ids[:, 1:].tolist() == expected
+    assert encoder.lexicon.shape == (len(v["word"]), len(v))
+    assert encoder.lexicon[:, 0].tolist() == list(range(len(v["word"])))
+    # a lexicon row is what the encoder uses for its word: a wrong row shows in the ids
+    wrong = encoder.lexicon.copy()
+    wrong[v["word"].index("cat"), 1] = UNK_ID
+    assert Encoder(v, wrong).encode([["cat"]])[1][1, 1] == UNK_ID
+
+
 def test_batch_padding_mask_and_tags_round_trip():
     v = vocabs()
     tag_vocab = Vocab(sorted({t for s in TAGS for t in s}))

@@ -119,11 +119,12 @@ def test_saving_over_a_model_replaces_it_whole(trained, tmp_path):
     trained.save(folder)
     (folder / "stray.txt").write_text("old")
     trained.save(folder)
-    assert sorted(p.name for p in folder.iterdir()) == ["history.json", "model.json", "weights.npz"]
+    assert sorted(p.name for p in folder.iterdir()) == ["history.json", "lexicon.npz", "model.json", "weights.npz"]
     assert [p.name for p in tmp_path.iterdir()] == ["m"]  # no temporary folders left
 
 
-@pytest.mark.parametrize("damage", ["no_weights", "truncated", "shapes", "newer", "older", "bad_json"])
+@pytest.mark.parametrize("damage", ["no_weights", "truncated", "shapes", "newer", "older", "bad_json",
+                                    "lexicon_truncated", "lexicon_shape", "lexicon_ids", "lexicon_columns"])
 def test_broken_model_folders_raise_model_error(trained, tmp_path, damage):
     folder = tmp_path / "m"
     trained.save(folder)
@@ -136,6 +137,15 @@ def test_broken_model_folders_raise_model_error(trained, tmp_path, damage):
     elif damage == "shapes":
         meta["vocabularies"]["word"] = meta["vocabularies"]["word"][:-3]
         meta_path.write_text(json.dumps(meta))
+    elif damage.startswith("lexicon"):
+        lexicon = folder / "lexicon.npz"
+        ids = np.load(lexicon)["ids"]
+        if damage == "lexicon_truncated":
+            lexicon.write_bytes(lexicon.read_bytes()[:100])
+        else:
+            broken = {"lexicon_shape": ids[:-1], "lexicon_ids": ids + np.array([0] * (ids.shape[1] - 1) + [10**6]),
+                      "lexicon_columns": ids[:, ::-1]}[damage]
+            np.savez(lexicon, ids=broken)
     elif damage in ("newer", "older"):
         meta["format_version"] = 99 if damage == "newer" else 1
         meta_path.write_text(json.dumps(meta))
@@ -144,6 +154,25 @@ def test_broken_model_folders_raise_model_error(trained, tmp_path, damage):
     with pytest.raises(ModelError) as err:
         RNNTagger.load(folder)
     assert str(folder) in str(err.value) and "\n" not in str(err.value)
+    if damage.startswith("lexicon"):
+        assert "lexicon.npz" in str(err.value) and "delete it" in str(err.value)
+        (folder / "lexicon.npz").unlink()  # as the message says
+        assert RNNTagger.load(folder).tag(["the", "dog"])
+
+
+def test_a_saved_lexicon_gives_the_tags_of_one_built_from_the_vocabularies(trained, tmp_path):
+    """A folder keeps every vocabulary word's group ids; one saved without them (an older
+    postagger) builds them on first use, and both tag alike."""
+    folder = tmp_path / "m"
+    trained.save(folder)
+    loaded = RNNTagger.load(folder)
+    np.testing.assert_array_equal(loaded._lexicon, trained._encoder_().lexicon)
+    (folder / "lexicon.npz").unlink()
+    rebuilt = RNNTagger.load(folder)
+    assert rebuilt._lexicon is None
+    sents = [[w for w, _ in s] for s in tiny_corpus(12, seed=3)] + [["Zyx", "<unk>", "<pad>", "naïve", "1984"]]
+    assert loaded.tag_sents(sents) == rebuilt.tag_sents(sents) == trained.tag_sents(sents)
+    np.testing.assert_array_equal(rebuilt._encoder_().lexicon, loaded._lexicon)
 
 
 def test_tagging_path_equals_the_training_forward(trained):
