@@ -75,7 +75,7 @@ class Encoder:
     def rows(self, words: Sequence[str]) -> np.ndarray:
         """(len(words),) the row in the cache of each of the distinct `words`, adding those not
         met before."""
-        new = [w for w in words if w not in self._row]
+        new = [w for w in words if w not in self._row] if self._row else list(words)  # an empty cache: all new
         if new:
             if len(self._row) + len(new) > self.CACHE_LIMIT:  # start afresh with this call's words
                 self._row.clear()
