@@ -38,7 +38,8 @@ class Encoder:
         self._row: dict[str, int] = {}  # word -> its row in _table
         self._table = np.zeros((1024, len(self.groups)), dtype=np.int32)
         self.generation = 0  # counts the clearings of the cache, which renumber its rows
-        self.lexicon = self.group_ids(list(vocabs["word"].stoi)) if lexicon is None else lexicon  # (V_word, G)
+        self.lexicon = (self.group_ids(list(vocabs["word"].stoi)) if lexicon is None  # (V_word, G)
+                        else np.ascontiguousarray(lexicon, dtype=np.int32))
 
     def group_ids(self, words: list[str]) -> np.ndarray:
         """(len(words), G) int32: every word's id in every input group, from its strings."""

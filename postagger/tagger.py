@@ -315,7 +315,7 @@ def _read_lexicon(path: Path, vocabs: dict[str, Vocab]) -> np.ndarray | None:
                          f"group of model.json; {rebuild}")
     if not np.array_equal(ids[:, 0], np.arange(shape[0])) or ids.min() < 0 or (ids.max(axis=0) >= sizes).any():
         raise ModelError(f"{path}: ids that do not match model.json's vocabularies; {rebuild}")
-    return np.ascontiguousarray(ids, dtype=np.int32)
+    return ids
 
 
 def _check_shapes(params: dict[str, np.ndarray], tagger: RNNTagger, folder: Path) -> None:

@@ -56,7 +56,7 @@ class Vocab:
 
     @cached_property
     def _itos_array(self) -> np.ndarray:
-        return np.array(self.itos, dtype=object)
+        return np.array(list(self.stoi), dtype=object)  # an object array: not walked by the garbage collector
 
     def decode(self, ids: Iterable[int]) -> list[str]:
         if isinstance(ids, np.ndarray):  # a gather of string references, no int objects made
