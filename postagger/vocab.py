@@ -58,10 +58,8 @@ class Vocab:
     def _itos_array(self) -> np.ndarray:
         return np.array(list(self.stoi), dtype=object)  # an object array: not walked by the garbage collector
 
-    def decode(self, ids: Iterable[int]) -> list[str]:
-        if isinstance(ids, np.ndarray):  # a gather of string references, no int objects made
-            return self._itos_array.take(ids).tolist()
-        return list(map(self.itos.__getitem__, ids))
+    def decode(self, ids: Sequence[int] | np.ndarray) -> list[str]:
+        return self._itos_array.take(np.asarray(ids, dtype=np.intp)).tolist()  # a gather of string references
 
     def to_list(self) -> list[str]:
         """Every token in index order, PAD and UNK included (what model.json stores)."""
@@ -85,13 +83,22 @@ def normalise(word: str) -> str:
     return lower if lower.isalpha() else _DIGITS.sub("0", lower)
 
 
+def _joined_ascii(words: Sequence[str]) -> bytes | None:
+    """The words joined by newlines, as bytes, when all are ASCII and none holds a newline (so
+    that a column of words can be processed in one pass and split back); else None."""
+    joined = "\n".join(words)
+    if not joined.isascii() or joined.count("\n") != len(words) - 1:
+        return None
+    return joined.encode()
+
+
 def normalise_all(words: Sequence[str]) -> list[str]:
     """[normalise(w) for w in words]; ASCII words are lower-cased and their digits translated all
     at once, joined by newlines (twice as fast)."""
-    joined = "\n".join(words)
-    if not joined.isascii() or joined.count("\n") != len(words) - 1:
+    joined = _joined_ascii(words)
+    if joined is None:
         return [normalise(w) for w in words]
-    return joined.encode().lower().translate(_ASCII_DIGITS_AS_0).decode().split("\n")
+    return joined.lower().translate(_ASCII_DIGITS_AS_0).decode().split("\n")
 
 
 _ASCII_DIGITS_AS_0 = bytes.maketrans(b"0123456789", b"0" * 10)
@@ -115,10 +122,10 @@ def shape(word: str) -> str:
 
 def shapes(words: Sequence[str]) -> list[str]:
     """[shape(w) for w in words], ASCII words translated all at once, joined by newlines."""
-    joined = "\n".join(words)
-    if not joined.isascii() or joined.count("\n") != len(words) - 1:
+    joined = _joined_ascii(words)
+    if joined is None:
         return [shape(w) for w in words]
-    classes = joined.encode().translate(_ASCII_CLASSES).split(b"\n")
+    classes = joined.translate(_ASCII_CLASSES).split(b"\n")
     return [_COLLAPSED.get(c) or _collapse(c) for c in classes]
 
 
