@@ -169,17 +169,6 @@ def _time_major(ids: np.ndarray, direction: int) -> np.ndarray:
     return ids_t[::-1] if direction == 1 else ids_t
 
 
-def _join_lanes(h: np.ndarray) -> np.ndarray:
-    """(D, T, N, H) lanes -> (T, N, D*H) states in natural time order."""
-    if h.shape[0] == 1:
-        return h[0]
-    D, T, N, H = h.shape
-    joined = np.empty((T, N, D * H), dtype=h.dtype)
-    joined[:, :, :H] = h[0]
-    joined[:, :, H:] = h[1, ::-1]
-    return joined
-
-
 def _project_lanes(h: np.ndarray, W: np.ndarray) -> np.ndarray:
     """[h_fwd ; h_bwd] @ W in natural time order, without joining the lanes: each lane is
     multiplied by its block of W's rows and the backward lane's product is flipped in time.
@@ -329,12 +318,14 @@ def _input_grads(params, arch: Architecture, inputs, tokens: np.ndarray, dx: np.
 
     Positions are first summed into their word types, then the types into the rows of every
     group at once: group g's ids are offset past the earlier groups' tables, so one sparse
-    product serves all groups. Both lanes travel together, as rows of D*F in natural time order,
-    the layout of the tables; each table's gradient is a block of rows of the result.
+    product serves all groups. Lane d's states of type u are summed into row D*u + d, so that
+    the (D*U, F) sums read as (U, D*F) are in the layout of the tables, with no joining copy;
+    each table's gradient is a block of rows of the result.
     """
     D, T, N, F = dx.shape
     n_types = len(inputs[arch.groups[0]])
-    by_type = layers.sum_rows(_join_lanes(dx).reshape(T * N, D * F), tokens.T.reshape(-1), n_types)  # (U, D*F)
+    lane_rows = np.stack([_time_major(tokens, d) for d in range(D)]) * D + np.arange(D)[:, None, None]  # (D, T, N)
+    by_type = layers.sum_rows(dx.reshape(D * T * N, F), lane_rows.reshape(-1), D * n_types).reshape(n_types, D * F)
     keys = [arch.input_key(g) for g in arch.groups]
     offsets = np.cumsum([0] + [len(params[key]) for key in keys])
     ids = np.stack([inputs[g] for g in arch.groups]) + offsets[:-1, None]  # (G, U)
