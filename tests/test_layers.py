@@ -146,13 +146,20 @@ def test_dropout_is_identity_without_rng_and_scales_kept_units():
     np.testing.assert_array_equal(layers.dropout_backward(np.ones_like(x), keep), keep)
 
 
-def test_sum_rows_adds_each_row_to_all_its_targets():
+@pytest.mark.parametrize("path", ["scipy's loop", "public csc_matrix"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sum_rows_adds_each_row_to_all_its_targets(path, dtype, monkeypatch):
+    if path == "public csc_matrix":
+        monkeypatch.setattr(layers, "_csc_kernel", lambda: None)
     rng = np.random.default_rng(4)
-    values = rng.normal(size=(9, 3))
+    values = rng.normal(size=(9, 3)).astype(dtype)
     targets = np.stack([rng.integers(0, 4, 9), rng.integers(4, 7, 9)], axis=1)  # (M, 2)
     one_column = np.zeros((7, 3))
     np.add.at(one_column, targets[:, 0], values)
     both = one_column.copy()
     np.add.at(both, targets[:, 1], values)
-    np.testing.assert_allclose(layers.sum_rows(values, targets[:, 0], 7), one_column, atol=1e-12)
-    np.testing.assert_allclose(layers.sum_rows(values, targets, 7), both, atol=1e-12)
+    tolerance = 1e-12 if dtype == np.float64 else 1e-5
+    for got, expected in ((layers.sum_rows(values, targets[:, 0], 7), one_column), (layers.sum_rows(values, targets, 7), both)):
+        assert got.dtype == dtype and got.shape == (7, 3)
+        np.testing.assert_allclose(got, expected, atol=tolerance)
+    assert layers.sum_rows(values[:0], targets[:0, 0], 5).tolist() == np.zeros((5, 3)).tolist()  # an empty batch
