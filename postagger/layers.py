@@ -50,7 +50,7 @@ def sum_rows(values: np.ndarray, targets: np.ndarray, n_targets: int) -> np.ndar
     values (M, F), targets (M,) or (M, k) ints in [0, n_targets) -> out (n_targets, F).
     numpy's scatter-adds (np.add.at, reduceat) loop per element or per column; a sparse one-hot
     (n_targets x M) matrix, column j holding ones at targets[j], times values sums whole rows in
-    one compiled pass.
+    one compiled pass (scipy's, called directly when _csc_kernel finds it).
     """
     M = len(values)
     per_row = targets.size // M if M else 1

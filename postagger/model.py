@@ -318,8 +318,8 @@ def _input_grads(params, arch: Architecture, inputs, tokens: np.ndarray, dx: np.
 
     Positions are first summed into their word types, then the types into the rows of every
     group at once: group g's ids are offset past the earlier groups' tables, so one sparse
-    product serves all groups. Lane d's states of type u are summed into row D*u + d, so that
-    the (D*U, F) sums read as (U, D*F) are in the layout of the tables, with no joining copy;
+    product serves all groups. Lane d's gradients at the positions of type u go to row D*u + d, so
+    that the (D*U, F) sums read as (U, D*F) are in the layout of the tables, with no joining copy;
     each table's gradient is a block of rows of the result.
     """
     D, T, N, F = dx.shape
