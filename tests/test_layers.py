@@ -151,6 +151,8 @@ def test_dropout_is_identity_without_rng_and_scales_kept_units():
 def test_sum_rows_adds_each_row_to_all_its_targets(path, dtype, monkeypatch):
     if path == "public csc_matrix":
         monkeypatch.setattr(layers, "_csc_kernel", lambda: None)
+    elif layers._csc_kernel() is None:
+        pytest.skip("this scipy has no csc_matvecs giving the public product's answer")
     rng = np.random.default_rng(4)
     values = rng.normal(size=(9, 3)).astype(dtype)
     targets = np.stack([rng.integers(0, 4, 9), rng.integers(4, 7, 9)], axis=1)  # (M, 2)
