@@ -31,10 +31,10 @@ class Vocab:
         for token in tokens:
             self.stoi.setdefault(token, len(self.stoi))
 
-    @cached_property
+    @property
     def itos(self) -> list[str]:
-        """Every token in index order (built on first use)."""
-        return list(self.stoi)
+        """Every token in index order (a new list: for display; decode maps many ids)."""
+        return self.to_list()
 
     @classmethod
     def from_counts(cls, counts: Counter, min_count: int = 1) -> "Vocab":
