@@ -169,6 +169,11 @@ def _time_major(ids: np.ndarray, direction: int) -> np.ndarray:
     return ids_t[::-1] if direction == 1 else ids_t
 
 
+def _lane_major(ids: np.ndarray, D: int) -> np.ndarray:
+    """(N, T) -> (D, T, N): each lane's time-major copy, the layout of the activations."""
+    return np.stack([_time_major(ids, d) for d in range(D)])
+
+
 def _project_lanes(h: np.ndarray, W: np.ndarray) -> np.ndarray:
     """[h_fwd ; h_bwd] @ W in natural time order, without joining the lanes: each lane is
     multiplied by its block of W's rows and the backward lane's product is flipped in time.
@@ -241,7 +246,7 @@ def forward(
     D = arch.directions
     N, T = mask.shape
     dtype = params["Why"].dtype
-    padded = np.flatnonzero(np.stack([_time_major(mask, d) for d in range(D)]) == 0)  # in (D*T*N)
+    padded = np.flatnonzero(_lane_major(mask, D) == 0)  # in (D*T*N)
 
     caches = []
     h = None  # (D, T, N, H): the previous layer's lanes
@@ -324,7 +329,7 @@ def _input_grads(params, arch: Architecture, inputs, tokens: np.ndarray, dx: np.
     """
     D, T, N, F = dx.shape
     n_types = len(inputs[arch.groups[0]])
-    lane_rows = np.stack([_time_major(tokens, d) for d in range(D)]) * D + np.arange(D)[:, None, None]  # (D, T, N)
+    lane_rows = _lane_major(tokens, D) * D + np.arange(D)[:, None, None]  # (D, T, N)
     by_type = layers.sum_rows(dx.reshape(D * T * N, F), lane_rows.reshape(-1), D * n_types).reshape(n_types, D * F)
     keys = [arch.input_key(g) for g in arch.groups]
     offsets = np.cumsum([0] + [len(params[key]) for key in keys])
@@ -381,12 +386,15 @@ def batch_loss_and_grads(
 
 def predict_scores(
     params: dict[str, np.ndarray], inputs: dict[str, np.ndarray], tokens: np.ndarray, mask: np.ndarray,
-    by_type: np.ndarray | None = None,
+    by_type: np.ndarray | None = None, skip: int = 0,
 ) -> np.ndarray:
-    """Tag scores (N, T, K) for a batch, without dropout."""
+    """Tag scores (N, T, K) for a batch, without dropout; the first `skip` tags (ids never to
+    predict) score -inf, as in predict_packed."""
     N, T = mask.shape
     scores, _ = forward(params, inputs, tokens, mask, by_type=by_type)
-    return scores.reshape(T, N, -1).transpose(1, 0, 2)[..., : params["by"].shape[0]]
+    scores = scores.reshape(T, N, -1).transpose(1, 0, 2)[..., : params["by"].shape[0]]
+    scores[..., :skip] = -np.inf
+    return scores
 
 
 def packing(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -471,4 +479,4 @@ def predict(
 ) -> np.ndarray:
     """The best tag id (N, T) at every position, never one of the first `skip` ids (reserved
     ids such as PAD and UNK). Padded positions hold arbitrary ids."""
-    return predict_scores(params, inputs, tokens, mask)[..., skip:].argmax(axis=-1) + skip
+    return predict_scores(params, inputs, tokens, mask, skip=skip).argmax(axis=-1)

@@ -127,8 +127,7 @@ class RNNTagger:
             else:
                 batch = make_batch(corpus, index, corpus_types=True)
                 rows = np.take(row_of_type, batch.tokens)
-                scores = model.predict_scores(self.params_, {}, rows, batch.mask, by_row)[batch.mask == 1]
-                scores[:, :SPECIAL_TAGS] = -np.inf
+                scores = model.predict_scores(self.params_, {}, rows, batch.mask, by_row, skip=SPECIAL_TAGS)[batch.mask == 1]
             best = scores.argmax(axis=-1)
             probs = None
             if probabilities:
