@@ -5,7 +5,7 @@ state between calls, so a backward can never read a stale forward.
 
 Shapes: N sentences in a batch, T timesteps, D lanes (recurrences run side by side, e.g. the two
 directions of a bidirectional RNN), H hidden units, V input vocabulary, K tags.
-This module imports numpy, and scipy.sparse for one sparse-dense product (sum_rows).
+This module imports numpy, and scipy.sparse for sparse-dense products (sum_rows, add_rows).
 """
 
 from __future__ import annotations
@@ -66,6 +66,26 @@ def sum_rows(values: np.ndarray, targets: np.ndarray, n_targets: int) -> np.ndar
     out = np.zeros((n_targets, values.shape[1]), dtype=values.dtype)
     kernel(n_targets, M, values.shape[1], indptr, indices, ones, np.ascontiguousarray(values).reshape(-1), out.reshape(-1))
     return out
+
+
+def add_rows(target: np.ndarray, rows: np.ndarray, values: np.ndarray, scale: np.ndarray | float) -> None:
+    """target[rows] += scale * values in place, row by row: rows (R,) unique, values (R, F),
+    scale (R,) one factor per row, or one float for all.
+
+    sum_rows's compiled loop with target as its output (target += A @ values, A holding
+    scale[j] at (rows[j], j)) makes one pass over the rows. numpy needs a gather, a broadcast
+    product (one loop call per row: 4x a plain product of the same size), a sum and a scatter."""
+    R = len(rows)
+    scale = np.full(R, scale, dtype=target.dtype) if np.ndim(scale) == 0 else scale.astype(target.dtype, copy=False)
+    kernel = _csc_kernel()
+    if kernel is None or not target.flags.c_contiguous:
+        current = target.take(rows, axis=0)
+        current += scale[:, None] * values
+        target[rows] = current
+        return
+    index = np.int32 if max(R, len(target)) < 2**31 else np.int64
+    kernel(len(target), R, target.shape[1], np.arange(R + 1, dtype=index), rows.astype(index, copy=False),
+           scale, np.ascontiguousarray(values, dtype=target.dtype).reshape(-1), target.reshape(-1))
 
 
 @functools.cache

@@ -165,3 +165,33 @@ def test_sum_rows_adds_each_row_to_all_its_targets(path, dtype, monkeypatch):
         assert got.dtype == dtype and got.shape == (7, 3)
         np.testing.assert_allclose(got, expected, atol=tolerance)
     assert layers.sum_rows(values[:0], targets[:0, 0], 5).tolist() == np.zeros((5, 3)).tolist()  # an empty batch
+
+
+@pytest.mark.parametrize("path", ["scipy's loop", "numpy"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_add_rows_scales_and_adds_into_the_given_rows_only(path, dtype, monkeypatch):
+    if path == "numpy":
+        monkeypatch.setattr(layers, "_csc_kernel", lambda: None)
+    elif layers._csc_kernel() is None:
+        pytest.skip("this scipy has no csc_matvecs giving the public product's answer")
+    rng = np.random.default_rng(5)
+    target = rng.normal(size=(8, 3)).astype(dtype)
+    rows, values, scale = np.array([6, 1, 3]), rng.normal(size=(3, 3)).astype(dtype), np.array([0.5, -2.0, 3.0], dtype=dtype)
+    expected = target.astype(np.float64)
+    for row, value, factor in zip(rows, values, scale):
+        expected[row] += factor * value
+    before = target.copy()
+    layers.add_rows(target, rows, values, scale)
+    np.testing.assert_allclose(target, expected, rtol=1e-6)
+    assert np.array_equal(np.delete(target, rows, axis=0), np.delete(before, rows, axis=0))
+    layers.add_rows(target, rows, values, -1.0)  # one factor for every row
+    np.testing.assert_allclose(target, expected - _scattered(rows, values, 8), rtol=1e-6, atol=1e-6)
+    strided = np.zeros((8, 6), dtype=dtype)[:, ::2]  # not contiguous: updated all the same
+    layers.add_rows(strided, rows, values, 1.0)
+    np.testing.assert_array_equal(strided, _scattered(rows, values, 8))
+
+
+def _scattered(rows, values, n):
+    out = np.zeros((n, values.shape[1]))
+    out[rows] = values
+    return out
