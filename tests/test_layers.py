@@ -146,13 +146,19 @@ def test_dropout_is_identity_without_rng_and_scales_kept_units():
     np.testing.assert_array_equal(layers.dropout_backward(np.ones_like(x), keep), keep)
 
 
-@pytest.mark.parametrize("path", ["scipy's loop", "public csc_matrix"])
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_sum_rows_adds_each_row_to_all_its_targets(path, dtype, monkeypatch):
-    if path == "public csc_matrix":
+@pytest.fixture(params=["scipy's loop", "fallback"])
+def sparse_loop(request, monkeypatch):
+    """sum_rows and add_rows with scipy's compiled loop, and with their fallback (the public
+    csc_matrix product, numpy) as where the loop is missing."""
+    if request.param == "fallback":
         monkeypatch.setattr(layers, "_csc_kernel", lambda: None)
     elif layers._csc_kernel() is None:
         pytest.skip("this scipy has no csc_matvecs giving the public product's answer")
+    return request.param
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sum_rows_adds_each_row_to_all_its_targets(sparse_loop, dtype):
     rng = np.random.default_rng(4)
     values = rng.normal(size=(9, 3)).astype(dtype)
     targets = np.stack([rng.integers(0, 4, 9), rng.integers(4, 7, 9)], axis=1)  # (M, 2)
@@ -167,13 +173,8 @@ def test_sum_rows_adds_each_row_to_all_its_targets(path, dtype, monkeypatch):
     assert layers.sum_rows(values[:0], targets[:0, 0], 5).tolist() == np.zeros((5, 3)).tolist()  # an empty batch
 
 
-@pytest.mark.parametrize("path", ["scipy's loop", "numpy"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_add_rows_scales_and_adds_into_the_given_rows_only(path, dtype, monkeypatch):
-    if path == "numpy":
-        monkeypatch.setattr(layers, "_csc_kernel", lambda: None)
-    elif layers._csc_kernel() is None:
-        pytest.skip("this scipy has no csc_matvecs giving the public product's answer")
+def test_add_rows_scales_and_adds_into_the_given_rows_only(sparse_loop, dtype):
     rng = np.random.default_rng(5)
     target = rng.normal(size=(8, 3)).astype(dtype)
     rows, values, scale = np.array([6, 1, 3]), rng.normal(size=(3, 3)).astype(dtype), np.array([0.5, -2.0, 3.0], dtype=dtype)
