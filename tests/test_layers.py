@@ -148,8 +148,8 @@ def test_dropout_is_identity_without_rng_and_scales_kept_units():
 
 @pytest.fixture(params=["scipy's loop", "fallback"])
 def sparse_loop(request, monkeypatch):
-    """sum_rows and add_rows with scipy's compiled loop, and with their fallback (the public
-    csc_matrix product, numpy) as where the loop is missing."""
+    """sum_rows and add_rows with scipy's compiled loop, and with the fallback that runs where
+    the loop is missing (the public csc_matrix product; numpy's gather and scatter)."""
     if request.param == "fallback":
         monkeypatch.setattr(layers, "_csc_kernel", lambda: None)
     elif layers._csc_kernel() is None:
