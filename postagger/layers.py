@@ -54,7 +54,7 @@ def sum_rows(values: np.ndarray, targets: np.ndarray, n_targets: int) -> np.ndar
     """
     M = len(values)
     per_row = targets.size // M if M else 1
-    index = np.int32 if max(targets.size, n_targets) < 2**31 else np.int64  # scipy's own choice: int32 saves its copies
+    index = _index_type(targets.size, n_targets)
     indptr = np.arange(0, targets.size + 1, per_row, dtype=index)
     indices = targets.reshape(-1).astype(index, copy=False)
     ones = np.ones(targets.size, dtype=values.dtype)
@@ -76,16 +76,22 @@ def add_rows(target: np.ndarray, rows: np.ndarray, values: np.ndarray, scale: np
     scale[j] at (rows[j], j)) makes one pass over the rows. numpy needs a gather, a broadcast
     product (one loop call per row: 4x a plain product of the same size), a sum and a scatter."""
     R = len(rows)
-    scale = np.full(R, scale, dtype=target.dtype) if np.ndim(scale) == 0 else scale.astype(target.dtype, copy=False)
+    scale = np.full(R, scale, dtype=target.dtype) if np.ndim(scale) == 0 else np.ascontiguousarray(scale, dtype=target.dtype)
     kernel = _csc_kernel()
     if kernel is None or not target.flags.c_contiguous:
         current = target.take(rows, axis=0)
         current += scale[:, None] * values
         target[rows] = current
         return
-    index = np.int32 if max(R, len(target)) < 2**31 else np.int64
+    index = _index_type(R, len(target))
     kernel(len(target), R, target.shape[1], np.arange(R + 1, dtype=index), rows.astype(index, copy=False),
            scale, np.ascontiguousarray(values, dtype=target.dtype).reshape(-1), target.reshape(-1))
+
+
+def _index_type(*sizes: int) -> type:
+    """The sparse index type scipy itself would choose: int32 when it can hold every size (its
+    loops then need no copies), int64 otherwise."""
+    return np.int32 if max(sizes) < 2**31 else np.int64
 
 
 @functools.cache

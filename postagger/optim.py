@@ -132,7 +132,7 @@ class Adam(Optimizer):
             add_rows(param, rows, m_rows, -step / (np.sqrt(v_rows) + self.eps))
             return
         v = self._slot(name, "v", param)
-        v_rows = v if dense else np.take(v, rows, axis=0)
+        v_rows = v if dense else v.take(rows, axis=0)
         square = np.square(grad)
         v_rows -= square
         v_rows *= b2
