@@ -186,6 +186,7 @@ def train(
     max_sentences: Annotated[Optional[int], typer.Option(min=1, help="Train on the first N training sentences only.")] = None,
     keep_traces: Annotated[bool, typer.Option(help="Keep treebank's -NONE- trace tokens.")] = False,
     resume: Annotated[Optional[Path], typer.Option(help="Carry on from a checkpoint folder left by an interrupted run (its settings are used).")] = None,
+    parallel: Annotated[Optional[bool], typer.Option("--parallel/--no-parallel", help="Run the right-to-left direction of a one-layer bidirectional Elman network in a second process, on the other core. Default: when there are two cores. The model is the same either way.", show_default=False)] = None,
     quiet: Annotated[bool, QUIET] = False,
 ) -> None:
     """Train a tagger on an NLTK corpus's train split (or on your own files), choosing the best
@@ -204,6 +205,7 @@ def train(
       postagger train --cell lstm --out models/lstm
       postagger train --resume models/tagger.checkpoint
       postagger train --max-sentences 200 --epochs 2 --out models/tiny
+      postagger train --no-parallel    # one process, one core
     """
     from .progress import Reporter, TrainProgress
     from .tagger import RNNTagger
@@ -232,6 +234,7 @@ def train(
             tagger, state, checkpoint = RNNTagger(config), None, _checkpoint_folder(out)
         from .persist import check_replaceable
 
+        tagger.parallel = parallel
         for folder in (out, checkpoint):
             check_replaceable(folder)
         train_sents, dev_sents = _training_data(source)

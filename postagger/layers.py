@@ -211,15 +211,15 @@ def rnn_scores_packed(table: np.ndarray, ids: np.ndarray, Wh: np.ndarray, Wy: np
     return y
 
 
-def rnn_backward(dh: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
+def rnn_backward(dh: np.ndarray, cache: tuple, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """dh (D, T, N, H), the loss gradient reaching each h[:, t] from above.
 
-    Returns dx (D, T, N, H) and dWh (D, H, H). The gradient from h[:, t+1] (dh_next) is added
-    to dh[:, t] before going through tanh.
+    Returns dx (D, T, N, H) (into out when given) and dWh (D, H, H). The gradient from
+    h[:, t+1] (dh_next) is added to dh[:, t] before going through tanh.
     """
     h, Wh = cache
     D, T, N, H = h.shape
-    dpre = np.multiply(h, h)  # tanh' = 1 - h^2 for every step, then overwritten with the pre-activation grads
+    dpre = np.multiply(h, h, out=out)  # tanh' = 1 - h^2 for every step, then overwritten with the pre-activation grads
     np.subtract(1.0, dpre, out=dpre)  # in place: numpy's elision of big chained temporaries is slow
     dh_next = np.zeros((D, N, H), dtype=h.dtype)
     WhT = np.ascontiguousarray(Wh.transpose(0, 2, 1))
@@ -240,6 +240,30 @@ def rnn_backward(dh: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
 # and Wh (D, H, G*H), and return h (D, T, N, H). Gates are stacked along the last axis so that
 # every step does one product with Wh. With x = 0 and a zero state the state stays exactly 0,
 # which is what lets the model pad the backward lane at its start.
+
+
+def rnn_lane_forward(x: np.ndarray, Wh: np.ndarray, Wy: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, tuple]:
+    """One lane of an Elman layer and its share of the output scores: x (T, N, H) pre-activations,
+    overwritten with the states; Wh (H, H); Wy (H, K), the lane's rows of the output weights.
+    Returns y (T*N, K) in the lane's time order (into out when given). Lanes that run apart (in
+    two processes) make the same calls on the same numbers as rnn_forward does for all at once."""
+    T, N, H = x.shape
+    rnn_forward(x[None], Wh[None], out=x[None])
+    return np.matmul(x.reshape(T * N, H), Wy, out=out), (x, Wh, Wy)
+
+
+def rnn_lane_backward(dy: np.ndarray, cache: tuple, padded: np.ndarray, out: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """dy (T*N, K), the scores' gradient in the lane's time order; padded: the lane's padded
+    positions in (T*N), whose pre-activation was forced to zero. Returns dx (T, N, H) (into out
+    when given), zero at padding, dWh (H, H) and dWy (H, K)."""
+    h, Wh, Wy = cache
+    T, N, H = h.shape
+    dWy = h.reshape(T * N, H).T @ dy
+    dh = (dy @ Wy.T).reshape(1, T, N, H)
+    dx, dWh = rnn_backward(dh, (h[None], Wh[None]), out=None if out is None else out[None])
+    dx.reshape(T * N, H)[padded] = 0.0
+    return dx[0], dWh[0], dWy
 
 
 def _one_minus(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

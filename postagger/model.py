@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -232,6 +233,7 @@ def forward(
     dropout: float = 0.0,
     rng: np.random.Generator | None = None,
     by_type: np.ndarray | None = None,
+    lanes=None,
 ) -> tuple[np.ndarray, tuple]:
     """Tag scores (T*N, K'), time-major, and the cache for backward. K' >= K: the tags padded
     as in _output_layer, whose scores are -inf.
@@ -239,7 +241,9 @@ def forward(
     inputs: group -> ids (U,) of U word types; tokens (N, T): the type at each position;
     mask (N, T). Dropout is applied to each layer's output states when rate > 0 and an rng
     is given. by_type (D, U, F), when given, holds input_preactivations computed beforehand
-    (tagging many batches of one corpus); inputs is then not used.
+    (tagging many batches of one corpus); inputs is then not used. lanes: a lanes.LaneWorker
+    that runs the right-to-left lane of a one-layer bidirectional Elman network without dropout
+    in its own process (other networks, and batches too large for it, run here).
     """
     arch = architecture(params)
     cell_forward = CELLS[arch.cell][2]
@@ -247,6 +251,7 @@ def forward(
     N, T = mask.shape
     dtype = params["Why"].dtype
     padded = np.flatnonzero(_lane_major(mask, D) == 0)  # in (D*T*N)
+    apart = lanes is not None and runs_apart(params, dropout if rng is not None else 0.0) and lanes.fits(T, N)
 
     caches = []
     h = None  # (D, T, N, H): the previous layer's lanes
@@ -254,7 +259,7 @@ def forward(
         if layer == 1:
             if by_type is None:
                 by_type = input_preactivations(params, arch, inputs)  # (D, U, F)
-            x = np.empty((D, T, N, by_type.shape[2]), dtype=dtype)
+            x = lanes.inputs(T, N) if apart else np.empty((D, T, N, by_type.shape[2]), dtype=dtype)
             for d in range(D):
                 by_type[d].take(_time_major(tokens, d), axis=0, out=x[d], mode="clip")
         else:
@@ -264,6 +269,9 @@ def forward(
                 proj = _project_lanes(h, params[wx])  # natural time
                 np.add(proj[::-1] if d == 1 else proj, params[b], out=x[d])
         x.reshape(D * T * N, -1)[padded] = 0.0  # padding must not move the state
+        if apart:
+            scores, lanes_cache = _forward_apart(params, arch, x, padded, lanes)
+            return scores, (params, arch, inputs, tokens, padded, lanes_cache, None)
         Wh = np.stack([params[arch.layer_keys(layer, d)[1]] for d in range(D)])
         # x is not needed after the cell: the Elman cell writes its states over it
         h, cell_cache = cell_forward(x, Wh, out=x) if arch.cell == "rnn" else cell_forward(x, Wh)
@@ -273,6 +281,61 @@ def forward(
     scores = _project_lanes(h, Why).reshape(T * N, -1)
     scores += by
     return scores, (params, arch, inputs, tokens, padded, caches, Why)
+
+
+def runs_apart(params: dict[str, np.ndarray], dropout: float = 0.0) -> bool:
+    """Whether a lanes.LaneWorker can run the network's right-to-left lane in its own process:
+    a one-layer bidirectional Elman network in float32, without dropout."""
+    arch = architecture(params)
+    return (arch.cell, arch.layers, arch.directions) == ("rnn", 1, 2) and not dropout and params["Why"].dtype == np.float32
+
+
+def score_columns(params: dict[str, np.ndarray]) -> int:
+    """K': the columns of forward's scores (see _output_layer)."""
+    return _output_layer(params)[0].shape[1]
+
+
+class _ApartCache(NamedTuple):
+    lanes: object  # the LaneWorker, which keeps lane 1's cache
+    batch: int  # the worker's number for the batch: a later forward makes this cache stale
+    lane0: tuple  # lane 0's cache from layers.rnn_lane_forward
+    Why: np.ndarray
+
+
+def _forward_apart(params: dict[str, np.ndarray], arch: Architecture, x: np.ndarray, padded: np.ndarray, lanes
+                   ) -> tuple[np.ndarray, _ApartCache]:
+    """forward's Elman layer and output layer with lane 1 in the lane worker's process, the
+    same products as _project_lanes makes. x (2, T, N, H): the worker's shared inputs."""
+    _, T, N, H = x.shape
+    Why, by = _output_layer(params)
+    (_, wh0, _), (_, wh1, _) = arch.layer_keys(1, 0), arch.layer_keys(1, 1)
+    split = np.searchsorted(padded, T * N)  # lane 0's padded positions, then lane 1's
+    batch = lanes.start_forward(T, N, params[wh1], Why[H:], padded[split:] - T * N)
+    y, lane0 = layers.rnn_lane_forward(x[0], params[wh0], Why[:H])
+    scores = y.reshape(T, N, -1)
+    scores += lanes.finish_forward().reshape(T, N, -1)[::-1]  # lane 1 runs right to left
+    scores = scores.reshape(T * N, -1)
+    scores += by
+    return scores, _ApartCache(lanes, batch, lane0, Why)
+
+
+def _backward_apart(dscores: np.ndarray, cache: tuple, sparse: bool) -> dict[str, np.ndarray]:
+    """backward for a forward run with _forward_apart: the same grads, in the same order."""
+    params, arch, inputs, tokens, padded, apart, _ = cache
+    N, T = tokens.shape
+    K = params["by"].shape[0]
+    apart.lanes.start_backward(apart.batch, dscores)
+    dx = apart.lanes.gradients(T, N)  # (2, T, N, H), shared
+    lane0_padded = padded[: np.searchsorted(padded, T * N)]
+    _, dWh0, dWy0 = layers.rnn_lane_backward(dscores, apart.lane0, lane0_padded, out=dx[0])
+    dWh1, dWy1 = apart.lanes.finish_backward()
+    grads: dict[str, np.ndarray] = {"by": layers.column_sums(dscores)[:K], "Why": np.concatenate([dWy0[:, :K], dWy1[:, :K]])}
+    grads.update(_input_grads(params, arch, inputs, tokens, dx, sparse))
+    for d, dWh in enumerate((dWh0, dWh1)):
+        _, wh, b = arch.layer_keys(1, d)
+        grads[wh] = dWh
+        grads[b] = layers.column_sums(dx[d].reshape(T * N, -1))
+    return grads
 
 
 def _output_layer(params: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -292,6 +355,8 @@ def backward(dscores: np.ndarray, cache: tuple, *, sparse: bool = False) -> dict
     (those of the added tags dropped). With sparse=True the one-hot input
     tables get a RowGrad holding only the rows that the batch used."""
     params, arch, inputs, tokens, padded, caches, Why = cache
+    if isinstance(caches, _ApartCache):
+        return _backward_apart(dscores, cache, sparse)
     cell_backward = CELLS[arch.cell][3]
     D = arch.directions
     N, T = tokens.shape
@@ -353,16 +418,17 @@ def loss_and_grads(
     dropout: float = 0.0,
     rng: np.random.Generator | None = None,
     sparse: bool = False,
+    lanes=None,
 ) -> tuple[float, dict[str, np.ndarray]]:
     """Mean cross-entropy over the unmasked tokens, and its gradient for every parameter.
 
     words, tags, mask (N, T); features: group -> ids (N, T) for each extra input table.
-    Works in the dtype of params (float64 for gradcheck, float32 for training).
+    Works in the dtype of params (float64 for gradcheck, float32 for training). lanes: see forward.
     """
     N, T = mask.shape
     inputs = {g: ids.reshape(-1) for g, ids in {"word": words, **(features or {})}.items()}
     tokens = np.arange(N * T).reshape(N, T)  # every position its own type
-    scores, cache = forward(params, inputs, tokens, mask, dropout=dropout, rng=rng)
+    scores, cache = forward(params, inputs, tokens, mask, dropout=dropout, rng=rng, lanes=lanes)
     loss, dscores = layers.softmax_cross_entropy(scores, tags.T.reshape(-1), mask.T.reshape(-1))
     return loss, backward(dscores, cache, sparse=sparse)
 
@@ -376,10 +442,11 @@ def batch_loss_and_grads(
     *,
     dropout: float = 0.0,
     rng: np.random.Generator | None = None,
+    lanes=None,
 ) -> tuple[float, dict]:
     """loss_and_grads for a batch given by word types (see forward), with row-sparse gradients
-    for the input tables: what the training loop uses."""
-    scores, cache = forward(params, inputs, tokens, mask, dropout=dropout, rng=rng)
+    for the input tables: what the training loop uses. lanes: see forward."""
+    scores, cache = forward(params, inputs, tokens, mask, dropout=dropout, rng=rng, lanes=lanes)
     loss, dscores = layers.softmax_cross_entropy(scores, tags.T.reshape(-1), mask.T.reshape(-1))
     return loss, backward(dscores, cache, sparse=True)
 

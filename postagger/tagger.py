@@ -42,8 +42,11 @@ def build_vocabs(sentences: Sequence[Sequence[str]], features: Sequence[str], mi
 
 
 class RNNTagger:
-    def __init__(self, config: TrainConfig | None = None):
+    def __init__(self, config: TrainConfig | None = None, parallel: bool | None = None):
+        """parallel: train the right-to-left lane in a second process (see train.fit_params);
+        None: when there are two cores. The weights are the same either way."""
         self.config = config or TrainConfig()
+        self.parallel = parallel
 
     # ------------------------------------------------------------ training
 
@@ -75,7 +78,7 @@ class RNNTagger:
             hidden=cfg.hidden, layers=cfg.layers, bidirectional=cfg.bidirectional, cell=cfg.cell,
         )
         params = model.init_params(net, np.random.default_rng(cfg.seed)) if resume is None else resume.params
-        result = fit_params(params, train, dev, cfg, callback, resume, on_epoch_saved)
+        result = fit_params(params, train, dev, cfg, callback, resume, on_epoch_saved, parallel=self.parallel)
         self.params_ = result.params
         self.history_ = result.history
         self.best_epoch_ = result.best_epoch

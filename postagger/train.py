@@ -7,11 +7,13 @@ np.random.default_rng([seed, e]), so that the same seed gives the same weights.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import lanes as lane_workers
 from . import model
 from .errors import PostaggerError
 from .encoding import EncodedCorpus, length_batches, make_batch
@@ -132,12 +134,15 @@ def fit_params(
     callback: Callback | None = None,
     resume: TrainState | None = None,
     on_epoch_saved=None,
+    parallel: bool | None = None,
 ) -> TrainResult:
     """Train params in place for cfg.epochs epochs; return the best weights on dev.
 
     When callback.stop() turns true, return after the current batch, with result.state ready to
     pass back as `resume`. on_epoch_saved(state), when given, is called after every epoch (for
-    checkpoints)."""
+    checkpoints). parallel: run the right-to-left lane of a one-layer bidirectional Elman
+    network in a second process (lanes.LaneWorker), with the same weights as in one; None: when
+    the machine gives this process two cores or more."""
     callback = callback or Callback()
     options = {"rowwise": True} if cfg.optimizer == "adam" and cfg.rowwise_adam else {}
     optimizer = make_optimizer(cfg.optimizer, cfg.lr, cfg.clip, **options)
@@ -146,6 +151,24 @@ def fit_params(
     if resume is not None:
         optimizer.load_state_dict(resume.optimizer)
         optimizer.lr = resume.lr
+    with _lane_worker(params, train, cfg, parallel) as lanes:
+        return _train_epochs(state, optimizer, train, dev, cfg, callback, on_epoch_saved, lanes)
+
+
+def _lane_worker(params, train: EncodedCorpus, cfg: TrainConfig, parallel: bool | None):
+    """A started LaneWorker, when wanted and the network allows, as a context manager."""
+    if parallel is None:
+        parallel = lane_workers.available_cores() >= 2
+    if not (parallel and len(train) and model.runs_apart(params, cfg.dropout)):
+        return contextlib.nullcontext()
+    capacity = cfg.batch_size * int(train.lengths.max())  # positions in the largest padded batch
+    worker = lane_workers.start_worker(capacity, model.architecture(params).hidden, model.score_columns(params))
+    return worker or contextlib.nullcontext()
+
+
+def _train_epochs(state: TrainState, optimizer, train, dev, cfg: TrainConfig, callback: Callback, on_epoch_saved,
+                  lanes) -> TrainResult:
+    params = state.params
     while state.epoch <= cfg.epochs and not state.finished:
         epoch = state.epoch
         rng = np.random.default_rng([cfg.seed, epoch])
@@ -158,7 +181,8 @@ def fit_params(
             batch = make_batch(train, batches[i], rng)
             with np.errstate(over="ignore", invalid="ignore"):  # a diverging loss is reported below
                 loss, grads = model.batch_loss_and_grads(
-                    params, batch.inputs, batch.tokens, batch.tags, batch.mask, dropout=cfg.dropout, rng=rng
+                    params, batch.inputs, batch.tokens, batch.tags, batch.mask, dropout=cfg.dropout, rng=rng,
+                    lanes=lanes,
                 )
             if not cfg.sparse_updates:
                 grads = {k: g.to_dense(params[k].shape) if isinstance(g, model.RowGrad) else g for k, g in grads.items()}

@@ -1,0 +1,93 @@
+"""The right-to-left lane in a second process (lanes.LaneWorker) gives exactly the numbers of
+one process: scores, gradients and trained weights, bit for bit."""
+
+import numpy as np
+import pytest
+
+from postagger import gradcheck, lanes, model
+from postagger.tagger import RNNTagger
+from postagger.train import TrainConfig
+
+HIDDEN, TAGS = 6, 5
+
+
+def _problem(seed: int, seq_len: int = 7, batch: int = 4):
+    """A float32 one-layer bidirectional Elman problem with padding: T >= 3, H, V, K different."""
+    params, problem = gradcheck.random_problem(seq_len=seq_len, batch=batch, hidden=HIDDEN, vocab=11, tags=TAGS,
+                                               groups=2, bidirectional=True, seed=seed)
+    assert problem["mask"].sum(axis=1).min() < seq_len
+    return {k: v.astype(np.float32) for k, v in params.items()}, problem
+
+
+@pytest.fixture(scope="module")
+def worker():
+    params, _ = _problem(0)
+    with lanes.LaneWorker(capacity=40, hidden=HIDDEN, n_scores=model.score_columns(params)) as running:
+        yield running
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_gradients_with_the_worker_equal_those_of_one_process(worker, seed):
+    params, problem = _problem(seed)
+    loss, grads = model.loss_and_grads(params, **problem)
+    batches_before = worker.batch
+    apart_loss, apart_grads = model.loss_and_grads(params, **problem, lanes=worker)
+    assert worker.batch == batches_before + 1  # the worker ran it
+    assert apart_loss == loss
+    assert list(apart_grads) == list(grads)  # the same order: the global norm sums them in it
+    for name in grads:
+        assert apart_grads[name].dtype == grads[name].dtype, name
+        np.testing.assert_array_equal(apart_grads[name], grads[name], err_msg=name)
+
+
+def test_a_batch_larger_than_the_shared_arrays_runs_here(worker):
+    params, problem = _problem(0, seq_len=9, batch=5)  # 45 positions > capacity 40
+    batches_before = worker.batch
+    loss, grads = model.loss_and_grads(params, **problem, lanes=worker)
+    assert worker.batch == batches_before
+    assert loss == model.loss_and_grads(params, **problem)[0]
+
+
+def test_the_worker_refuses_a_stale_cache(worker):
+    params, problem = _problem(0)
+    inputs = {"word": problem["words"].reshape(-1), **{g: v.reshape(-1) for g, v in problem["features"].items()}}
+    tokens = np.arange(problem["mask"].size).reshape(problem["mask"].shape)
+    scores, first = model.forward(params, inputs, tokens, problem["mask"], lanes=worker)
+    model.forward(params, inputs, tokens, problem["mask"], lanes=worker)  # the worker now holds this one
+    with pytest.raises(lanes.LaneWorkerError, match="no longer holds"):
+        model.backward(np.zeros_like(scores), first)
+
+
+def test_a_stopped_worker_is_reported_not_waited_for():
+    params, problem = _problem(0)
+    worker = lanes.LaneWorker(capacity=40, hidden=HIDDEN, n_scores=model.score_columns(params))
+    worker._process.kill()
+    with pytest.raises(lanes.LaneWorkerError, match="stopped"):
+        model.loss_and_grads(params, **problem, lanes=worker)
+    worker.close()
+
+
+def test_close_ends_the_process():
+    with lanes.LaneWorker(capacity=8, hidden=3, n_scores=16) as worker:
+        assert worker._process.is_alive()
+    assert not worker._process.is_alive()
+    assert worker._process.exitcode == 0
+
+
+def test_training_in_two_processes_gives_the_same_weights(tiny):
+    config = TrainConfig(epochs=2, hidden=12, batch_size=8)
+    one = RNNTagger(config, parallel=False).fit(tiny[:100], tiny[100:])
+    two = RNNTagger(config, parallel=True).fit(tiny[:100], tiny[100:])
+    assert [r.loss for r in two.history_] == [r.loss for r in one.history_]
+    for name, value in one.params_.items():
+        np.testing.assert_array_equal(two.params_[name], value, err_msg=name)
+
+
+def test_networks_the_worker_cannot_run_stay_in_one_process():
+    params, _ = _problem(0)
+    assert model.runs_apart(params)
+    assert not model.runs_apart(params, dropout=0.5)
+    assert not model.runs_apart({k: v.astype(np.float64) for k, v in params.items()})
+    for shape in (dict(bidirectional=False), dict(bidirectional=True, layers=2), dict(bidirectional=True, cell="gru")):
+        other, _ = gradcheck.random_problem(**shape)
+        assert not model.runs_apart({k: v.astype(np.float32) for k, v in other.items()}), shape
