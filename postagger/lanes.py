@@ -96,9 +96,9 @@ def _serve(block, capacity: int, hidden: int, n_scores: int, go, done, parent: i
                 y = shared.y[: T * N * n_scores].reshape(T * N, n_scores)
                 _, cache = layers.rnn_lane_forward(shared.lanes("x", T, N)[1], shared.Wh, shared.Wy, out=y)
             else:
-                dy = np.ascontiguousarray(shared.dy[: T * N * n_scores].reshape(T, N, n_scores)[::-1])  # lane 1's time order
+                dy = shared.dy[: T * N * n_scores].reshape(T * N, n_scores)  # in lane 1's time order
                 _, shared.dWh[...], shared.dWy[...] = layers.rnn_lane_backward(
-                    dy.reshape(T * N, n_scores), cache, shared.padded[:n_padded], out=shared.lanes("dx", T, N)[1])
+                    dy, cache, shared.padded[:n_padded], out=shared.lanes("dx", T, N)[1])
             shared.header[4] = 0
         except Exception as error:  # reported by the caller, which raises it
             text = f"{type(error).__name__}: {error}".encode()[: _MESSAGE - 1]
@@ -159,10 +159,13 @@ class LaneWorker:
         return self._shared.y[: T * N * self._shared.n_scores].reshape(T * N, -1)
 
     def start_backward(self, batch: int, dscores: np.ndarray) -> None:
-        """dscores (T*N, K): the gradient of the batch's scores, in natural time order."""
+        """dscores (T*N, K): the gradient of the batch's scores, in natural time order (lane 1
+        gets them reversed)."""
         if batch != self.batch or self._pending is not None:
             raise LaneWorkerError("backward of a batch whose forward the lane worker no longer holds")
-        self._shared.dy[: dscores.size] = dscores.reshape(-1)
+        T, N = (int(v) for v in self._shared.header[1:3])
+        flipped = dscores.reshape(T, N, -1)[::-1]  # lane 1's time order, in the one copy it needs anyway
+        self._shared.dy[: dscores.size].reshape(flipped.shape)[...] = flipped
         self._shared.header[0] = _BACKWARD
         self._send(_BACKWARD)
 

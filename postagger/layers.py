@@ -123,6 +123,12 @@ def embed_backward_rows(dout: np.ndarray, ids: np.ndarray, n_rows: int | None = 
     them: the lookups of several tables, their ids offset into one id space, summed into one
     pre-activation. n_rows, the size of that id space when known, lets the rows present be
     marked in a table of n_rows flags instead of sorted (5x faster for a training batch)."""
+    rows, inverse = rows_present(ids, n_rows)
+    return RowGrad(rows, sum_rows(dout, inverse, len(rows)))
+
+
+def rows_present(ids: np.ndarray, n_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ids, sorted (R,), and each id's place among them (ids' shape)."""
     if n_rows is None:
         rows, inverse = np.unique(ids, return_inverse=True)
     else:
@@ -132,7 +138,7 @@ def embed_backward_rows(dout: np.ndarray, ids: np.ndarray, n_rows: int | None = 
         rank = np.empty(n_rows, dtype=np.intp)  # meaningful at rows only
         rank[rows] = np.arange(len(rows))
         inverse = rank[ids]
-    return RowGrad(rows, sum_rows(dout, inverse.reshape(ids.shape), len(rows)))
+    return rows, inverse.reshape(ids.shape)
 
 
 # ---------------------------------------------------------------- Elman recurrence

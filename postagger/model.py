@@ -259,7 +259,10 @@ def forward(
         if layer == 1:
             if by_type is None:
                 by_type = input_preactivations(params, arch, inputs)  # (D, U, F)
-            x = lanes.inputs(T, N) if apart else np.empty((D, T, N, by_type.shape[2]), dtype=dtype)
+            if apart:
+                scores, lanes_cache = _forward_apart(params, arch, by_type, tokens, padded, lanes)
+                return scores, (params, arch, inputs, tokens, padded, lanes_cache, None)
+            x = np.empty((D, T, N, by_type.shape[2]), dtype=dtype)
             for d in range(D):
                 by_type[d].take(_time_major(tokens, d), axis=0, out=x[d], mode="clip")
         else:
@@ -269,9 +272,6 @@ def forward(
                 proj = _project_lanes(h, params[wx])  # natural time
                 np.add(proj[::-1] if d == 1 else proj, params[b], out=x[d])
         x.reshape(D * T * N, -1)[padded] = 0.0  # padding must not move the state
-        if apart:
-            scores, lanes_cache = _forward_apart(params, arch, x, padded, lanes)
-            return scores, (params, arch, inputs, tokens, padded, lanes_cache, None)
         Wh = np.stack([params[arch.layer_keys(layer, d)[1]] for d in range(D)])
         # x is not needed after the cell: the Elman cell writes its states over it
         h, cell_cache = cell_forward(x, Wh, out=x) if arch.cell == "rnn" else cell_forward(x, Wh)
@@ -302,15 +302,22 @@ class _ApartCache(NamedTuple):
     Why: np.ndarray
 
 
-def _forward_apart(params: dict[str, np.ndarray], arch: Architecture, x: np.ndarray, padded: np.ndarray, lanes
-                   ) -> tuple[np.ndarray, _ApartCache]:
-    """forward's Elman layer and output layer with lane 1 in the lane worker's process, the
-    same products as _project_lanes makes. x (2, T, N, H): the worker's shared inputs."""
-    _, T, N, H = x.shape
+def _forward_apart(params: dict[str, np.ndarray], arch: Architecture, by_type: np.ndarray, tokens: np.ndarray,
+                   padded: np.ndarray, lanes) -> tuple[np.ndarray, _ApartCache]:
+    """forward's Elman layer and output layer with lane 1 in the lane worker's process: the same
+    steps as forward and _project_lanes take, lane 1's inputs first so that it starts early.
+    by_type (2, U, H): input_preactivations; tokens (N, T); padded: positions in (2*T*N)."""
+    N, T = tokens.shape
+    H = arch.hidden
     Why, by = _output_layer(params)
     (_, wh0, _), (_, wh1, _) = arch.layer_keys(1, 0), arch.layer_keys(1, 1)
+    x = lanes.inputs(T, N)  # (2, T, N, H), shared
     split = np.searchsorted(padded, T * N)  # lane 0's padded positions, then lane 1's
-    batch = lanes.start_forward(T, N, params[wh1], Why[H:], padded[split:] - T * N)
+    for d, lane_padded in ((1, padded[split:] - T * N), (0, padded[:split])):
+        by_type[d].take(_time_major(tokens, d), axis=0, out=x[d], mode="clip")
+        x[d].reshape(T * N, H)[lane_padded] = 0.0  # padding must not move the state
+        if d == 1:
+            batch = lanes.start_forward(T, N, params[wh1], Why[H:], lane_padded)
     y, lane0 = layers.rnn_lane_forward(x[0], params[wh0], Why[:H])
     scores = y.reshape(T, N, -1)
     scores += lanes.finish_forward().reshape(T, N, -1)[::-1]  # lane 1 runs right to left
@@ -328,9 +335,11 @@ def _backward_apart(dscores: np.ndarray, cache: tuple, sparse: bool) -> dict[str
     dx = apart.lanes.gradients(T, N)  # (2, T, N, H), shared
     lane0_padded = padded[: np.searchsorted(padded, T * N)]
     _, dWh0, dWy0 = layers.rnn_lane_backward(dscores, apart.lane0, lane0_padded, out=dx[0])
+    dby = layers.column_sums(dscores)[:K]  # what needs no lane 1 is done while it runs
+    plan = _input_grad_plan(params, arch, inputs, tokens)
     dWh1, dWy1 = apart.lanes.finish_backward()
-    grads: dict[str, np.ndarray] = {"by": layers.column_sums(dscores)[:K], "Why": np.concatenate([dWy0[:, :K], dWy1[:, :K]])}
-    grads.update(_input_grads(params, arch, inputs, tokens, dx, sparse))
+    grads: dict[str, np.ndarray] = {"by": dby, "Why": np.concatenate([dWy0[:, :K], dWy1[:, :K]])}
+    grads.update(_input_grads(params, arch, inputs, tokens, dx, sparse, plan))
     for d, dWh in enumerate((dWh0, dWh1)):
         _, wh, b = arch.layer_keys(1, d)
         grads[wh] = dWh
@@ -383,8 +392,24 @@ def backward(dscores: np.ndarray, cache: tuple, *, sparse: bool = False) -> dict
     return grads
 
 
-def _input_grads(params, arch: Architecture, inputs, tokens: np.ndarray, dx: np.ndarray, sparse: bool) -> dict:
-    """Gradients of the one-hot input tables from dx (D, T, N, F).
+def _input_grad_plan(params, arch: Architecture, inputs, tokens: np.ndarray) -> tuple:
+    """The index work of _input_grads, which needs no gradient: the types' rows of the first sum
+    (D, T, N), the tables' offsets in one id space, and the rows present with each type's rows
+    among them (see layers.embed_backward_rows)."""
+    D = arch.directions
+    n_types = len(inputs[arch.groups[0]])
+    lane_rows = _lane_major(tokens, D) * D + np.arange(D)[:, None, None]  # (D, T, N)
+    keys = [arch.input_key(g) for g in arch.groups]
+    offsets = np.cumsum([0] + [len(params[key]) for key in keys])
+    ids = np.stack([inputs[g] for g in arch.groups]) + offsets[:-1, None]  # (G, U)
+    rows, inverse = layers.rows_present(ids.T, n_rows=int(offsets[-1]))  # (R,), (U, G)
+    return n_types, lane_rows, keys, offsets, rows, inverse
+
+
+def _input_grads(params, arch: Architecture, inputs, tokens: np.ndarray, dx: np.ndarray, sparse: bool,
+                 plan: tuple | None = None) -> dict:
+    """Gradients of the one-hot input tables from dx (D, T, N, F); plan: _input_grad_plan's,
+    when made beforehand.
 
     Positions are first summed into their word types, then the types into the rows of every
     group at once: group g's ids are offset past the earlier groups' tables, so one sparse
@@ -393,13 +418,10 @@ def _input_grads(params, arch: Architecture, inputs, tokens: np.ndarray, dx: np.
     each table's gradient is a block of rows of the result.
     """
     D, T, N, F = dx.shape
-    n_types = len(inputs[arch.groups[0]])
-    lane_rows = _lane_major(tokens, D) * D + np.arange(D)[:, None, None]  # (D, T, N)
+    plan = plan or _input_grad_plan(params, arch, inputs, tokens)
+    n_types, lane_rows, keys, offsets, rows, inverse = plan
     by_type = layers.sum_rows(dx.reshape(D * T * N, F), lane_rows.reshape(-1), D * n_types).reshape(n_types, D * F)
-    keys = [arch.input_key(g) for g in arch.groups]
-    offsets = np.cumsum([0] + [len(params[key]) for key in keys])
-    ids = np.stack([inputs[g] for g in arch.groups]) + offsets[:-1, None]  # (G, U)
-    rows, summed = layers.embed_backward_rows(by_type, ids.T, n_rows=int(offsets[-1]))  # (R,), (R, D*F)
+    summed = layers.sum_rows(by_type, inverse, len(rows))  # (R, D*F)
     bounds = np.searchsorted(rows, offsets)
     grads = {}
     for i, key in enumerate(keys):
