@@ -32,6 +32,7 @@ _FORWARD, _BACKWARD, _STOP = 1, 2, 3
 _HEADER = 8  # int64: command, T, N, padded positions of lane 1, status
 _MESSAGE = 1024  # bytes for an error raised in the worker
 _START_TIMEOUT = 60.0  # seconds for the worker to import numpy and attach
+_NAME = "postagger-lane"
 
 
 def available_cores() -> int:
@@ -122,12 +123,15 @@ class LaneWorker:
         self._go, self._done = context.Semaphore(0), context.Semaphore(0)
         self._process = context.Process(
             target=_serve, args=(self._block, capacity, hidden, n_scores, self._go, self._done, os.getpid()),
-            daemon=True, name="postagger-lane",
+            daemon=True, name=_NAME,
         )
         self._process.start()
         self.batch = 0  # batches started: a cache of an earlier one is stale
         self._pending = None  # the command the worker is running
-        self._wait(_START_TIMEOUT)
+        try:
+            self._wait(_START_TIMEOUT)
+        except LaneWorkerError:
+            raise LaneWorkerError(f"the second process did not start (exit code {self._process.exitcode})") from None
 
     def fits(self, T: int, N: int) -> bool:
         """Whether a batch of N sentences of T steps fits the shared arrays."""
@@ -187,7 +191,7 @@ class LaneWorker:
             if not self._process.is_alive() or (timeout is not None and waited >= timeout):
                 self.close()
                 raise LaneWorkerError(f"the second training process stopped (exit code {self._process.exitcode}); "
-                                      "train with --no-parallel (parallel=False) to use one process")
+                                      "--no-parallel (parallel=False) trains in one")
         self._pending = None
         if self._shared.header[4]:
             message = bytes(self._shared.message).split(b"\0", 1)[0].decode(errors="replace")
@@ -210,13 +214,17 @@ class LaneWorker:
         self.close()
 
 
+_GUARD = "put the script's top-level code under `if __name__ == \"__main__\":`, or train with parallel=False"
+
+
 def start_worker(capacity: int, hidden: int, n_scores: int) -> LaneWorker | None:
-    """A LaneWorker, or None with a warning when the second process cannot start (for example
-    when a script that trains lacks the `if __name__ == "__main__":` guard that spawned
-    processes need)."""
+    """A LaneWorker, or None with a warning when the second process cannot start, for example
+    when a script that trains lacks the `if __name__ == "__main__":` guard: a spawned process
+    runs the script's top-level code again, and ends here."""
+    if multiprocessing.current_process().name == _NAME:  # inside that second run: stop it at once
+        raise SystemExit(f"postagger: the second training process ran the script that trains; {_GUARD}")
     try:
         return LaneWorker(capacity, hidden, n_scores)
     except (OSError, LaneWorkerError) as error:
-        warnings.warn(f"training in one process: the second process did not start ({error})", RuntimeWarning,
-                      stacklevel=2)
+        warnings.warn(f"postagger trains in one process: {error}; in a script, {_GUARD}", RuntimeWarning, stacklevel=2)
         return None

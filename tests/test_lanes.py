@@ -91,3 +91,26 @@ def test_networks_the_worker_cannot_run_stay_in_one_process():
     for shape in (dict(bidirectional=False), dict(bidirectional=True, layers=2), dict(bidirectional=True, cell="gru")):
         other, _ = gradcheck.random_problem(**shape)
         assert not model.runs_apart({k: v.astype(np.float32) for k, v in other.items()}), shape
+
+
+def test_a_script_without_the_main_guard_trains_in_one_process_with_a_warning(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "train_unguarded.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})\n"
+        "from postagger.tagger import RNNTagger\n"
+        "from postagger.train import TrainConfig\n"
+        "sentences = [[('The', 'DT'), ('cat', 'NN'), ('sat', 'VBD')], [('A', 'DT'), ('dog', 'NN'), ('ran', 'VBD'), ('.', '.')]]\n"
+        "tagger = RNNTagger(TrainConfig(epochs=1, hidden=4), parallel=True).fit(sentences * 10)\n"
+        "print('trained', len(tagger.history_))\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "trained 1"
+    assert "trains in one process: the second process did not start" in result.stderr
+    assert 'if __name__ == "__main__":' in result.stderr
+    assert "Traceback" not in result.stderr
