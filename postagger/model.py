@@ -299,7 +299,6 @@ class _ApartCache(NamedTuple):
     lanes: object  # the LaneWorker, which keeps lane 1's cache
     batch: int  # the worker's number for the batch: a later forward makes this cache stale
     lane0: tuple  # lane 0's cache from layers.rnn_lane_forward
-    Why: np.ndarray
 
 
 def _forward_apart(params: dict[str, np.ndarray], arch: Architecture, by_type: np.ndarray, tokens: np.ndarray,
@@ -323,7 +322,7 @@ def _forward_apart(params: dict[str, np.ndarray], arch: Architecture, by_type: n
     scores += lanes.finish_forward().reshape(T, N, -1)[::-1]  # lane 1 runs right to left
     scores = scores.reshape(T * N, -1)
     scores += by
-    return scores, _ApartCache(lanes, batch, lane0, Why)
+    return scores, _ApartCache(lanes, batch, lane0)
 
 
 def _backward_apart(dscores: np.ndarray, cache: tuple, sparse: bool) -> dict[str, np.ndarray]:
