@@ -55,13 +55,13 @@ class PhasesPerEpoch(Callback):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parallel", action=argparse.BooleanOptionalAction, default=None,
-                        help="the right-to-left lane in a second process (default: with two cores)")
+                        help="the right-to-left lane in a second process (default: on Linux with two cores)")
     args = parser.parse_args()
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="blas")
     sentences = corpora.load_corpus("treebank", "native", "train")
-    parallel = args.parallel if args.parallel is not None else lanes.available_cores() >= 2
+    parallel = args.parallel if args.parallel is not None else lanes.worthwhile()
     timed(model, "input_preactivations", "forward: input tables (gather and sum)")
     if parallel:  # the left-to-right lane here: its recurrence and its share of the output layer
         timed(layers, "rnn_lane_forward", "forward: recurrence and output layer, lane 0")

@@ -343,7 +343,7 @@ def main() -> None:
     row("NLTK PerceptronTagger: one training iteration", f"{rate(training, 'perceptron'):,.0f} tok/s", f"treebank train; {n}")
     row("NLTK PerceptronTagger: tag_sents", f"{rate(tagging, 'perceptron'):,.0f} tok/s", "treebank test")
     o_train = rate(training, "postagger")
-    processes = "2 processes (the right-to-left lane in the second)" if lanes.available_cores() >= 2 else "1 process"
+    processes = "2 processes (the right-to-left lane in the second)" if lanes.worthwhile() else "1 process"
     row("postagger: one training epoch, default network", f"{o_train:,.0f} tok/s",
         f"batch {config.batch_size}, 1 BLAS thread, {processes}, the second epoch of a fresh training")
     row("postagger: tag_sents, default network", f"{rate(tagging, 'postagger'):,.0f} tok/s", "loading excluded, cold word cache")

@@ -44,7 +44,7 @@ def build_vocabs(sentences: Sequence[Sequence[str]], features: Sequence[str], mi
 class RNNTagger:
     def __init__(self, config: TrainConfig | None = None, parallel: bool | None = None):
         """parallel: train the right-to-left lane in a second process (see train.fit_params);
-        None: when there are two cores. The weights are the same either way."""
+        None: on Linux with two cores or more. The weights are the same either way."""
         self.config = config or TrainConfig()
         self.parallel = parallel
 

@@ -142,7 +142,7 @@ def fit_params(
     pass back as `resume`. on_epoch_saved(state), when given, is called after every epoch (for
     checkpoints). parallel: run the right-to-left lane of a one-layer bidirectional Elman
     network in a second process (lanes.LaneWorker), with the same weights as in one; None: when
-    the machine gives this process two cores or more."""
+    lanes.worthwhile() (Linux, two cores or more)."""
     callback = callback or Callback()
     options = {"rowwise": True} if cfg.optimizer == "adam" and cfg.rowwise_adam else {}
     optimizer = make_optimizer(cfg.optimizer, cfg.lr, cfg.clip, **options)
@@ -158,7 +158,7 @@ def fit_params(
 def _lane_worker(params, train: EncodedCorpus, cfg: TrainConfig, parallel: bool | None):
     """A started LaneWorker, when wanted and the network allows, as a context manager."""
     if parallel is None:
-        parallel = lane_workers.available_cores() >= 2
+        parallel = lane_workers.worthwhile()
     if not (parallel and len(train) and model.runs_apart(params, cfg.dropout)):
         return contextlib.nullcontext()
     capacity = cfg.batch_size * int(train.lengths.max())  # positions in the largest padded batch
