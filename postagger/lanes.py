@@ -29,8 +29,8 @@ from .errors import PostaggerError
 class LaneWorkerError(PostaggerError):
     """The second process failed or stopped."""
 
-_FORWARD, _BACKWARD, _STOP = 1, 2, 3
-_HEADER = 8  # int64: command, T, N, padded positions of lane 1, status
+_FORWARD, _BACKWARD, _UPDATE, _STOP = 1, 2, 3, 4
+_HEADER = 8  # int64: command, T, N, padded positions of lane 1, status, optimizer steps
 _MESSAGE = 1024  # bytes for an error raised in the worker
 _START_TIMEOUT = 60.0  # seconds for the worker to import numpy and attach
 _NAME = "postagger-lane"
@@ -44,39 +44,47 @@ def worthwhile() -> bool:
     return len(os.sched_getaffinity(0)) >= 2
 
 
-class _Buffers:
-    """Views of the shared block: x and dx (2, C*H) (the batch's (2, T, N, H) in their first
-    2*T*N*H floats), the scores y and their gradient dy (C, K), lane 1's weights and their
-    gradients, its padded positions, the header and the error message."""
-
-    def __init__(self, block, capacity: int, hidden: int, n_scores: int):
-        C, H, K = capacity, hidden, n_scores
-        self.capacity, self.hidden, self.n_scores = C, H, K
-        sizes = {"x": 2 * C * H, "dx": 2 * C * H, "y": C * K, "dy": C * K, "Wh": H * H, "Wy": H * K,
-                 "dWh": H * H, "dWy": H * K}
-        raw = np.frombuffer(block, dtype=np.uint8)
-        start = 0
-        for name, size in sizes.items():
-            setattr(self, name, raw[start : start + 4 * size].view(np.float32))
-            start += 4 * size
-        self.padded = raw[start : start + 8 * C].view(np.int64)
-        self.header = raw[start + 8 * C : start + 8 * (C + _HEADER)].view(np.int64)
-        self.message = raw[start + 8 * (C + _HEADER) :]
-        self.Wh, self.dWh = self.Wh.reshape(H, H), self.dWh.reshape(H, H)
-        self.Wy, self.dWy = self.Wy.reshape(H, K), self.dWy.reshape(H, K)
-
-    @staticmethod
-    def nbytes(capacity: int, hidden: int, n_scores: int) -> int:
-        C, H, K = capacity, hidden, n_scores
-        return 4 * (4 * C * H + 2 * C * K + 2 * H * H + 2 * H * K) + 8 * (C + _HEADER) + _MESSAGE
-
-    def lanes(self, name: str, T: int, N: int) -> np.ndarray:
-        """x or dx as the batch's (2, T, N, H)."""
-        return getattr(self, name)[: 2 * T * N * self.hidden].reshape(2, T, N, self.hidden)
+def _layout(capacity: int, hidden: int, n_scores: int, tables: dict, grad_rows: int) -> list[tuple[str, tuple, str]]:
+    """(name, shape, dtype) of every array in the shared block. x and dx (2*C*H,): the batch's
+    (2, T, N, H) in their first 2*T*N*H floats; y and dy: lane 1's scores and their gradient;
+    lane 1's weights and their gradients; its padded positions. tables: name -> {slot: shape},
+    the input tables the worker updates ("" for the weights, else an optimizer slot), with the
+    step's gradient rows (grad_rows at most) and each table's span of them."""
+    C, H, K = capacity, hidden, n_scores
+    layout = [("x", (2 * C * H,), "f4"), ("dx", (2 * C * H,), "f4"), ("y", (C * K,), "f4"), ("dy", (C * K,), "f4"),
+              ("Wh", (H, H), "f4"), ("Wy", (H, K), "f4"), ("dWh", (H, H), "f4"), ("dWy", (H, K), "f4"),
+              ("padded", (C,), "i8"), ("header", (_HEADER,), "i8"), ("scalars", (2,), "f8"), ("message", (_MESSAGE,), "u1")]
+    for name, slots in tables.items():
+        layout += [(f"{name}/{slot}" if slot else name, shape, "f4") for slot, shape in slots.items()]
+    if tables:
+        width = tables[next(iter(tables))][""][1]
+        layout += [("grads", (grad_rows, width), "f4"), ("rows", (grad_rows,), "i8"), ("squares", (grad_rows,), "f4"),
+                   ("spans", (len(tables), 2), "i8")]
+    return layout
 
 
-def _serve(block, capacity: int, hidden: int, n_scores: int, go, done, parent: int) -> None:
-    """The worker's loop: wait for a command, run lane 1, report."""
+def _carve(block, layout: list) -> dict[str, np.ndarray]:
+    """The arrays of layout in block (None: only count the bytes, under the name "")."""
+    raw = None if block is None else np.frombuffer(block, dtype=np.uint8)
+    arrays, start = {}, 0
+    for name, shape, dtype in layout:
+        start = -(-start // 64) * 64  # each array starts a cache line
+        size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        if raw is not None:
+            arrays[name] = raw[start : start + size].view(dtype).reshape(shape)
+        start += size
+    arrays[""] = start
+    return arrays
+
+
+def _lanes(shared: dict, name: str, T: int, N: int) -> np.ndarray:
+    """x or dx as the batch's (2, T, N, H)."""
+    H = shared["Wh"].shape[0]
+    return shared[name][: 2 * T * N * H].reshape(2, T, N, H)
+
+
+def _serve(block, layout: list, tables: tuple, optimizer_spec, go, done, parent: int) -> None:
+    """The worker's loop: wait for a command, run it, report."""
     for name in ("SIGINT", "SIGTERM"):  # the caller's to handle (it stops after a batch); this process follows it
         signal.signal(getattr(signal, name), signal.SIG_IGN)
     try:
@@ -85,30 +93,54 @@ def _serve(block, capacity: int, hidden: int, n_scores: int, go, done, parent: i
         threadpool_limits(limits=1, user_api="blas")  # one core each
     except ImportError:
         pass
-    shared = _Buffers(block, capacity, hidden, n_scores)
+    shared = _carve(block, layout)
+    header, K = shared["header"], shared["Wy"].shape[1]
+    if tables:
+        from .optim import OPTIMIZERS
+
+        kind, hyperparameters = optimizer_spec
+        optimizer = OPTIMIZERS[kind](0.0, **hyperparameters)
+        optimizer.state = {key: shared[key] for key in shared if "/" in key}  # the tables' slots
     done.release()  # ready
     while True:
         while not go.acquire(timeout=1.0):
             if os.getppid() != parent:  # the caller died without saying stop
                 return
-        command, T, N, n_padded = (int(v) for v in shared.header[:4])
+        command, T, N, n_padded, _, steps = (int(v) for v in header[:6])
         if command == _STOP:
             return
         try:
             if command == _FORWARD:
-                y = shared.y[: T * N * n_scores].reshape(T * N, n_scores)
-                _, cache = layers.rnn_lane_forward(shared.lanes("x", T, N)[1], shared.Wh, shared.Wy, out=y)
+                y = shared["y"][: T * N * K].reshape(T * N, K)
+                _, cache = layers.rnn_lane_forward(_lanes(shared, "x", T, N)[1], shared["Wh"], shared["Wy"], out=y)
+            elif command == _BACKWARD:
+                dy = shared["dy"][: T * N * K].reshape(T * N, K)  # in lane 1's time order
+                _, shared["dWh"][...], shared["dWy"][...] = layers.rnn_lane_backward(
+                    dy, cache, shared["padded"][:n_padded], out=_lanes(shared, "dx", T, N)[1])
             else:
-                dy = shared.dy[: T * N * n_scores].reshape(T * N, n_scores)  # in lane 1's time order
-                _, shared.dWh[...], shared.dWy[...] = layers.rnn_lane_backward(
-                    dy, cache, shared.padded[:n_padded], out=shared.lanes("dx", T, N)[1])
-            shared.header[4] = 0
+                norm, optimizer.lr = (float(v) for v in shared["scalars"])
+                optimizer.steps = steps
+                spans = [slice(start, start + count) for start, count in shared["spans"].tolist()]
+                grads = {t: layers.RowGrad(shared["rows"][at], shared["grads"][at]) for t, at in zip(tables, spans)}
+                squares = {t: shared["squares"][at] for t, at in zip(tables, spans)}
+                optimizer.apply({t: shared[t] for t in tables}, grads, squares, norm)
+            header[4] = 0
         except Exception as error:  # reported by the caller, which raises it
             text = f"{type(error).__name__}: {error}".encode()[: _MESSAGE - 1]
-            shared.message[: len(text)] = np.frombuffer(text, dtype=np.uint8)
-            shared.message[len(text)] = 0
-            shared.header[4] = 1
+            shared["message"][: len(text)] = np.frombuffer(text, dtype=np.uint8)
+            shared["message"][len(text)] = 0
+            header[4] = 1
         done.release()
+
+
+def _row_offset(base: np.ndarray, rows: np.ndarray) -> int | None:
+    """Where rows, a block of base's rows, starts in base; None if it is not one."""
+    if rows.dtype != base.dtype or rows.ndim != 2 or rows.shape[1] != base.shape[1] or not rows.flags.c_contiguous:
+        return None
+    offset = rows.ctypes.data - base.ctypes.data
+    if offset < 0 or offset % base.strides[0] or offset // base.strides[0] + len(rows) > len(base):
+        return None
+    return offset // base.strides[0]
 
 
 class LaneWorker:
@@ -116,44 +148,75 @@ class LaneWorker:
     (T*N) of a network with `hidden` units per direction and `n_scores` output columns.
 
     A batch goes: inputs() -> fill both lanes -> start_forward -> run lane 0 -> finish_forward
-    -> start_backward -> run lane 0 -> finish_backward. Use as a context manager, or close()."""
+    -> start_backward -> run lane 0 -> finish_backward. Use as a context manager, or close().
 
-    def __init__(self, capacity: int, hidden: int, n_scores: int):
+    With `tables` (names of one-hot input tables in params) and the training's optimizer, the
+    worker also applies the optimizer's step to those tables (start_update, finish_update) while
+    the caller updates the rest: the tables and their optimizer slots move into shared memory
+    (params and optimizer.state then hold the shared arrays; close() puts private ones back), and
+    model.backward writes the tables' gradient rows there (table_grads, up to grad_rows rows)."""
+
+    def __init__(self, capacity: int, hidden: int, n_scores: int, params: dict | None = None, optimizer=None,
+                 tables: tuple[str, ...] = (), grad_rows: int = 0):
+        from .optim import OPTIMIZERS
+
+        tables = tuple(tables) if optimizer is not None else ()
+        slots = {t: {"": params[t].shape, **optimizer.table_slots(params[t].shape)} for t in tables}
+        layout = _layout(capacity, hidden, n_scores, slots, grad_rows)
+        spec = None
+        if tables:
+            spec = next(k for k, c in OPTIMIZERS.items() if type(optimizer) is c), optimizer.hyperparameters()
         context = multiprocessing.get_context("spawn")  # fork would copy the caller's threads and locks
-        self._block = context.RawArray("b", _Buffers.nbytes(capacity, hidden, n_scores))
-        self._shared = _Buffers(self._block, capacity, hidden, n_scores)
+        self._block = context.RawArray("b", _carve(None, layout)[""])
+        self._shared = _carve(self._block, layout)
         self._go, self._done = context.Semaphore(0), context.Semaphore(0)
         self._process = context.Process(
-            target=_serve, args=(self._block, capacity, hidden, n_scores, self._go, self._done, os.getpid()),
+            target=_serve, args=(self._block, layout, tables, spec, self._go, self._done, os.getpid()),
             daemon=True, name=_NAME,
         )
         self._process.start()
         self.batch = 0  # batches started: a cache of an earlier one is stale
         self._pending = None  # the command the worker is running
+        self._params, self._optimizer, self._tables, self._private = params, optimizer, tables, {}
         try:
             self._wait(_START_TIMEOUT)
         except LaneWorkerError:
             raise LaneWorkerError(f"the second process did not start (exit code {self._process.exitcode})") from None
+        for t in tables:  # into shared memory, kept where they were
+            for slot in slots[t]:
+                key, owner = (t, params) if not slot else (f"{t}/{slot}", optimizer.state)
+                if key in owner:
+                    self._shared[key][...] = owner[key]
+                self._private[key] = owner.get(key)
+                owner[key] = self._shared[key]
 
     def fits(self, T: int, N: int) -> bool:
         """Whether a batch of N sentences of T steps fits the shared arrays."""
-        return T * N <= self._shared.capacity
+        return T * N <= len(self._shared["padded"])
 
     def inputs(self, T: int, N: int) -> np.ndarray:
         """The shared (2, T, N, H) array for the batch's pre-activations, which become its states."""
-        return self._shared.lanes("x", T, N)
+        return _lanes(self._shared, "x", T, N)
 
     def gradients(self, T: int, N: int) -> np.ndarray:
         """The shared (2, T, N, H) array that receives the pre-activations' gradient."""
-        return self._shared.lanes("dx", T, N)
+        return _lanes(self._shared, "dx", T, N)
+
+    def table_grads(self, n_rows: int, width: int) -> np.ndarray | None:
+        """The shared (n_rows, width) array for the input tables' gradient rows, when the worker
+        updates tables and they fit; None otherwise. Valid until the next batch."""
+        grads = self._shared.get("grads")
+        if grads is None or n_rows > len(grads) or width != grads.shape[1]:
+            return None
+        return grads[:n_rows]
 
     def start_forward(self, T: int, N: int, Wh: np.ndarray, Wy: np.ndarray, padded: np.ndarray) -> int:
         """Lane 1 starts on inputs()[1]: Wh (H, H) its recurrent weights, Wy (H, K) its rows of the
         output weights, padded its padded positions in (T*N). Returns the batch's number."""
         shared = self._shared
-        shared.Wh[...], shared.Wy[...] = Wh, Wy
-        shared.padded[: len(padded)] = padded
-        shared.header[:4] = (_FORWARD, T, N, len(padded))
+        shared["Wh"][...], shared["Wy"][...] = Wh, Wy
+        shared["padded"][: len(padded)] = padded
+        shared["header"][:4] = (_FORWARD, T, N, len(padded))
         self.batch += 1
         self._send(_FORWARD)
         return self.batch
@@ -161,24 +224,50 @@ class LaneWorker:
     def finish_forward(self) -> np.ndarray:
         """Lane 1's share of the scores, (T*N, K) in its time order (right to left)."""
         self._wait()
-        T, N = (int(v) for v in self._shared.header[1:3])
-        return self._shared.y[: T * N * self._shared.n_scores].reshape(T * N, -1)
+        T, N = (int(v) for v in self._shared["header"][1:3])
+        return self._shared["y"][: T * N * self._shared["Wy"].shape[1]].reshape(T * N, -1)
 
     def start_backward(self, batch: int, dscores: np.ndarray) -> None:
         """dscores (T*N, K): the gradient of the batch's scores, in natural time order (lane 1
         gets them reversed)."""
         if batch != self.batch or self._pending is not None:
             raise LaneWorkerError("backward of a batch whose forward the lane worker no longer holds")
-        T, N = (int(v) for v in self._shared.header[1:3])
+        T, N = (int(v) for v in self._shared["header"][1:3])
         flipped = dscores.reshape(T, N, -1)[::-1]  # lane 1's time order, in the one copy it needs anyway
-        self._shared.dy[: dscores.size].reshape(flipped.shape)[...] = flipped
-        self._shared.header[0] = _BACKWARD
+        self._shared["dy"][: dscores.size].reshape(flipped.shape)[...] = flipped
+        self._shared["header"][0] = _BACKWARD
         self._send(_BACKWARD)
 
     def finish_backward(self) -> tuple[np.ndarray, np.ndarray]:
         """Lane 1's dWh (H, H) and dWy (H, K); its dx is in gradients()[1]."""
         self._wait()
-        return self._shared.dWh.copy(), self._shared.dWy.copy()
+        return self._shared["dWh"].copy(), self._shared["dWy"].copy()
+
+    def start_update(self, optimizer, grads: dict, grad_squares: dict, norm: float) -> tuple[str, ...]:
+        """Start optimizer.apply on the worker's tables, whose gradients are RowGrads in
+        table_grads(); optimizer has counted the step. Returns the tables the worker updates:
+        none when it has none or their gradients are elsewhere (the caller then updates them)."""
+        shared = self._shared
+        if not self._tables or optimizer is not self._optimizer:
+            return ()
+        spans = []
+        for t in self._tables:
+            grad = grads.get(t)
+            start = _row_offset(shared["grads"], grad.values) if isinstance(grad, layers.RowGrad) else None
+            if start is None:
+                return ()
+            spans.append((start, len(grad.rows)))
+        for t, (start, count) in zip(self._tables, spans):
+            shared["rows"][start : start + count] = grads[t].rows
+            shared["squares"][start : start + count] = grad_squares[t]
+        shared["spans"][...] = spans
+        shared["scalars"][...] = norm, optimizer.lr
+        shared["header"][0], shared["header"][5] = _UPDATE, optimizer.steps
+        self._send(_UPDATE)
+        return self._tables
+
+    def finish_update(self) -> None:
+        self._wait()
 
     def _send(self, command: int) -> None:
         if self._pending is not None:
@@ -195,19 +284,30 @@ class LaneWorker:
                 raise LaneWorkerError(f"the second training process stopped (exit code {self._process.exitcode}); "
                                       "--no-parallel (parallel=False) trains in one")
         self._pending = None
-        if self._shared.header[4]:
-            message = bytes(self._shared.message).split(b"\0", 1)[0].decode(errors="replace")
+        if self._shared["header"][4]:
+            message = bytes(self._shared["message"]).split(b"\0", 1)[0].decode(errors="replace")
             raise LaneWorkerError(f"the second training process failed: {message}")
 
     def close(self) -> None:
+        """Stop the process, and put the tables and their optimizer slots back in private memory
+        (the arrays they came from, when there were any)."""
         if self._process.is_alive():
             if self._pending is None:
-                self._shared.header[0] = _STOP
+                self._shared["header"][0] = _STOP
                 self._go.release()
                 self._process.join(timeout=5.0)
             if self._process.is_alive():
                 self._process.terminate()
                 self._process.join()
+        for key, private in self._private.items():
+            table, _, slot = key.partition("/")
+            owner = self._optimizer.state if slot else self._params
+            if private is None:
+                private = self._shared[key].copy()
+            else:
+                private[...] = self._shared[key]
+            owner[key] = private
+        self._private = {}
 
     def __enter__(self) -> "LaneWorker":
         return self
@@ -219,14 +319,14 @@ class LaneWorker:
 _GUARD = "put the script's top-level code under `if __name__ == \"__main__\":`, or train with parallel=False"
 
 
-def start_worker(capacity: int, hidden: int, n_scores: int) -> LaneWorker | None:
+def start_worker(capacity: int, hidden: int, n_scores: int, **tables) -> LaneWorker | None:
     """A LaneWorker, or None with a warning when the second process cannot start, for example
     when a script that trains lacks the `if __name__ == "__main__":` guard: a spawned process
-    runs the script's top-level code again, and ends here."""
+    runs the script's top-level code again, and ends here. tables: see LaneWorker."""
     if multiprocessing.current_process().name == _NAME:  # inside that second run: stop it at once
         raise SystemExit(f"postagger: the second training process ran the script that trains; {_GUARD}")
     try:
-        return LaneWorker(capacity, hidden, n_scores)
+        return LaneWorker(capacity, hidden, n_scores, **tables)
     except (OSError, LaneWorkerError) as error:
         warnings.warn(f"postagger trains in one process: {error}; in a script, {_GUARD}", RuntimeWarning, stacklevel=2)
         return None

@@ -44,10 +44,11 @@ def embed_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     return dW
 
 
-def sum_rows(values: np.ndarray, targets: np.ndarray, n_targets: int) -> np.ndarray:
+def sum_rows(values: np.ndarray, targets: np.ndarray, n_targets: int, out: np.ndarray | None = None) -> np.ndarray:
     """out[t] = the sum of the values[j] with t among targets[j].
 
-    values (M, F), targets (M,) or (M, k) ints in [0, n_targets) -> out (n_targets, F).
+    values (M, F), targets (M,) or (M, k) ints in [0, n_targets) -> out (n_targets, F), into
+    out when given (C-contiguous; it is overwritten).
     numpy's scatter-adds (np.add.at, reduceat) loop per element or per column; a sparse one-hot
     (n_targets x M) matrix, column j holding ones at targets[j], times values sums whole rows in
     one compiled pass (scipy's, called directly when _csc_kernel finds it).
@@ -62,8 +63,15 @@ def sum_rows(values: np.ndarray, targets: np.ndarray, n_targets: int) -> np.ndar
     if kernel is None:
         import scipy.sparse  # here, not at the top: it adds 0.3 s to the start of every command
 
-        return scipy.sparse.csc_matrix((ones, indices, indptr), shape=(n_targets, M)) @ values
-    out = np.zeros((n_targets, values.shape[1]), dtype=values.dtype)
+        product = scipy.sparse.csc_matrix((ones, indices, indptr), shape=(n_targets, M)) @ values
+        if out is None:
+            return product
+        out[...] = product
+        return out
+    if out is None:
+        out = np.zeros((n_targets, values.shape[1]), dtype=values.dtype)
+    else:
+        out.fill(0)
     kernel(n_targets, M, values.shape[1], indptr, indices, ones, np.ascontiguousarray(values).reshape(-1), out.reshape(-1))
     return out
 

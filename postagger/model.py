@@ -326,7 +326,9 @@ def _forward_apart(params: dict[str, np.ndarray], arch: Architecture, by_type: n
 
 
 def _backward_apart(dscores: np.ndarray, cache: tuple, sparse: bool) -> dict[str, np.ndarray]:
-    """backward for a forward run with _forward_apart: the same grads, in the same order."""
+    """backward for a forward run with _forward_apart: the same grads, in the same order. When
+    the worker updates input tables, their gradient rows are in its shared memory until the next
+    batch (LaneWorker.table_grads)."""
     params, arch, inputs, tokens, padded, apart, _ = cache
     N, T = tokens.shape
     K = params["by"].shape[0]
@@ -338,7 +340,7 @@ def _backward_apart(dscores: np.ndarray, cache: tuple, sparse: bool) -> dict[str
     plan = _input_grad_plan(params, arch, inputs, tokens)
     dWh1, dWy1 = apart.lanes.finish_backward()
     grads: dict[str, np.ndarray] = {"by": dby, "Why": np.concatenate([dWy0[:, :K], dWy1[:, :K]])}
-    grads.update(_input_grads(params, arch, inputs, tokens, dx, sparse, plan))
+    grads.update(_input_grads(params, arch, inputs, tokens, dx, sparse, plan, out=apart.lanes.table_grads))
     for d, dWh in enumerate((dWh0, dWh1)):
         _, wh, b = arch.layer_keys(1, d)
         grads[wh] = dWh
@@ -406,9 +408,9 @@ def _input_grad_plan(params, arch: Architecture, inputs, tokens: np.ndarray) -> 
 
 
 def _input_grads(params, arch: Architecture, inputs, tokens: np.ndarray, dx: np.ndarray, sparse: bool,
-                 plan: tuple | None = None) -> dict:
+                 plan: tuple | None = None, out=None) -> dict:
     """Gradients of the one-hot input tables from dx (D, T, N, F); plan: _input_grad_plan's,
-    when made beforehand.
+    when made beforehand; out(R, width): an array for the tables' gradient rows, or None.
 
     Positions are first summed into their word types, then the types into the rows of every
     group at once: group g's ids are offset past the earlier groups' tables, so one sparse
@@ -420,7 +422,7 @@ def _input_grads(params, arch: Architecture, inputs, tokens: np.ndarray, dx: np.
     plan = plan or _input_grad_plan(params, arch, inputs, tokens)
     n_types, lane_rows, keys, offsets, rows, inverse = plan
     by_type = layers.sum_rows(dx.reshape(D * T * N, F), lane_rows.reshape(-1), D * n_types).reshape(n_types, D * F)
-    summed = layers.sum_rows(by_type, inverse, len(rows))  # (R, D*F)
+    summed = layers.sum_rows(by_type, inverse, len(rows), out=out and out(len(rows), D * F))  # (R, D*F)
     bounds = np.searchsorted(rows, offsets)
     grads = {}
     for i, key in enumerate(keys):

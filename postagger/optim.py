@@ -32,9 +32,11 @@ def global_norm(grads: dict, grad_squares: dict | None = None) -> float:
     return sum(s if isinstance(s, float) else float(s.sum()) for s in grad_squares.values()) ** 0.5
 
 
-def clip_by_global_norm(grads: dict, max_norm: float, grad_squares: dict | None = None) -> tuple[dict, float]:
-    """Scale all gradients together so that their joint L2 norm is at most max_norm."""
-    norm = global_norm(grads, grad_squares)
+def clip_by_global_norm(grads: dict, max_norm: float, grad_squares: dict | None = None,
+                        norm: float | None = None) -> tuple[dict, float]:
+    """Scale all gradients together so that their joint L2 norm is at most max_norm. norm, when
+    given, is that of a larger set of gradients that grads is part of."""
+    norm = global_norm(grads, grad_squares) if norm is None else norm
     if max_norm <= 0 or norm <= max_norm:
         return grads, norm
     scale = max_norm / (norm + 1e-12)
@@ -55,14 +57,26 @@ class Optimizer:
         self.steps = 0
         self.state: dict[str, np.ndarray] = {}
 
-    def step(self, params: dict[str, np.ndarray], grads: dict) -> float:
-        """Returns the gradient norm before clipping."""
+    def step(self, params: dict[str, np.ndarray], grads: dict, helper=None) -> float:
+        """Returns the gradient norm before clipping. helper: a lanes.LaneWorker that applies the
+        step to some of the tables in its own process (see its start_update)."""
         grad_squares = {k: squares(g) for k, g in grads.items()}  # for the norm, and kept for row-wise Adam
-        clipped, norm = clip_by_global_norm(grads, self.clip, grad_squares)
+        norm = global_norm(grads, grad_squares)
+        self.steps += 1
+        elsewhere = helper.start_update(self, grads, grad_squares, norm) if helper is not None else ()
+        self.apply(params, {k: g for k, g in grads.items() if k not in elsewhere} if elsewhere else grads,
+                   grad_squares, norm)
+        if elsewhere:
+            helper.finish_update()
+        return norm
+
+    def apply(self, params: dict[str, np.ndarray], grads: dict, grad_squares: dict, norm: float) -> None:
+        """The update of step, after self.steps has counted it: clip grads by the global norm of
+        all the step's gradients and update their params in place."""
+        clipped, _ = clip_by_global_norm(grads, self.clip, norm=norm)
         if clipped is not grads:
             factor = (self.clip / (norm + 1e-12)) ** 2
-            grad_squares = {k: s * factor for k, s in grad_squares.items()}
-        self.steps += 1
+            grad_squares = {k: grad_squares[k] * factor for k in grads}
         for name, grad in clipped.items():
             if isinstance(grad, RowGrad):
                 self._update(name, params[name], grad.values, grad.rows, grad_squares[name])
@@ -79,6 +93,15 @@ class Optimizer:
     def _update(self, name: str, param: np.ndarray, grad: np.ndarray, rows, grad_squares) -> None:
         """Update param[rows] from grad; grad_squares: squares(grad), per row for row-sparse grads."""
         raise NotImplementedError
+
+    def table_slots(self, shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+        """The state arrays (slot -> shape) of a one-hot input table of this shape updated from
+        RowGrads."""
+        return {}
+
+    def hyperparameters(self) -> dict:
+        """What, besides lr, makes another optimizer of this class update as this one does."""
+        return {"clip": self.clip}
 
     def state_dict(self) -> dict[str, np.ndarray]:
         return {"steps": np.array(self.steps), **self.state}
@@ -98,6 +121,9 @@ class Adagrad(Optimizer):
 
     eps = 1e-8
 
+    def table_slots(self, shape):
+        return {"memory": shape}
+
     def _update(self, name, param, grad, rows, grad_squares):
         memory = self._slot(name, "memory", param)
         memory[rows] += grad * grad
@@ -113,6 +139,12 @@ class Adam(Optimizer):
     def __init__(self, lr: float, clip: float = 0.0, beta1=0.9, beta2=0.999, eps=1e-8, rowwise=False):
         super().__init__(lr, clip)
         self.beta1, self.beta2, self.eps, self.rowwise = beta1, beta2, eps, rowwise
+
+    def table_slots(self, shape):
+        return {"m": shape, "v_row": shape[:1]} if self.rowwise else {"m": shape, "v": shape}
+
+    def hyperparameters(self):
+        return {"clip": self.clip, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps, "rowwise": self.rowwise}
 
     def _update(self, name, param, grad, rows, grad_squares):
         b1, b2 = self.beta1, self.beta2

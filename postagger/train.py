@@ -151,18 +151,25 @@ def fit_params(
     if resume is not None:
         optimizer.load_state_dict(resume.optimizer)
         optimizer.lr = resume.lr
-    with _lane_worker(params, train, cfg, parallel) as lanes:
+    with _lane_worker(params, train, cfg, parallel, optimizer) as lanes:
         return _train_epochs(state, optimizer, train, dev, cfg, callback, on_epoch_saved, lanes)
 
 
-def _lane_worker(params, train: EncodedCorpus, cfg: TrainConfig, parallel: bool | None):
-    """A started LaneWorker, when wanted and the network allows, as a context manager."""
+def _lane_worker(params, train: EncodedCorpus, cfg: TrainConfig, parallel: bool | None, optimizer):
+    """A started LaneWorker, when wanted and the network allows, as a context manager. With
+    row-sparse updates it also updates every other input table by size, from the second largest:
+    a little under half the rows a batch uses, as the caller also updates the dense weights."""
     if parallel is None:
         parallel = lane_workers.worthwhile()
     if not (parallel and len(train) and model.runs_apart(params, cfg.dropout)):
         return contextlib.nullcontext()
+    arch = model.architecture(params)
     capacity = cfg.batch_size * int(train.lengths.max())  # positions in the largest padded batch
-    worker = lane_workers.start_worker(capacity, model.architecture(params).hidden, model.score_columns(params))
+    keys = sorted((arch.input_key(g) for g in arch.groups), key=lambda key: -len(params[key]))
+    tables = keys[1::2] if cfg.sparse_updates else []
+    grad_rows = min(sum(len(params[key]) for key in keys), 3 * capacity)  # a batch's rows are fewer
+    worker = lane_workers.start_worker(capacity, arch.hidden, model.score_columns(params), params=params,
+                                       optimizer=optimizer, tables=tables, grad_rows=grad_rows)
     return worker or contextlib.nullcontext()
 
 
@@ -189,7 +196,7 @@ def _train_epochs(state: TrainState, optimizer, train, dev, cfg: TrainConfig, ca
             if not np.isfinite(loss):
                 raise TrainingDiverged(f"training stopped: the loss became {loss} in epoch {epoch}, batch {i + 1}; "
                                        f"try a lower --lr or --clip")
-            optimizer.step(params, grads)
+            optimizer.step(params, grads, helper=lanes)
             state.loss_sum += float(loss) * batch.n_tokens
             state.tokens += batch.n_tokens
             callback.on_batch(epoch, i + 1, loss, batch.n_tokens)

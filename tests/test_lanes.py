@@ -4,7 +4,7 @@ one process: scores, gradients and trained weights, bit for bit."""
 import numpy as np
 import pytest
 
-from postagger import gradcheck, lanes, model
+from postagger import gradcheck, lanes, model, optim
 from postagger.tagger import RNNTagger
 from postagger.train import TrainConfig
 
@@ -72,6 +72,39 @@ def test_close_ends_the_process():
         assert worker._process.is_alive()
     assert not worker._process.is_alive()
     assert worker._process.exitcode == 0
+
+
+@pytest.mark.parametrize("grad_rows", [200, 3])  # 3: too few for a batch's rows, so the caller updates them all
+def test_the_worker_updates_its_tables_as_the_caller_would(grad_rows):
+    params, problem = _problem(0)
+    tables = ["Wxh", "Wxh_g1"]  # of Wxh, Wxh_g0, Wxh_g1
+    finals, updated_here = [], []
+    for apart in (False, True):
+        trained = {k: v.copy() for k, v in params.items()}
+        originals = dict(trained)
+        optimizer = optim.make_optimizer("adam", 0.05, clip=0.5, rowwise=True)  # a low clip: steps are clipped
+        names = []
+        update = optimizer._update
+        optimizer._update = lambda name, *rest: (names.append(name), update(name, *rest))
+        worker = lanes.LaneWorker(40, HIDDEN, model.score_columns(trained), params=trained, optimizer=optimizer,
+                                  tables=tables, grad_rows=grad_rows) if apart else None
+        for _ in range(3):
+            _, grads = model.loss_and_grads(trained, **problem, sparse=True, lanes=worker)
+            optimizer.step(trained, grads, helper=worker)
+        if worker is not None:
+            assert all(trained[t] is not originals[t] for t in tables)  # shared while the worker runs
+            worker.close()
+        assert all(trained[k] is originals[k] for k in params)  # then back where they were
+        finals.append((trained, optimizer.state_dict()))
+        updated_here.append(set(names))
+    (one, one_state), (two, two_state) = finals
+    for name in params:
+        np.testing.assert_array_equal(two[name], one[name], err_msg=name)
+    assert set(two_state) == set(one_state)
+    for key in one_state:
+        np.testing.assert_array_equal(two_state[key], one_state[key], err_msg=key)
+    assert updated_here[0] >= set(tables)
+    assert (updated_here[1] & set(tables)) == (set() if grad_rows == 200 else set(tables))
 
 
 def test_training_in_two_processes_gives_the_same_weights(tiny):
