@@ -147,3 +147,25 @@ def test_a_script_without_the_main_guard_trains_in_one_process_with_a_warning(tm
     assert "trains in one process: the second process did not start" in result.stderr
     assert 'if __name__ == "__main__":' in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("stop_after", [1, 7, 15])  # 13 batches an epoch: mid-epoch and into the next
+def test_stopped_and_resumed_in_two_processes_ends_as_one_process_does(tmp_path, tiny, stop_after):
+    from tests.test_resume import StopAfter
+
+    config = TrainConfig(epochs=2, hidden=12, batch_size=8, seed=3)
+    train, dev = tiny[:100], tiny[100:]
+    full = RNNTagger(config, parallel=False).fit(train, dev)
+    one = RNNTagger(config, parallel=False).fit(train, dev, callback=StopAfter(stop_after))
+    two = RNNTagger(config, parallel=True).fit(train, dev, callback=StopAfter(stop_after))
+    assert not two.state_.finished
+    assert len(two.state_.optimizer) > 1 and two.state_.optimizer.keys() == one.state_.optimizer.keys()
+    for key, value in one.state_.optimizer.items():  # what a checkpoint saves
+        np.testing.assert_array_equal(two.state_.optimizer[key], value, err_msg=key)
+    two.save_checkpoint(tmp_path / "checkpoint", corpus="tiny")
+    tagger, state = RNNTagger.load_checkpoint(tmp_path / "checkpoint")
+    tagger.parallel = True
+    resumed = tagger.fit(train, dev, resume=state)
+    assert [r.loss for r in resumed.history_] == [r.loss for r in full.history_]
+    for name in full.params_:
+        np.testing.assert_array_equal(resumed.state_.params[name], full.state_.params[name], err_msg=name)
