@@ -23,7 +23,6 @@ from postagger.tagger import RNNTagger  # noqa: E402
 from postagger.train import Callback, TrainConfig  # noqa: E402
 
 seconds: dict[str, float] = defaultdict(float)
-NESTED = "  of which "  # a label starting so times part of another phase
 
 
 def timed(owner, name: str, label: str) -> None:
@@ -69,7 +68,7 @@ def main() -> None:
         timed(layers, "rnn_lane_backward", "backward: recurrence and output layer, lane 0")
         timed(lanes.LaneWorker, "finish_forward", "forward: waiting for lane 1 (second process)")
         timed(lanes.LaneWorker, "finish_backward", "backward: waiting for lane 1 (second process)")
-        timed(lanes.LaneWorker, "finish_update", NESTED + "waiting for the tables the second process updates")
+        timed(lanes.LaneWorker, "settle", "waiting for the tables the second process updates")
     else:
         timed(layers, "rnn_forward", "forward: recurrence")
         timed(model, "_project_lanes", "forward: output layer")
@@ -86,12 +85,8 @@ def main() -> None:
     where = "2 processes" if parallel else "1 process"
     print(f"{tokens:,} tokens, {tokens / total:,.0f} tokens/s, {1e6 * total / tokens:.2f} µs per token ({where})")
     for label, s in sorted(spent.items(), key=lambda item: -item[1]):
-        if not label.startswith(NESTED):
-            print(f"  {1e6 * s / tokens:5.2f} µs  {label}")
-            for part, p in spent.items():
-                if part.startswith(NESTED) and label.startswith("optimizer"):
-                    print(f"  {1e6 * p / tokens:5.2f} µs  {part}")
-    rest = total - sum(s for label, s in spent.items() if not label.startswith(NESTED))
+        print(f"  {1e6 * s / tokens:5.2f} µs  {label}")
+    rest = total - sum(spent.values())
     print(f"  {1e6 * rest / tokens:5.2f} µs  everything else (glue, masks, bias gradients)")
 
 

@@ -30,7 +30,7 @@ class LaneWorkerError(PostaggerError):
     """The second process failed or stopped."""
 
 _FORWARD, _BACKWARD, _UPDATE, _STOP = 1, 2, 3, 4
-_HEADER = 8  # int64: command, T, N, padded positions of lane 1, status, optimizer steps
+_HEADER = 8  # int64: command, T, N, padded positions of lane 1, status, optimizer steps, word types (-1: none)
 _MESSAGE = 1024  # bytes for an error raised in the worker
 _START_TIMEOUT = 60.0  # seconds for the worker to import numpy and attach
 _NAME = "postagger-lane"
@@ -44,22 +44,27 @@ def worthwhile() -> bool:
     return len(os.sched_getaffinity(0)) >= 2
 
 
-def _layout(capacity: int, hidden: int, n_scores: int, tables: dict, grad_rows: int) -> list[tuple[str, tuple, str]]:
+def _layout(capacity: int, hidden: int, n_scores: int, tables: dict, updates: tuple, grad_rows: int, n_groups: int
+            ) -> list[tuple[str, tuple, str]]:
     """(name, shape, dtype) of every array in the shared block. x and dx (2*C*H,): the batch's
     (2, T, N, H) in their first 2*T*N*H floats; y and dy: lane 1's scores and their gradient;
     lane 1's weights and their gradients; its padded positions. tables: name -> {slot: shape},
-    the input tables the worker updates ("" for the weights, else an optimizer slot), with the
-    step's gradient rows (grad_rows at most) and each table's span of them."""
+    the input tables ("" for the weights, else an optimizer slot of a table the worker updates);
+    updates: those tables, with the step's gradient rows (grad_rows at most) and their spans.
+    n_groups: the worker makes lane 1's input pre-activations, from the batch's word types' ids
+    in each group, its tokens and lane 1's bias."""
     C, H, K = capacity, hidden, n_scores
     layout = [("x", (2 * C * H,), "f4"), ("dx", (2 * C * H,), "f4"), ("y", (C * K,), "f4"), ("dy", (C * K,), "f4"),
               ("Wh", (H, H), "f4"), ("Wy", (H, K), "f4"), ("dWh", (H, H), "f4"), ("dWy", (H, K), "f4"),
               ("padded", (C,), "i8"), ("header", (_HEADER,), "i8"), ("scalars", (2,), "f8"), ("message", (_MESSAGE,), "u1")]
     for name, slots in tables.items():
         layout += [(f"{name}/{slot}" if slot else name, shape, "f4") for slot, shape in slots.items()]
-    if tables:
-        width = tables[next(iter(tables))][""][1]
+    if updates:
+        width = tables[updates[0]][""][1]
         layout += [("grads", (grad_rows, width), "f4"), ("rows", (grad_rows,), "i8"), ("squares", (grad_rows,), "f4"),
-                   ("spans", (len(tables), 2), "i8")]
+                   ("spans", (len(updates), 2), "i8")]
+    if n_groups:
+        layout += [("ids", (n_groups, C), "i8"), ("tokens", (C,), "i8"), ("bias", (H,), "f4")]
     return layout
 
 
@@ -83,7 +88,7 @@ def _lanes(shared: dict, name: str, T: int, N: int) -> np.ndarray:
     return shared[name][: 2 * T * N * H].reshape(2, T, N, H)
 
 
-def _serve(block, layout: list, tables: tuple, optimizer_spec, go, done, parent: int) -> None:
+def _serve(block, layout: list, tables: tuple, optimizer_spec, arch, go, done, parent: int) -> None:
     """The worker's loop: wait for a command, run it, report."""
     for name in ("SIGINT", "SIGTERM"):  # the caller's to handle (it stops after a batch); this process follows it
         signal.signal(getattr(signal, name), signal.SIG_IGN)
@@ -101,16 +106,26 @@ def _serve(block, layout: list, tables: tuple, optimizer_spec, go, done, parent:
         kind, hyperparameters = optimizer_spec
         optimizer = OPTIMIZERS[kind](0.0, **hyperparameters)
         optimizer.state = {key: shared[key] for key in shared if "/" in key}  # the tables' slots
+    if arch is not None:
+        from . import model
+
+        view = {key: shared[key] for key in map(arch.input_key, arch.groups)}
+        view[arch.layer_keys(1, 1)[2]] = shared["bias"]
     done.release()  # ready
     while True:
         while not go.acquire(timeout=1.0):
             if os.getppid() != parent:  # the caller died without saying stop
                 return
-        command, T, N, n_padded, _, steps = (int(v) for v in header[:6])
+        command, T, N, n_padded, _, steps, n_types = (int(v) for v in header[:7])
         if command == _STOP:
             return
         try:
             if command == _FORWARD:
+                if n_types >= 0:  # lane 1's inputs, made here
+                    inputs = dict(zip(arch.groups, shared["ids"][:, :n_types]))
+                    by_type = model.input_preactivations(view, arch, inputs, lane=1)[0]
+                    tokens = shared["tokens"][: T * N].reshape(N, T)
+                    model._input_lane(by_type, tokens, 1, _lanes(shared, "x", T, N)[1], shared["padded"][:n_padded])
                 y = shared["y"][: T * N * K].reshape(T * N, K)
                 _, cache = layers.rnn_lane_forward(_lanes(shared, "x", T, N)[1], shared["Wh"], shared["Wy"], out=y)
             elif command == _BACKWARD:
@@ -150,39 +165,44 @@ class LaneWorker:
     A batch goes: inputs() -> fill both lanes -> start_forward -> run lane 0 -> finish_forward
     -> start_backward -> run lane 0 -> finish_backward. Use as a context manager, or close().
 
-    With `tables` (names of one-hot input tables in params) and the training's optimizer, the
-    worker also applies the optimizer's step to those tables (start_update, finish_update) while
-    the caller updates the rest: the tables and their optimizer slots move into shared memory
-    (params and optimizer.state then hold the shared arrays; close() puts private ones back), and
-    model.backward writes the tables' gradient rows there (table_grads, up to grad_rows rows)."""
+    With params and their architecture `arch`, the one-hot input tables move into shared memory
+    (params then holds the shared arrays; close() puts them back in their own) and the worker
+    makes lane 1's input pre-activations itself (reads_tables; start_forward gets the batch's ids).
+    With `updates` (some of those tables) and the training's optimizer, the worker also applies
+    the optimizer's step to them (start_update, settle) while the caller updates the rest:
+    their optimizer slots move into shared memory too, and model.backward writes the tables'
+    gradient rows there (table_grads, up to grad_rows rows)."""
 
     def __init__(self, capacity: int, hidden: int, n_scores: int, params: dict | None = None, optimizer=None,
-                 tables: tuple[str, ...] = (), grad_rows: int = 0):
+                 arch=None, updates: tuple[str, ...] = (), grad_rows: int = 0):
         from .optim import OPTIMIZERS
 
-        tables = tuple(tables) if optimizer is not None else ()
-        slots = {t: {"": params[t].shape, **optimizer.table_slots(params[t].shape)} for t in tables}
-        layout = _layout(capacity, hidden, n_scores, slots, grad_rows)
+        self.reads_tables = arch is not None
+        updates = tuple(updates) if optimizer is not None and arch is not None else ()
+        keys = [arch.input_key(g) for g in arch.groups] if arch is not None else []
+        slots = {key: {"": params[key].shape, **(optimizer.table_slots(params[key].shape) if key in updates else {})}
+                 for key in keys}
+        layout = _layout(capacity, hidden, n_scores, slots, updates, grad_rows, len(keys))
         spec = None
-        if tables:
+        if updates:
             spec = next(k for k, c in OPTIMIZERS.items() if type(optimizer) is c), optimizer.hyperparameters()
         context = multiprocessing.get_context("spawn")  # fork would copy the caller's threads and locks
         self._block = context.RawArray("b", _carve(None, layout)[""])
         self._shared = _carve(self._block, layout)
         self._go, self._done = context.Semaphore(0), context.Semaphore(0)
         self._process = context.Process(
-            target=_serve, args=(self._block, layout, tables, spec, self._go, self._done, os.getpid()),
+            target=_serve, args=(self._block, layout, updates, spec, arch, self._go, self._done, os.getpid()),
             daemon=True, name=_NAME,
         )
         self._process.start()
         self.batch = 0  # batches started: a cache of an earlier one is stale
         self._pending = None  # the command the worker is running
-        self._params, self._optimizer, self._tables, self._private = params, optimizer, tables, {}
+        self._params, self._optimizer, self._tables, self._private = params, optimizer, updates, {}
         try:
             self._wait(_START_TIMEOUT)
         except LaneWorkerError:
             raise LaneWorkerError(f"the second process did not start (exit code {self._process.exitcode})") from None
-        for t in tables:  # into shared memory, kept where they were
+        for t in keys:  # into shared memory, kept where they were
             for slot in slots[t]:
                 key, owner = (t, params) if not slot else (f"{t}/{slot}", optimizer.state)
                 if key in owner:
@@ -210,13 +230,24 @@ class LaneWorker:
             return None
         return grads[:n_rows]
 
-    def start_forward(self, T: int, N: int, Wh: np.ndarray, Wy: np.ndarray, padded: np.ndarray) -> int:
-        """Lane 1 starts on inputs()[1]: Wh (H, H) its recurrent weights, Wy (H, K) its rows of the
-        output weights, padded its padded positions in (T*N). Returns the batch's number."""
+    def start_forward(self, T: int, N: int, Wh: np.ndarray, Wy: np.ndarray, padded: np.ndarray, inputs=None,
+                      tokens: np.ndarray | None = None, bias: np.ndarray | None = None) -> int:
+        """Lane 1 starts: Wh (H, H) its recurrent weights, Wy (H, K) its rows of the output
+        weights, padded its padded positions in (T*N). Its inputs are inputs()[1], or, when
+        reads_tables, made by the worker from inputs (each group's ids of the batch's U word
+        types, in the groups' order), tokens (N, T) and bias (H,). Returns the batch's number."""
+        self.settle()  # before anything is written: the worker may not have read its last command yet
         shared = self._shared
         shared["Wh"][...], shared["Wy"][...] = Wh, Wy
         shared["padded"][: len(padded)] = padded
-        shared["header"][:4] = (_FORWARD, T, N, len(padded))
+        n_types = -1
+        if inputs is not None:
+            n_types = len(inputs[0])
+            for row, ids in zip(shared["ids"], inputs):
+                row[:n_types] = ids
+            shared["tokens"][: T * N] = tokens.reshape(-1)
+            shared["bias"][...] = bias
+        shared["header"][:4], shared["header"][6] = (_FORWARD, T, N, len(padded)), n_types
         self.batch += 1
         self._send(_FORWARD)
         return self.batch
@@ -246,7 +277,9 @@ class LaneWorker:
     def start_update(self, optimizer, grads: dict, grad_squares: dict, norm: float) -> tuple[str, ...]:
         """Start optimizer.apply on the worker's tables, whose gradients are RowGrads in
         table_grads(); optimizer has counted the step. Returns the tables the worker updates:
-        none when it has none or their gradients are elsewhere (the caller then updates them)."""
+        none when it has none or their gradients are elsewhere (the caller then updates them).
+        settle() waits for the update; so does the next command."""
+        self.settle()
         shared = self._shared
         if not self._tables or optimizer is not self._optimizer:
             return ()
@@ -266,8 +299,10 @@ class LaneWorker:
         self._send(_UPDATE)
         return self._tables
 
-    def finish_update(self) -> None:
-        self._wait()
+    def settle(self) -> None:
+        """Wait for the update of start_update, if one is running."""
+        if self._pending == _UPDATE:
+            self._wait()
 
     def _send(self, command: int) -> None:
         if self._pending is not None:
@@ -292,6 +327,10 @@ class LaneWorker:
         """Stop the process, and put the tables and their optimizer slots back in private memory
         (the arrays they came from, when there were any)."""
         if self._process.is_alive():
+            try:
+                self.settle()
+            except LaneWorkerError:
+                pass
             if self._pending is None:
                 self._shared["header"][0] = _STOP
                 self._go.release()

@@ -199,19 +199,25 @@ def _project_lanes_backward(dout: np.ndarray, h: np.ndarray, W: np.ndarray) -> t
 
 
 def input_preactivations(params: dict[str, np.ndarray], arch: Architecture, inputs: dict[str, np.ndarray],
-                         chunk: int = 256, out: np.ndarray | None = None) -> np.ndarray:
+                         chunk: int = 256, out: np.ndarray | None = None, lane: int | None = None) -> np.ndarray:
     """The first layer's input pre-activation of each word type: (D, U, F) = sum of one row per
     group, plus the bias, each lane contiguous. inputs: group -> ids (U,). out (D, U, F), when
-    given, receives the result.
+    given, receives the result. lane: that lane's only, (1, U, F), the same numbers: its half
+    of every row (the tables read as (D*V, F), rows D*id + lane).
 
     Types are summed `chunk` at a time into one reused buffer, so that the partial sums stay in
     cache through the G lookups and no (U, D*F) temporary is allocated per group."""
     tables = [params[arch.input_key(g)] for g in arch.groups]
     ids = [inputs[g] for g in arch.groups]
-    D, U, width = arch.directions, len(ids[0]), tables[0].shape[1]
-    bias = np.concatenate([params[arch.layer_keys(1, d)[2]] for d in range(D)])  # (D*F,)
+    D, U = arch.directions, len(ids[0])
+    lanes = range(D) if lane is None else (lane,)
+    bias = np.concatenate([params[arch.layer_keys(1, d)[2]] for d in lanes])  # (lanes*F,)
+    if lane is not None:
+        tables = [table.reshape(-1, table.shape[1] // D) for table in tables]
+        ids = [type_ids * D + lane for type_ids in ids]
+    width = tables[0].shape[1]
     if out is None:
-        out = np.empty((D, U, width // D), dtype=tables[0].dtype)
+        out = np.empty((len(lanes), U, width // len(lanes)), dtype=tables[0].dtype)
     total, part = (np.empty((min(U, chunk), width), dtype=out.dtype) for _ in range(2))
     for start in range(0, U, chunk):
         stop = min(start + chunk, U)
@@ -220,7 +226,7 @@ def input_preactivations(params: dict[str, np.ndarray], arch: Architecture, inpu
         for table, table_ids in zip(tables, ids):
             table.take(table_ids[start:stop], axis=0, out=row, mode="clip")  # ids are in range; "raise" would buffer
             rows += row
-        out[:, start:stop] = rows.reshape(len(rows), D, -1).transpose(1, 0, 2)  # the table layout -> lanes
+        out[:, start:stop] = rows.reshape(len(rows), len(lanes), -1).transpose(1, 0, 2)  # the table layout -> lanes
     return out
 
 
@@ -252,16 +258,18 @@ def forward(
     dtype = params["Why"].dtype
     padded = np.flatnonzero(_lane_major(mask, D) == 0)  # in (D*T*N)
     apart = lanes is not None and runs_apart(params, dropout if rng is not None else 0.0) and lanes.fits(T, N)
+    if lanes is not None and not apart:
+        lanes.settle()  # its update of shared tables must be done before they are read here
 
     caches = []
     h = None  # (D, T, N, H): the previous layer's lanes
     for layer in range(1, arch.layers + 1):
         if layer == 1:
+            if apart:
+                scores, lanes_cache = _forward_apart(params, arch, inputs, by_type, tokens, padded, lanes)
+                return scores, (params, arch, inputs, tokens, padded, lanes_cache, None)
             if by_type is None:
                 by_type = input_preactivations(params, arch, inputs)  # (D, U, F)
-            if apart:
-                scores, lanes_cache = _forward_apart(params, arch, by_type, tokens, padded, lanes)
-                return scores, (params, arch, inputs, tokens, padded, lanes_cache, None)
             x = np.empty((D, T, N, by_type.shape[2]), dtype=dtype)
             for d in range(D):
                 by_type[d].take(_time_major(tokens, d), axis=0, out=x[d], mode="clip")
@@ -301,28 +309,41 @@ class _ApartCache(NamedTuple):
     lane0: tuple  # lane 0's cache from layers.rnn_lane_forward
 
 
-def _forward_apart(params: dict[str, np.ndarray], arch: Architecture, by_type: np.ndarray, tokens: np.ndarray,
-                   padded: np.ndarray, lanes) -> tuple[np.ndarray, _ApartCache]:
+def _forward_apart(params: dict[str, np.ndarray], arch: Architecture, inputs: dict[str, np.ndarray],
+                   by_type: np.ndarray | None, tokens: np.ndarray, padded: np.ndarray, lanes) -> tuple[np.ndarray, _ApartCache]:
     """forward's Elman layer and output layer with lane 1 in the lane worker's process: the same
-    steps as forward and _project_lanes take, lane 1's inputs first so that it starts early.
-    by_type (2, U, H): input_preactivations; tokens (N, T); padded: positions in (2*T*N)."""
+    steps as forward and _project_lanes take. The worker makes lane 1's input pre-activations
+    itself when it reads the tables (lanes.reads_tables); otherwise lane 1's are made here, first,
+    so that it starts early. by_type: see forward; tokens (N, T); padded: positions in (2*T*N)."""
     N, T = tokens.shape
     H = arch.hidden
     Why, by = _output_layer(params)
-    (_, wh0, _), (_, wh1, _) = arch.layer_keys(1, 0), arch.layer_keys(1, 1)
+    (_, wh0, _), (_, wh1, b1) = arch.layer_keys(1, 0), arch.layer_keys(1, 1)
     x = lanes.inputs(T, N)  # (2, T, N, H), shared
     split = np.searchsorted(padded, T * N)  # lane 0's padded positions, then lane 1's
-    for d, lane_padded in ((1, padded[split:] - T * N), (0, padded[:split])):
-        by_type[d].take(_time_major(tokens, d), axis=0, out=x[d], mode="clip")
-        x[d].reshape(T * N, H)[lane_padded] = 0.0  # padding must not move the state
-        if d == 1:
-            batch = lanes.start_forward(T, N, params[wh1], Why[H:], lane_padded)
+    lane_padded = (padded[:split], padded[split:] - T * N)
+    if by_type is None and lanes.reads_tables:
+        batch = lanes.start_forward(T, N, params[wh1], Why[H:], lane_padded[1],
+                                    inputs=[inputs[g] for g in arch.groups], tokens=tokens, bias=params[b1])
+        _input_lane(input_preactivations(params, arch, inputs, lane=0)[0], tokens, 0, x[0], lane_padded[0])
+    else:
+        by_type = input_preactivations(params, arch, inputs) if by_type is None else by_type  # (2, U, H)
+        _input_lane(by_type[1], tokens, 1, x[1], lane_padded[1])
+        batch = lanes.start_forward(T, N, params[wh1], Why[H:], lane_padded[1])
+        _input_lane(by_type[0], tokens, 0, x[0], lane_padded[0])
     y, lane0 = layers.rnn_lane_forward(x[0], params[wh0], Why[:H])
     scores = y.reshape(T, N, -1)
     scores += lanes.finish_forward().reshape(T, N, -1)[::-1]  # lane 1 runs right to left
     scores = scores.reshape(T * N, -1)
     scores += by
     return scores, _ApartCache(lanes, batch, lane0)
+
+
+def _input_lane(by_type: np.ndarray, tokens: np.ndarray, lane: int, out: np.ndarray, padded: np.ndarray) -> None:
+    """A lane's input pre-activation at every position: by_type (U, H), tokens (N, T) -> out
+    (T, N, H), in the lane's time order, zero at its padded positions (in T*N)."""
+    by_type.take(_time_major(tokens, lane), axis=0, out=out, mode="clip")
+    out.reshape(-1, out.shape[-1])[padded] = 0.0  # padding must not move the state
 
 
 def _backward_apart(dscores: np.ndarray, cache: tuple, sparse: bool) -> dict[str, np.ndarray]:

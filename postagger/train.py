@@ -157,8 +157,9 @@ def fit_params(
 
 def _lane_worker(params, train: EncodedCorpus, cfg: TrainConfig, parallel: bool | None, optimizer):
     """A started LaneWorker, when wanted and the network allows, as a context manager. With
-    row-sparse updates it also updates every other input table by size, from the second largest:
-    a little under half the rows a batch uses, as the caller also updates the dense weights."""
+    row-sparse updates it also updates every other input table by size, from the largest: a
+    little over half the rows a batch uses, while the caller updates the rest and the dense
+    weights, then makes the next batch."""
     if parallel is None:
         parallel = lane_workers.worthwhile()
     if not (parallel and len(train) and model.runs_apart(params, cfg.dropout)):
@@ -166,10 +167,10 @@ def _lane_worker(params, train: EncodedCorpus, cfg: TrainConfig, parallel: bool 
     arch = model.architecture(params)
     capacity = cfg.batch_size * int(train.lengths.max())  # positions in the largest padded batch
     keys = sorted((arch.input_key(g) for g in arch.groups), key=lambda key: -len(params[key]))
-    tables = keys[1::2] if cfg.sparse_updates else []
+    tables = keys[::2] if cfg.sparse_updates else []
     grad_rows = min(sum(len(params[key]) for key in keys), 3 * capacity)  # a batch's rows are fewer
     worker = lane_workers.start_worker(capacity, arch.hidden, model.score_columns(params), params=params,
-                                       optimizer=optimizer, tables=tables, grad_rows=grad_rows)
+                                       optimizer=optimizer, arch=arch, updates=tables, grad_rows=grad_rows)
     return worker or contextlib.nullcontext()
 
 
@@ -196,14 +197,16 @@ def _train_epochs(state: TrainState, optimizer, train, dev, cfg: TrainConfig, ca
             if not np.isfinite(loss):
                 raise TrainingDiverged(f"training stopped: the loss became {loss} in epoch {epoch}, batch {i + 1}; "
                                        f"try a lower --lr or --clip")
-            optimizer.step(params, grads, helper=lanes)
+            optimizer.step(params, grads, helper=lanes, wait=False)  # the next forward waits for the worker's tables
             state.loss_sum += float(loss) * batch.n_tokens
             state.tokens += batch.n_tokens
             callback.on_batch(epoch, i + 1, loss, batch.n_tokens)
             if callback.stop() and i + 1 < len(batches):
+                _settle(lanes)
                 state.batch, state.rng = i + 1, rng.bit_generator.state
                 state.seconds = time.perf_counter() - started
                 return _result(_keep_optimizer(state, optimizer))
+        _settle(lanes)
         seconds = time.perf_counter() - started
         dev_acc = accuracy(params, dev) if dev is not None and len(dev) else None
         record = EpochRecord(epoch, state.loss_sum / max(state.tokens, 1), dev_acc, state.tokens / seconds, seconds, optimizer.lr)
@@ -223,6 +226,13 @@ def _train_epochs(state: TrainState, optimizer, train, dev, cfg: TrainConfig, ca
         if callback.stop() and not state.finished:
             return _result(_keep_optimizer(state, optimizer))
     return _result(state)
+
+
+def _settle(lanes) -> None:
+    """Wait until the lane worker's update of its tables, if any, is done: before params are read
+    other than by the next batch's forward."""
+    if lanes is not None:
+        lanes.settle()
 
 
 def _keep_optimizer(state: TrainState, optimizer) -> TrainState:

@@ -175,6 +175,7 @@ def test_input_preactivations_sum_one_row_per_group_plus_bias(chunk):
             np.eye(len(params[arch.input_key(g)]))[inputs[g]] @ params[arch.input_key(g)][:, lane] for g in arch.groups
         )
         np.testing.assert_allclose(out[d], expected, rtol=1e-12)
+        np.testing.assert_array_equal(model.input_preactivations(params, arch, inputs, chunk=chunk, lane=d), out[d : d + 1])
 
 
 def test_packing_orders_rows_by_step_and_each_lane_by_its_direction():
