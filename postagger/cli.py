@@ -186,7 +186,7 @@ def train(
     max_sentences: Annotated[Optional[int], typer.Option(min=1, help="Train on the first N training sentences only.")] = None,
     keep_traces: Annotated[bool, typer.Option(help="Keep treebank's -NONE- trace tokens.")] = False,
     resume: Annotated[Optional[Path], typer.Option(help="Carry on from a checkpoint folder left by an interrupted run (its settings are used).")] = None,
-    parallel: Annotated[Optional[bool], typer.Option("--parallel/--no-parallel", help="Run the right-to-left direction of a one-layer bidirectional Elman network in a second process, on the other core. Default: on Linux with two cores or more. The model is the same either way.", show_default=False)] = None,
+    parallel: Annotated[Optional[bool], typer.Option("--parallel/--no-parallel", help="Run the right-to-left direction of a one-layer bidirectional Elman network, and half of the input tables' updates, in a second process on the other core. Default: on Linux with two cores or more. The model is the same either way.", show_default=False)] = None,
     quiet: Annotated[bool, QUIET] = False,
 ) -> None:
     """Train a tagger on an NLTK corpus's train split (or on your own files), choosing the best

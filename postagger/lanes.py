@@ -1,15 +1,17 @@
-"""A second process for the right-to-left lane of a one-layer bidirectional Elman network.
+"""A second training process for a one-layer bidirectional Elman network.
 
 The two directions are independent from their input pre-activations up to the output layer,
 and each time loop is a chain of small products that keeps one core at a fraction of its rate.
-LaneWorker runs the right-to-left lane (its recurrence and its share of the output layer,
-forward and backward) in a second process on the other core while the caller runs the
-left-to-right lane. Each lane makes the same calls on the same numbers
-as model.forward and backward make in one process (layers.rnn_lane_forward and backward), so
-the weights come out the same bit for bit.
+LaneWorker runs the right-to-left lane (its input pre-activations, its recurrence and its share
+of the output layer, forward and backward) in a second process on the other core while the
+caller runs the left-to-right lane, and then applies the optimizer's step to half of the input
+tables while the caller updates the rest and makes the next batch. Each part makes the same
+calls on the same numbers as model.forward, model.backward and Optimizer.step make in one
+process, so the weights come out the same bit for bit.
 
 Arrays pass through one block of shared memory, sized for the largest batch; the processes hand
-over with two semaphores, four times a batch. This module imports numpy and the standard library.
+over with two semaphores, five times a batch. This module imports numpy and the standard
+library (and, in the worker, the model and the optimizer).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .errors import PostaggerError
 
 class LaneWorkerError(PostaggerError):
     """The second process failed or stopped."""
+
 
 _FORWARD, _BACKWARD, _UPDATE, _STOP = 1, 2, 3, 4
 _HEADER = 8  # int64: command, T, N, padded positions of lane 1, status, optimizer steps, word types (-1: none)
@@ -125,7 +128,7 @@ def _serve(block, layout: list, tables: tuple, optimizer_spec, arch, go, done, p
                     inputs = dict(zip(arch.groups, shared["ids"][:, :n_types]))
                     by_type = model.input_preactivations(view, arch, inputs, lane=1)[0]
                     tokens = shared["tokens"][: T * N].reshape(N, T)
-                    model._input_lane(by_type, tokens, 1, _lanes(shared, "x", T, N)[1], shared["padded"][:n_padded])
+                    model.lane_inputs(by_type, tokens, 1, _lanes(shared, "x", T, N)[1], shared["padded"][:n_padded])
                 y = shared["y"][: T * N * K].reshape(T * N, K)
                 _, cache = layers.rnn_lane_forward(_lanes(shared, "x", T, N)[1], shared["Wh"], shared["Wy"], out=y)
             elif command == _BACKWARD:
@@ -339,8 +342,7 @@ class LaneWorker:
                 self._process.terminate()
                 self._process.join()
         for key, private in self._private.items():
-            table, _, slot = key.partition("/")
-            owner = self._optimizer.state if slot else self._params
+            owner = self._optimizer.state if "/" in key else self._params
             if private is None:
                 private = self._shared[key].copy()
             else:

@@ -325,12 +325,12 @@ def _forward_apart(params: dict[str, np.ndarray], arch: Architecture, inputs: di
     if by_type is None and lanes.reads_tables:
         batch = lanes.start_forward(T, N, params[wh1], Why[H:], lane_padded[1],
                                     inputs=[inputs[g] for g in arch.groups], tokens=tokens, bias=params[b1])
-        _input_lane(input_preactivations(params, arch, inputs, lane=0)[0], tokens, 0, x[0], lane_padded[0])
+        lane_inputs(input_preactivations(params, arch, inputs, lane=0)[0], tokens, 0, x[0], lane_padded[0])
     else:
         by_type = input_preactivations(params, arch, inputs) if by_type is None else by_type  # (2, U, H)
-        _input_lane(by_type[1], tokens, 1, x[1], lane_padded[1])
+        lane_inputs(by_type[1], tokens, 1, x[1], lane_padded[1])
         batch = lanes.start_forward(T, N, params[wh1], Why[H:], lane_padded[1])
-        _input_lane(by_type[0], tokens, 0, x[0], lane_padded[0])
+        lane_inputs(by_type[0], tokens, 0, x[0], lane_padded[0])
     y, lane0 = layers.rnn_lane_forward(x[0], params[wh0], Why[:H])
     scores = y.reshape(T, N, -1)
     scores += lanes.finish_forward().reshape(T, N, -1)[::-1]  # lane 1 runs right to left
@@ -339,7 +339,7 @@ def _forward_apart(params: dict[str, np.ndarray], arch: Architecture, inputs: di
     return scores, _ApartCache(lanes, batch, lane0)
 
 
-def _input_lane(by_type: np.ndarray, tokens: np.ndarray, lane: int, out: np.ndarray, padded: np.ndarray) -> None:
+def lane_inputs(by_type: np.ndarray, tokens: np.ndarray, lane: int, out: np.ndarray, padded: np.ndarray) -> None:
     """A lane's input pre-activation at every position: by_type (U, H), tokens (N, T) -> out
     (T, N, H), in the lane's time order, zero at its padded positions (in T*N)."""
     by_type.take(_time_major(tokens, lane), axis=0, out=out, mode="clip")

@@ -43,8 +43,9 @@ def build_vocabs(sentences: Sequence[Sequence[str]], features: Sequence[str], mi
 
 class RNNTagger:
     def __init__(self, config: TrainConfig | None = None, parallel: bool | None = None):
-        """parallel: train the right-to-left lane in a second process (see train.fit_params);
-        None: on Linux with two cores or more. The weights are the same either way."""
+        """parallel: train the right-to-left lane and half of the input tables' updates in a
+        second process (see train.fit_params); None: on Linux with two cores or more. The weights
+        are the same either way."""
         self.config = config or TrainConfig()
         self.parallel = parallel
 

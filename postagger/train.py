@@ -141,8 +141,8 @@ def fit_params(
     When callback.stop() turns true, return after the current batch, with result.state ready to
     pass back as `resume`. on_epoch_saved(state), when given, is called after every epoch (for
     checkpoints). parallel: run the right-to-left lane of a one-layer bidirectional Elman
-    network in a second process (lanes.LaneWorker), with the same weights as in one; None: when
-    lanes.worthwhile() (Linux, two cores or more)."""
+    network, and the step of half of its input tables, in a second process (lanes.LaneWorker),
+    with the same weights as in one; None: when lanes.worthwhile() (Linux, two cores or more)."""
     callback = callback or Callback()
     options = {"rowwise": True} if cfg.optimizer == "adam" and cfg.rowwise_adam else {}
     optimizer = make_optimizer(cfg.optimizer, cfg.lr, cfg.clip, **options)
