@@ -66,6 +66,10 @@ def main(
     """
     global _debug, _blas_limits
     _debug = debug
+    if not debug:  # a library's warning is one line here, like every other message
+        import warnings
+
+        warnings.showwarning = lambda message, *_, **__: say(f"warning: {message}")
     import numpy  # noqa: F401  threadpoolctl limits only the BLAS libraries already loaded
     from threadpoolctl import threadpool_limits
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -161,8 +162,12 @@ def _lane_worker(params, train: EncodedCorpus, cfg: TrainConfig, parallel: bool 
     little over half the rows a batch uses, while the caller updates the rest and the dense
     weights, then makes the next batch."""
     if parallel is None:
-        parallel = lane_workers.worthwhile()
-    if not (parallel and len(train) and model.runs_apart(params, cfg.dropout)):
+        parallel = lane_workers.worthwhile() and model.runs_apart(params, cfg.dropout)
+    elif parallel and not model.runs_apart(params, cfg.dropout):
+        warnings.warn("training in one process: the second one serves one-layer bidirectional Elman networks "
+                      "without dropout", RuntimeWarning, stacklevel=3)
+        parallel = False
+    if not (parallel and len(train)):
         return contextlib.nullcontext()
     arch = model.architecture(params)
     capacity = cfg.batch_size * int(train.lengths.max())  # positions in the largest padded batch

@@ -170,3 +170,17 @@ def test_stopped_and_resumed_in_two_processes_ends_as_one_process_does(tmp_path,
     assert [r.loss for r in resumed.history_] == [r.loss for r in full.history_]
     for name in full.params_:
         np.testing.assert_array_equal(resumed.state_.params[name], full.state_.params[name], err_msg=name)
+
+
+def test_the_cli_says_in_one_line_when_parallel_cannot_serve_the_network(tmp_path, tiny):
+    from typer.testing import CliRunner
+
+    from postagger.cli import app
+
+    path = tmp_path / "train.tsv"
+    path.write_text("\n\n".join("\n".join(f"{w}\t{t}" for w, t in s) for s in tiny[:40]), encoding="utf-8")
+    result = CliRunner().invoke(app, ["train", "--train-file", str(path), "--cell", "lstm", "--hidden", "4",
+                                      "--epochs", "1", "--parallel", "--quiet", "--out", str(tmp_path / "m")])
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == "warning: training in one process: the second one serves one-layer bidirectional " \
+                            "Elman networks without dropout\n"
