@@ -184,3 +184,19 @@ def test_the_cli_says_in_one_line_when_parallel_cannot_serve_the_network(tmp_pat
     assert result.exit_code == 0, result.stderr
     assert result.stderr == "warning: training in one process: the second one serves one-layer bidirectional " \
                             "Elman networks without dropout\n"
+
+
+def test_the_poller_stops_polling_for_a_while_when_its_core_is_shared(monkeypatch):
+    import time
+
+    sync = np.zeros(2, dtype=np.int64)
+    poller = lanes._Poller()
+    sync[0] = 1
+    poller.wait(sync, 0, 1)  # already there
+    assert poller.skip == 0
+    monkeypatch.setattr(lanes.os, "sched_yield", lambda: time.sleep(0.001))  # another process takes the core
+    started = time.perf_counter()
+    poller.wait(sync, 1, 1)  # never arrives
+    assert time.perf_counter() - started < 0.004 and poller.skip == 256
+    poller.wait(sync, 1, 1)
+    assert poller.skip == 255  # no polling: straight to the semaphore
