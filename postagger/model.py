@@ -257,9 +257,9 @@ def forward(
     N, T = mask.shape
     dtype = params["Why"].dtype
     padded = np.flatnonzero(_lane_major(mask, D) == 0)  # in (D*T*N)
+    if lanes is not None:
+        lanes.settle()  # the worker's update of the shared tables is done before anything reads them
     apart = lanes is not None and runs_apart(params, dropout if rng is not None else 0.0) and lanes.fits(T, N)
-    if lanes is not None and not apart:
-        lanes.settle()  # its update of shared tables must be done before they are read here
 
     caches = []
     h = None  # (D, T, N, H): the previous layer's lanes
