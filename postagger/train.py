@@ -190,8 +190,8 @@ def _train_epochs(state: TrainState, optimizer, train, dev, cfg: TrainConfig, ca
             rng.bit_generator.state = state.rng
         callback.on_epoch_start(epoch, len(batches) - state.batch)  # the batches still to do
         started = time.perf_counter() - state.seconds
+        batch = make_batch(train, batches[state.batch], rng) if state.batch < len(batches) else None
         for i in range(state.batch, len(batches)):
-            batch = make_batch(train, batches[i], rng)
             with np.errstate(over="ignore", invalid="ignore"):  # a diverging loss is reported below
                 loss, grads = model.batch_loss_and_grads(
                     params, batch.inputs, batch.tokens, batch.tags, batch.mask, dropout=cfg.dropout, rng=rng,
@@ -202,16 +202,17 @@ def _train_epochs(state: TrainState, optimizer, train, dev, cfg: TrainConfig, ca
             if not np.isfinite(loss):
                 raise TrainingDiverged(f"training stopped: the loss became {loss} in epoch {epoch}, batch {i + 1}; "
                                        f"try a lower --lr or --clip")
-            optimizer.step(params, grads, helper=lanes, wait=False)  # the next forward waits for the worker's tables
-            state.loss_sum += float(loss) * batch.n_tokens
-            state.tokens += batch.n_tokens
-            callback.on_batch(epoch, i + 1, loss, batch.n_tokens)
+            optimizer.step(params, grads, helper=lanes, wait=False)
+            n_tokens, before_next = batch.n_tokens, rng.bit_generator.state  # where a resumed run starts
+            batch = make_batch(train, batches[i + 1], rng) if i + 1 < len(batches) else None  # while the worker updates
+            _settle(lanes)  # its tables, before anyone (a callback) reads them
+            state.loss_sum += float(loss) * n_tokens
+            state.tokens += n_tokens
+            callback.on_batch(epoch, i + 1, loss, n_tokens)
             if callback.stop() and i + 1 < len(batches):
-                _settle(lanes)
-                state.batch, state.rng = i + 1, rng.bit_generator.state
+                state.batch, state.rng = i + 1, before_next
                 state.seconds = time.perf_counter() - started
                 return _result(_keep_optimizer(state, optimizer))
-        _settle(lanes)
         seconds = time.perf_counter() - started
         dev_acc = accuracy(params, dev) if dev is not None and len(dev) else None
         record = EpochRecord(epoch, state.loss_sum / max(state.tokens, 1), dev_acc, state.tokens / seconds, seconds, optimizer.lr)

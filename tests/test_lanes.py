@@ -200,3 +200,26 @@ def test_the_poller_stops_polling_for_a_while_when_its_core_is_shared(monkeypatc
     assert time.perf_counter() - started < 0.004 and poller.skip == 256
     poller.wait(sync, 1, 1)
     assert poller.skip == 255  # no polling: straight to the semaphore
+
+
+def test_a_callback_sees_each_step_done_in_both_processes(tiny, monkeypatch):
+    from postagger.train import Callback
+
+    made, init_params = [], model.init_params  # the dict of weights each training updates in place
+    monkeypatch.setattr(model, "init_params", lambda *args, **kwargs: made.append(init_params(*args, **kwargs)) or made[-1])
+
+    class TableSums(Callback):  # reads the input tables after every batch
+        seen: list
+
+        def on_epoch_start(self, epoch, n_batches):
+            self.params, self.seen = made[-1], []
+
+        def on_batch(self, epoch, batch, loss, tokens):
+            self.seen.append([float(self.params[k].sum()) for k in sorted(self.params) if k.startswith("Wxh")])
+
+    runs = []
+    for parallel in (False, True):
+        callback = TableSums()
+        RNNTagger(TrainConfig(epochs=1, hidden=12, batch_size=8), parallel=parallel).fit(tiny[:100], callback=callback)
+        runs.append(callback.seen)
+    assert len(runs[0]) > 5 and runs[1] == runs[0]
