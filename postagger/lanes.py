@@ -121,7 +121,7 @@ def _lanes(shared: dict, name: str, T: int, N: int) -> np.ndarray:
     return shared[name][: 2 * T * N * H].reshape(2, T, N, H)
 
 
-def _serve(block, layout: list, tables: tuple, optimizer_spec, arch, go, done, parent: int) -> None:
+def _serve(block, layout: list, updates: tuple, optimizer_spec, arch, go, done, parent: int) -> None:
     """The worker's loop: wait for a command, run it, report."""
     for name in ("SIGINT", "SIGTERM"):  # the caller's to handle (it stops after a batch); this process follows it
         signal.signal(getattr(signal, name), signal.SIG_IGN)
@@ -133,7 +133,7 @@ def _serve(block, layout: list, tables: tuple, optimizer_spec, arch, go, done, p
         pass
     shared = _carve(block, layout)
     header, K = shared["header"], shared["Wy"].shape[1]
-    if tables:
+    if updates:
         from .optim import OPTIMIZERS
 
         kind, hyperparameters = optimizer_spec
@@ -171,9 +171,9 @@ def _serve(block, layout: list, tables: tuple, optimizer_spec, arch, go, done, p
                 norm, optimizer.lr = (float(v) for v in shared["scalars"])
                 optimizer.steps = steps
                 spans = [slice(start, start + count) for start, count in shared["spans"].tolist()]
-                grads = {t: layers.RowGrad(shared["rows"][at], shared["grads"][at]) for t, at in zip(tables, spans)}
-                squares = {t: shared["squares"][at] for t, at in zip(tables, spans)}
-                optimizer.apply({t: shared[t] for t in tables}, grads, squares, norm)
+                grads = {t: layers.RowGrad(shared["rows"][at], shared["grads"][at]) for t, at in zip(updates, spans)}
+                squares = {t: shared["squares"][at] for t, at in zip(updates, spans)}
+                optimizer.apply({t: shared[t] for t in updates}, grads, squares, norm)
             header[4] = 0
         except Exception as error:  # reported by the caller, which raises it
             text = f"{type(error).__name__}: {error}".encode()[: _MESSAGE - 1]
@@ -235,7 +235,7 @@ class LaneWorker:
         self.batch = 0  # batches started: a cache of an earlier one is stale
         self._pending = None  # the command the worker is running
         self._sent, self._poller = 0, _Poller()  # commands sent
-        self._params, self._optimizer, self._tables, self._private = params, optimizer, updates, {}
+        self._params, self._optimizer, self._updates, self._private = params, optimizer, updates, {}
         try:
             self._wait(_START_TIMEOUT)
         except LaneWorkerError:
@@ -319,23 +319,23 @@ class LaneWorker:
         settle() waits for the update; so does the next command."""
         self.settle()
         shared = self._shared
-        if not self._tables or optimizer is not self._optimizer:
+        if not self._updates or optimizer is not self._optimizer:
             return ()
         spans = []
-        for t in self._tables:
+        for t in self._updates:
             grad = grads.get(t)
             start = _row_offset(shared["grads"], grad.values) if isinstance(grad, layers.RowGrad) else None
             if start is None:
                 return ()
             spans.append((start, len(grad.rows)))
-        for t, (start, count) in zip(self._tables, spans):
+        for t, (start, count) in zip(self._updates, spans):
             shared["rows"][start : start + count] = grads[t].rows
             shared["squares"][start : start + count] = grad_squares[t]
         shared["spans"][...] = spans
         shared["scalars"][...] = norm, optimizer.lr
         shared["header"][0], shared["header"][5] = _UPDATE, optimizer.steps
         self._send(_UPDATE)
-        return self._tables
+        return self._updates
 
     def settle(self) -> None:
         """Wait for the update of start_update, if one is running."""
@@ -398,14 +398,14 @@ class LaneWorker:
 _GUARD = "put the script's top-level code under `if __name__ == \"__main__\":`, or train with parallel=False"
 
 
-def start_worker(capacity: int, hidden: int, n_scores: int, **tables) -> LaneWorker | None:
+def start_worker(capacity: int, hidden: int, n_scores: int, **options) -> LaneWorker | None:
     """A LaneWorker, or None with a warning when the second process cannot start, for example
     when a script that trains lacks the `if __name__ == "__main__":` guard: a spawned process
-    runs the script's top-level code again, and ends here. tables: see LaneWorker."""
+    runs the script's top-level code again, and ends here. options: see LaneWorker."""
     if multiprocessing.current_process().name == _NAME:  # inside that second run: stop it at once
         raise SystemExit(f"postagger: the second training process ran the script that trains; {_GUARD}")
     try:
-        return LaneWorker(capacity, hidden, n_scores, **tables)
+        return LaneWorker(capacity, hidden, n_scores, **options)
     except (OSError, LaneWorkerError) as error:
         warnings.warn(f"postagger trains in one process: {error}; in a script, {_GUARD}", RuntimeWarning, stacklevel=2)
         return None
