@@ -53,9 +53,6 @@ def gemm_rate(size: int = 2048) -> float:
     return 2 * size**3 / best_of(5, run)
 
 
-LARGE_JOB = 20_000  # brown sentences tagged in one call, in one process and in two
-
-
 def flops_per_token(arch: model.Architecture, n_tags: int) -> int:
     """Matrix-product FLOPs of forward plus backward for one token (the row lookups and the
     elementwise work are left out): per lane H*H in forward, twice that in backward, and the
@@ -113,23 +110,6 @@ class Ours:
 
     def same_tags(self) -> bool:
         return self.warm.tag_sents(self.words) == [self.warm.tag(s) for s in self.words]
-
-    def large_job_rates(self, jobs) -> list[tuple[float, float, bool]]:
-        """Per job, after a fresh load: tokens/s of one tag_sents call in one process and in two
-        (the second process starts in the first job), and whether their tags are the same."""
-        alone, pair = RNNTagger.load(self.folder), RNNTagger.load(self.folder)
-        alone.parallel, pair.parallel = False, True
-        vocab._COLLAPSED.clear()
-        out = []
-        for words in jobs:
-            rates, tagged = [], []
-            for tagger in (alone, pair):
-                started = time.perf_counter()
-                tagged.append(tagger.tag_sents(words))
-                rates.append(sum(map(len, words)) / (time.perf_counter() - started))
-            out.append((*rates, tagged[0] == tagged[1]))
-        pair.close()
-        return out
 
 
 class Torch:
@@ -348,9 +328,6 @@ def main() -> None:
             torch = None
         training, tagging = paired_rounds(train, test, others, args.rounds)
         same = ours.same_tags()
-        brown = [[w for w, _ in s] for s in corpora.load_corpus("brown", "native", "all")[: 2 * LARGE_JOB]]
-        large = brown[:LARGE_JOB], brown[LARGE_JOB:]
-        large_rounds = [ours.large_job_rates(large) for _ in range(args.rounds)]
 
     def rate(rounds, name) -> float:
         return float(np.median([r[name] for r in rounds]))
@@ -382,15 +359,6 @@ def main() -> None:
     core = dense_core_rate(model.architecture(ours.tagger.params_), len(ours.tagger.tags_), N=config.batch_size)
     row("dense core alone (recurrences + output layer)", f"{core / 1e9:.1f} GFLOP/s", f"{100 * core / peak:.1f} % of the large-product rate")
     row("batched tagging equals one sentence at a time", "yes" if same else "NO", "treebank test")
-    jobs = (("first", "the first call after a fresh load; the second process starts in it"),
-            ("next", "the next call, with other sentences; the second process already runs"))
-    for job, (name, when) in enumerate(jobs):
-        per_round = [r[job][1] / r[job][0] for r in large_rounds]
-        same_large = all(r[job][2] for r in large_rounds)
-        row(f"postagger: tag_sents, {name} large job, 2 processes / 1", f"{np.median(per_round):.2f}x",
-            f"{len(large[job]):,} brown sentences ({sum(map(len, large[job])):,} tokens), {when}; one process "
-            f"{np.median([r[job][0] for r in large_rounds]):,.0f} tok/s; rounds ranged {min(per_round):.2f}-"
-            f"{max(per_round):.2f}x; same tags: {'yes' if same_large else 'NO'}")
     if torch is None:
         row("PyTorch rows", "skipped", "torch is not installed (pip install torch==2.13.0)")
     else:

@@ -119,10 +119,6 @@ class Column(str, Enum):
 
 
 QUIET = typer.Option("--quiet", "-q", help="Print results only: no progress, no messages.")
-TAG_PARALLEL = typer.Option(
-    "--parallel/--no-parallel", show_default=False,
-    help="Tag part of a large job (20,000 tokens at once or more) in a second process on the other core. "
-         "Default: on Linux with two cores or more. The tags are the same either way.")
 FORMAT_HELP = "Format of --train-file/--dev-file/--file: conllu, tagged (word/TAG lines) or tsv (default: from the extension)."
 
 
@@ -332,7 +328,6 @@ def tag(
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json: one JSON object per line.")] = False,
     probs: Annotated[bool, typer.Option(help="Add each token's tag probability.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Sentences read and tagged at once.")] = 2048,
-    parallel: Annotated[Optional[bool], TAG_PARALLEL] = None,
     quiet: Annotated[bool, QUIET] = False,
 ) -> None:
     """Tag sentences with a trained model: one sentence per line in, one per line out
@@ -362,7 +357,6 @@ def tag(
         else:
             raise UsageError('nothing to tag: give a sentence, --input FILE, or pipe text in (see postagger tag --help)')
         tagger = RNNTagger.load(model)
-        tagger.parallel = parallel
         with Reporter(quiet) as reporter:
             reporter.start("tagging (sentences)", None)
             for chunk in _chunked(lines, batch_size):
@@ -404,7 +398,6 @@ def evaluate(
     confusion_csv: Annotated[Optional[Path], typer.Option(help="Write the full confusion matrix as CSV.")] = None,
     confusion_png: Annotated[Optional[Path], typer.Option(help="Draw the row-normalised confusion matrix (needs postagger[plot]).")] = None,
     keep_traces: Annotated[Optional[bool], typer.Option("--keep-traces/--drop-traces", help="Treebank traces (default: as in training).")] = None,
-    parallel: Annotated[Optional[bool], TAG_PARALLEL] = None,
     quiet: Annotated[bool, QUIET] = False,
 ) -> None:
     """Score a model on a corpus split or a file: accuracy, known and unknown words, per-tag
@@ -425,7 +418,6 @@ def evaluate(
 
     try:
         tagger = RNNTagger.load(model)
-        tagger.parallel = parallel
         info = tagger.info_
         model_tagset = info.get("tagset") or "native"
         if file is not None:

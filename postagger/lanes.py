@@ -43,9 +43,8 @@ _SHARED_CORE = 0.0002  # a yield that gives the core away this long: another pro
 
 
 def worthwhile() -> bool:
-    """Whether to train with a LaneWorker, and tag large jobs with a tagworker.TagWorker, by
-    default: on Linux (where they were measured; macOS emulates waiting on a semaphore with a
-    timeout by polling) with two cores or more."""
+    """Whether to train with a LaneWorker by default: on Linux (where it was measured; macOS
+    emulates waiting on a semaphore with a timeout by polling) with two cores or more."""
     if not sys.platform.startswith("linux"):
         return False
     return len(os.sched_getaffinity(0)) >= 2

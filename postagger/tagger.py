@@ -6,17 +6,15 @@ ends in an underscore: vocabs_, tags_, params_, history_, dev_accuracy_.
 
 from __future__ import annotations
 
-import weakref
 from collections import Counter
 from dataclasses import asdict, fields
-from functools import partial
 from itertools import chain
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from . import lanes, model, persist, tagworker
+from . import model, persist
 from .encoding import EncodedCorpus, Encoder, encode_corpus, length_batches, make_batch, rare_word_dropout
 from .errors import ModelError
 from .train import Callback, TrainConfig, TrainState, fit_params
@@ -46,9 +44,8 @@ def build_vocabs(sentences: Sequence[Sequence[str]], features: Sequence[str], mi
 class RNNTagger:
     def __init__(self, config: TrainConfig | None = None, parallel: bool | None = None):
         """parallel: train the right-to-left lane and half of the input tables' updates in a
-        second process (see train.fit_params), and, for a tagger loaded from a folder, tag half
-        of a large job in one (see tagworker); None: on Linux with two cores or more. The weights
-        and the tags are the same either way."""
+        second process (see train.fit_params); None: on Linux with two cores or more. The weights
+        are the same either way."""
         self.config = config or TrainConfig()
         self.parallel = parallel
 
@@ -70,8 +67,6 @@ class RNNTagger:
             self.tags_ = Vocab.from_counts(Counter(t for s in tags for t in s))
             self._lexicon = None
         self._encoder = None
-        self.close()
-        self._folder = None  # the weights are no longer a folder's: tag in this process
         train = encode_corpus(self._encoder_(), words, tags, self.tags_)
         if cfg.word_dropout > 0:
             train.drop_prob = rare_word_dropout(train, cfg.word_dropout)
@@ -112,36 +107,6 @@ class RNNTagger:
         return out
 
     def _predict_batches(self, sentences, batch_size: int | None, probabilities: bool):
-        """_predict_here's batches, some of them from the second process in a large job."""
-        worker = self._tag_worker(sentences)
-        if worker is None:
-            return self._predict_here(sentences, batch_size, probabilities)
-        here = partial(self._predict_here, batch_size=batch_size, probabilities=probabilities)
-        return worker.predict(sentences, here, batch_size, probabilities)
-
-    def _tag_worker(self, sentences) -> tagworker.TagWorker | None:
-        """The second tagging process for a job, started by the first large one; None to tag
-        here (a small job, parallel off, a tagger not loaded from a folder, a worker that failed)."""
-        folder = getattr(self, "_folder", None)
-        if folder is None or not tagworker.SUPPORTED or not (self.parallel if self.parallel is not None else lanes.worthwhile()):
-            return None
-        if sum(map(len, sentences)) < tagworker.MIN_TOKENS:
-            return None
-        worker = getattr(self, "_worker", None)
-        if worker is None:
-            worker = self._worker = tagworker.TagWorker(folder, self._signature)
-            weakref.finalize(self, worker.close)
-        return None if worker.failed else worker
-
-    def close(self) -> None:
-        """Stop the second tagging process, if one runs (it also stops with this tagger, or at
-        exit)."""
-        worker = getattr(self, "_worker", None)
-        if worker is not None:
-            worker.close()
-            self._worker = None
-
-    def _predict_here(self, sentences, batch_size: int | None, probabilities: bool):
         """Per batch of non-empty sentences: their numbers (N,), and for their tokens end to end
         the best tag ids (M,) and, when asked, each chosen tag's probability (M,).
 
@@ -252,7 +217,6 @@ class RNNTagger:
     @classmethod
     def load(cls, folder: str | Path) -> "RNNTagger":
         folder = Path(folder)
-        signature = tagworker.signature(folder) if folder.is_dir() else None  # before reading
         params, meta = persist.load_model(folder)
         where = folder / persist.META
         try:
@@ -272,7 +236,6 @@ class RNNTagger:
         _check_shapes(params, tagger, folder)
         tagger.params_ = params
         tagger._lexicon = _read_lexicon(folder / LEXICON, tagger.vocabs_)
-        tagger._folder, tagger._signature = folder.resolve(), signature  # for a second tagging process
         return tagger
 
 
