@@ -259,15 +259,14 @@ def forward(
     padded = np.flatnonzero(_lane_major(mask, D) == 0)  # in (D*T*N)
     if lanes is not None:
         lanes.settle()  # the worker's update of the shared tables is done before anything reads them
-    apart = lanes is not None and runs_apart(params, dropout if rng is not None else 0.0) and lanes.fits(T, N)
+    if lanes is not None and runs_apart(params, dropout if rng is not None else 0.0) and lanes.fits(T, N):
+        scores, lanes_cache = _forward_apart(params, arch, inputs, by_type, tokens, padded, lanes)
+        return scores, (params, arch, inputs, tokens, padded, lanes_cache, None)
 
     caches = []
     h = None  # (D, T, N, H): the previous layer's lanes
     for layer in range(1, arch.layers + 1):
         if layer == 1:
-            if apart:
-                scores, lanes_cache = _forward_apart(params, arch, inputs, by_type, tokens, padded, lanes)
-                return scores, (params, arch, inputs, tokens, padded, lanes_cache, None)
             if by_type is None:
                 by_type = input_preactivations(params, arch, inputs)  # (D, U, F)
             x = np.empty((D, T, N, by_type.shape[2]), dtype=dtype)
@@ -361,7 +360,7 @@ def _backward_apart(dscores: np.ndarray, cache: tuple, sparse: bool) -> dict[str
     plan = _input_grad_plan(params, arch, inputs, tokens)
     dWh1, dWy1 = apart.lanes.finish_backward()
     grads: dict[str, np.ndarray] = {"by": dby, "Why": np.concatenate([dWy0[:, :K], dWy1[:, :K]])}
-    grads.update(_input_grads(params, arch, inputs, tokens, dx, sparse, plan, out=apart.lanes.table_grads))
+    grads.update(_input_grads(params, arch, inputs, tokens, dx, sparse, plan, rows_buffer=apart.lanes.table_grads))
     for d, dWh in enumerate((dWh0, dWh1)):
         _, wh, b = arch.layer_keys(1, d)
         grads[wh] = dWh
@@ -429,9 +428,10 @@ def _input_grad_plan(params, arch: Architecture, inputs, tokens: np.ndarray) -> 
 
 
 def _input_grads(params, arch: Architecture, inputs, tokens: np.ndarray, dx: np.ndarray, sparse: bool,
-                 plan: tuple | None = None, out=None) -> dict:
+                 plan: tuple | None = None, rows_buffer=None) -> dict:
     """Gradients of the one-hot input tables from dx (D, T, N, F); plan: _input_grad_plan's,
-    when made beforehand; out(R, width): an array for the tables' gradient rows, or None.
+    when made beforehand; rows_buffer(R, width), when given: an array to sum the tables'
+    gradient rows into, or None (see lanes.LaneWorker.table_grads).
 
     Positions are first summed into their word types, then the types into the rows of every
     group at once: group g's ids are offset past the earlier groups' tables, so one sparse
@@ -443,7 +443,8 @@ def _input_grads(params, arch: Architecture, inputs, tokens: np.ndarray, dx: np.
     plan = plan or _input_grad_plan(params, arch, inputs, tokens)
     n_types, lane_rows, keys, offsets, rows, inverse = plan
     by_type = layers.sum_rows(dx.reshape(D * T * N, F), lane_rows.reshape(-1), D * n_types).reshape(n_types, D * F)
-    summed = layers.sum_rows(by_type, inverse, len(rows), out=out and out(len(rows), D * F))  # (R, D*F)
+    buffer = rows_buffer(len(rows), D * F) if rows_buffer is not None else None
+    summed = layers.sum_rows(by_type, inverse, len(rows), out=buffer)  # (R, D*F)
     bounds = np.searchsorted(rows, offsets)
     grads = {}
     for i, key in enumerate(keys):

@@ -83,7 +83,6 @@ class Optimizer:
                 self._update(name, params[name], grad.values, grad.rows, grad_squares[name])
             else:
                 self._update(name, params[name], grad, slice(None), grad_squares[name])
-        return norm
 
     def _slot(self, name: str, slot: str, like: np.ndarray) -> np.ndarray:
         key = f"{name}/{slot}"
