@@ -16,7 +16,7 @@ from typing import Annotated, Iterator, Optional
 import typer
 
 from . import __version__
-from .errors import PostaggerError, UsageError
+from .errors import DataError, ModelError, PostaggerError, UsageError
 
 app = typer.Typer(
     name="postagger",
@@ -26,6 +26,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 DEFAULT_MODEL = Path("models/tagger")
+DEFAULT_CORPUS = "treebank"
 _debug = False
 _blas_limits = None  # kept alive: the BLAS thread limit holds while it exists
 
@@ -170,7 +171,7 @@ class _StopOnSignal:
 
 @app.command()
 def train(
-    corpus: Annotated[str, typer.Option(help="NLTK corpus: treebank, brown, conll2000, or any with tagged_sents().")] = "treebank",
+    corpus: Annotated[str, typer.Option(help="NLTK corpus: treebank, brown, conll2000, or any with tagged_sents().")] = DEFAULT_CORPUS,
     tagset: Annotated[Tagset, typer.Option(help="Native tags, or NLTK's 12-tag universal tagset.")] = Tagset.native,
     train_file: Annotated[Optional[Path], typer.Option(help="Train on this file instead of an NLTK corpus.")] = None,
     dev_file: Annotated[Optional[Path], typer.Option(help="Choose the best epoch on this file (with --train-file).")] = None,
@@ -186,11 +187,11 @@ def train(
     optimizer: Annotated[Optimizer, typer.Option(help="Update rule.")] = Optimizer.adam,
     lr: Annotated[float, typer.Option(min=0.0, help="Learning rate.")] = 4e-3,
     clip: Annotated[float, typer.Option(min=0.0, help="Clip the global gradient norm to this (0: no clipping).")] = 5.0,
-    seed: Annotated[int, typer.Option(help="Seed for every random choice; the same seed gives the same model.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed for every random choice; the same seed gives the same model.")] = 0,
     max_sentences: Annotated[Optional[int], typer.Option(min=1, help="Train on the first N training sentences only.")] = None,
-    keep_traces: Annotated[bool, typer.Option(help="Keep treebank's -NONE- trace tokens.")] = False,
+    keep_traces: Annotated[bool, typer.Option(help="Keep empty elements: treebank's -NONE- traces, cess_esp's elided subjects (*0*).")] = False,
     resume: Annotated[Optional[Path], typer.Option(help="Carry on from a checkpoint folder left by an interrupted run (its settings are used).")] = None,
-    parallel: Annotated[Optional[bool], typer.Option("--parallel/--no-parallel", help="Run the right-to-left direction of a one-layer bidirectional Elman network, and half of the input tables' updates, in a second process on the other core. Default: on Linux with two cores or more. The model is the same either way.", show_default=False)] = None,
+    parallel: Annotated[Optional[bool], typer.Option("--parallel/--no-parallel", help="Run the right-to-left direction of a one-layer bidirectional Elman network, and half of the input tables' updates, in a second process on the other core. Default: on Linux with two cores or more. The model is the same either way (with the default one BLAS thread: two processes use one each).", show_default=False)] = None,
     quiet: Annotated[bool, QUIET] = False,
 ) -> None:
     """Train a tagger on an NLTK corpus's train split (or on your own files), choosing the best
@@ -211,21 +212,28 @@ def train(
       postagger train --max-sentences 200 --epochs 2 --out models/tiny
       postagger train --no-parallel    # one process, one core
     """
+    from .persist import check_replaceable, check_writable
     from .progress import Reporter, TrainProgress
     from .tagger import RNNTagger
     from .train import TrainConfig, TrainingDiverged
 
-    reporter = Reporter(quiet)
+    reporter, checkpoint = Reporter(quiet), None
     try:
         if resume is not None:
             tagger, state = RNNTagger.load_checkpoint(resume)
             source = tagger.meta_.get("source") or {}
+            if not (source.get("train_file") or {"corpus", "tagset"} <= set(source)):
+                raise ModelError(f"{resume / 'model.json'}: malformed checkpoint (no training source)")
             config = tagger.config
-            out = Path(tagger.meta_.get("out") or out)
+            saved_out = Path(tagger.meta_.get("out") or out)  # absolute, or relative to where an older postagger ran
+            out = saved_out if saved_out.is_absolute() else resume.with_name(saved_out.name)
             checkpoint = resume
         else:
             if dev_file and not train_file:
                 raise UsageError("--dev-file needs --train-file")
+            if train_file and (corpus != DEFAULT_CORPUS or tagset is not Tagset.native or keep_traces):
+                raise UsageError("--corpus, --tagset and --keep-traces choose an NLTK corpus; a --train-file "
+                                 "trains on its own tags as they are")
             config = TrainConfig(
                 hidden=hidden, cell=cell.value, layers=layers, bidirectional=bidirectional, epochs=epochs,
                 batch_size=batch_size, optimizer=optimizer.value, lr=lr, clip=clip, seed=seed, max_sentences=max_sentences,
@@ -235,12 +243,12 @@ def train(
                           "format": fmt.value if fmt else None, "column": column.value}
             else:
                 source = {"corpus": corpus, "tagset": tagset.value, "keep_traces": keep_traces}
+            check_writable(out)
             tagger, state, checkpoint = RNNTagger(config), None, _checkpoint_folder(out)
-        from .persist import check_replaceable
-
         tagger.parallel = parallel
         for folder in (out, checkpoint):
             check_replaceable(folder)
+            check_writable(folder)
         train_sents, dev_sents = _training_data(source)
         n_train = min(len(train_sents), config.max_sentences or len(train_sents))
         what = source.get("train_file") or f"{source['corpus']} ({source['tagset']} tags)"
@@ -249,7 +257,7 @@ def train(
         info = _model_info(source)
 
         def save_checkpoint(at_state):
-            tagger.save_checkpoint(checkpoint, at_state, out=str(out), source=source, **info)
+            tagger.save_checkpoint(checkpoint, at_state, out=str(out.absolute()), source=source, **info)
 
         progress = TrainProgress(reporter, config.epochs)
         with reporter, _StopOnSignal(progress, reporter) as stopper:
@@ -265,6 +273,9 @@ def train(
         _fail(TrainingDiverged(f"{err}; {kept}"))
     except PostaggerError as err:
         _fail(err)
+    except OSError as err:  # a save that failed: a full disk, a folder made read-only meanwhile
+        kept = f"{checkpoint} holds the last saved epoch" if checkpoint and checkpoint.exists() else "no checkpoint was saved"
+        _fail(DataError(f"{err.filename or out}: cannot write ({(err.strerror or str(err)).lower()}); {kept}"))
     except KeyboardInterrupt:
         say("aborted; the last checkpoint (if any) and any existing model are unchanged")
         raise typer.Exit(code=130)
@@ -298,7 +309,22 @@ def _read_lines(path: str) -> Iterator[str]:
     return (line for _, line in read_lines(path))
 
 
-def _format(tokens: list[str], tags: list[str], probs: list[float] | None, fmt: OutputFormat) -> str:
+def _conllu_upos(source: dict | None) -> bool:
+    """Whether a model's tags belong in CoNLL-U's UPOS column: trained on a CoNLL-U file's UPOS
+    column or on NLTK's universal tagset. Other tags (native tagsets, XPOS) go in XPOS."""
+    from . import readers
+
+    source = source or {}
+    if source.get("train_file"):
+        try:
+            fmt = source.get("format") or readers.guess_format(source["train_file"])
+        except UsageError:
+            return False
+        return fmt == "conllu" and source.get("column", "upos") == "upos"
+    return source.get("tagset") == "universal"
+
+
+def _format(tokens: list[str], tags: list[str], probs: list[float] | None, fmt: OutputFormat, upos: bool = False) -> str:
     if fmt is OutputFormat.json:
         record = {"tokens": tokens, "tags": tags}
         if probs is not None:
@@ -312,7 +338,7 @@ def _format(tokens: list[str], tags: list[str], probs: list[float] | None, fmt: 
     if fmt is OutputFormat.tsv:
         return "".join(f"{w}\t{t}" + (f"\t{e}" if e else "") + "\n" for w, t, e in zip(tokens, tags, extra))
     rows = [
-        f"{i}\t{w}\t_\t_\t{t}\t_\t_\t_\t_\t" + (f"prob={e}" if e else "_")
+        f"{i}\t{w}\t_\t" + (f"{t}\t_" if upos else f"_\t{t}") + "\t_\t_\t_\t_\t" + (f"prob={e}" if e else "_")
         for i, (w, t, e) in enumerate(zip(tokens, tags, extra), 1)
     ]
     return "".join(row + "\n" for row in rows)
@@ -357,13 +383,14 @@ def tag(
         else:
             raise UsageError('nothing to tag: give a sentence, --input FILE, or pipe text in (see postagger tag --help)')
         tagger = RNNTagger.load(model)
+        upos = _conllu_upos(tagger.meta_.get("source"))
         with Reporter(quiet) as reporter:
             reporter.start("tagging (sentences)", None)
             for chunk in _chunked(lines, batch_size):
                 sentences = [line.split() for line in chunk] if pretokenized else tokenize_lines(chunk)
                 tagged = tagger.predict_ids(sentences, probabilities=probs)
                 typer.echo("\n".join(  # one write per chunk
-                    _format(tokens, tagger.tags_.decode(ids), p.tolist() if probs else None, fmt)
+                    _format(tokens, tagger.tags_.decode(ids), p.tolist() if probs else None, fmt, upos)
                     for tokens, (ids, p) in zip(sentences, tagged)
                 ))
                 reporter.advance(len(chunk))
@@ -397,7 +424,7 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the report.")] = False,
     confusion_csv: Annotated[Optional[Path], typer.Option(help="Write the full confusion matrix as CSV.")] = None,
     confusion_png: Annotated[Optional[Path], typer.Option(help="Draw the row-normalised confusion matrix (needs postagger[plot]).")] = None,
-    keep_traces: Annotated[Optional[bool], typer.Option("--keep-traces/--drop-traces", help="Treebank traces (default: as in training).")] = None,
+    keep_traces: Annotated[Optional[bool], typer.Option("--keep-traces/--drop-traces", help="Empty elements (treebank's traces, cess_esp's *0*; default: as in training).")] = None,
     quiet: Annotated[bool, QUIET] = False,
 ) -> None:
     """Score a model on a corpus split or a file: accuracy, known and unknown words, per-tag
@@ -417,18 +444,30 @@ def evaluate(
     from .tagger import RNNTagger
 
     try:
+        if confusion_png is not None:
+            from .plot import check_available
+
+            check_available()
         tagger = RNNTagger.load(model)
         info = tagger.info_
         model_tagset = info.get("tagset") or "native"
+        mapped = ", ".join(corpora.UNIVERSAL_SOURCE)
+        if (tagset is Tagset.universal and model_tagset == "native" and info.get("split") != "file"
+                and info.get("corpus") not in corpora.UNIVERSAL_SOURCE):
+            raise UsageError(f"{model} predicts {info.get('corpus')}'s tags, which NLTK has no universal mapping for "
+                             f"(it has for {mapped})")
         if file is not None:
             if corpus:
                 raise UsageError("give --corpus or --file, not both")
             where = str(file)
             sents = readers.read_tagged_file(file, fmt.value if fmt else None, column.value)
         else:
-            name = corpus or info.get("corpus") or "treebank"
+            name = corpus or info.get("corpus") or DEFAULT_CORPUS
             if info.get("split") == "file" and not corpus:
                 raise UsageError(f"{model} was trained on a file; score it with --file or --corpus")
+            if name not in corpora.UNIVERSAL_SOURCE and "universal" in (model_tagset, tagset and tagset.value):
+                whose = f"{model} predicts universal tags, but " if model_tagset == "universal" else ""
+                raise UsageError(f"{whose}NLTK has no universal mapping for {name}'s tags (it has for {mapped})")
             traces = keep_traces if keep_traces is not None else bool(info.get("keep_traces"))
             where = f"{name} {split.value}"
             sents = corpora.load_corpus(name, model_tagset, split.value, keep_traces=traces)
@@ -438,7 +477,7 @@ def evaluate(
                 source = corpora.native_tagset_name(corpus_name or "") if model_tagset == "native" else None
                 return universal_table(corpora.universal_tag_mapping(source) if source else None)
 
-            pred_table = table_for(info.get("corpus"))
+            pred_table = table_for(info.get("corpus")) if info.get("split") != "file" else _table_for_tags(tagger.tags_.itos[2:])
             table = pred_table if file is not None else table_for(name)  # gold from a file: UPOS or the model's tags
         tokens = [[w for w, _ in s] for s in sents]
         with Reporter(quiet) as reporter:
@@ -457,7 +496,7 @@ def evaluate(
         if confusion_png is not None:
             from .plot import confusion_heatmap
 
-            confusion_heatmap(result["confusion"], confusion_png, title=f"{model.name} on {where}")
+            confusion_png = confusion_heatmap(result["confusion"], confusion_png, title=f"{model.name} on {where}")
     except PostaggerError as err:
         _fail(err)
     if as_json:
@@ -469,6 +508,17 @@ def evaluate(
     for path in (confusion_csv, confusion_png):
         if path is not None and not quiet:
             say(f"wrote {path}")
+
+
+def _table_for_tags(tags: list[str]) -> dict[str, str]:
+    """The universal table that maps most of a model's tags, for a model trained on a file:
+    UPOS and the universal tags alone, or with NLTK's table for PTB or Brown tags."""
+    from . import corpora
+    from .evaluate import universal_table
+
+    sources = sorted(set(corpora.UNIVERSAL_SOURCE.values()))
+    candidates = [universal_table()] + [universal_table(corpora.universal_tag_mapping(s)) for s in sources]
+    return max(candidates, key=lambda table: sum(tag in table for tag in tags))  # the first of equals
 
 
 def _write_confusion_csv(confusion: dict, path: Path) -> None:
@@ -507,10 +557,10 @@ def plot(
         history = meta.get("history") or []
         if not history:
             raise UsageError(f"{model}: no training history recorded")
-        learning_curves(history, out, title=f"{Path(model).name}: {meta.get('corpus')}")
+        written = learning_curves(history, out, title=f"{Path(model).name}: {meta.get('corpus')}")
     except PostaggerError as err:
         _fail(err)
-    say(f"wrote {out}")
+    say(f"wrote {written}")
 
 
 @app.command()
@@ -619,7 +669,7 @@ def gradcheck(
     groups: Annotated[int, typer.Option(min=0, help="Extra one-hot input groups (suffix-like tables).")] = 1,
     layers: Annotated[int, typer.Option(min=1, help="Stacked RNN layers.")] = 1,
     cell: Annotated[Cell, typer.Option(help="Recurrent cell: rnn, lstm or gru.")] = Cell.rnn,
-    seed: Annotated[int, typer.Option(help="Seed for the random network and batch.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed for the random network and batch.")] = 0,
     tol: Annotated[float, typer.Option(help="Largest relative error allowed.")] = 1e-6,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
@@ -658,4 +708,11 @@ def gradcheck(
 
 
 def run() -> None:
-    app()
+    try:
+        app()
+    except OSError as err:  # writing the output failed (a full disk, say); the commands name the files they read
+        if _debug:
+            raise
+        reason = (err.strerror or str(err)).lower()
+        typer.echo(f"error: {err.filename}: {reason}" if err.filename else f"error: cannot write the output: {reason}", err=True)
+        raise SystemExit(1) from None

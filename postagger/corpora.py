@@ -9,8 +9,9 @@ A sentence is a list of (word, tag) pairs. Splits, in corpus order, never shuffl
                   all: everything
     (cut points are int(0.8 * n) and int(0.9 * n))
 
-treebank drops its -NONE- trace tokens (empty elements such as *-1 or 0) unless keep_traces is
-set; sentences left empty are dropped. Tagsets: "native", or "universal" through NLTK's own
+Empty elements, which never occur in real text, are dropped unless keep_traces is set:
+treebank's -NONE- trace tokens (such as *-1 or 0) and cess_esp's elided subjects (*0*);
+sentences left empty are dropped. Tagsets: "native", or "universal" through NLTK's own
 mapping, which exists for treebank and conll2000 (en-ptb) and brown (en-brown).
 
 NLTK data is looked for in $NLTK_DATA, then in the project's corpora/ folder, then in NLTK's
@@ -44,7 +45,11 @@ SPLITS = ("train", "dev", "test", "all")
 TAGSETS = ("native", "universal")
 UNIVERSAL_SOURCE = {"treebank": "en-ptb", "conll2000": "en-ptb", "brown": "en-brown"}
 PROJECT_DATA = Path(__file__).resolve().parent.parent / "corpora"
-CACHE_VERSION = 1  # bump when _parse changes what it returns
+CACHE_VERSION = 2  # bump when _parse changes what it returns (2: cess_esp without *0*)
+EMPTY_ELEMENTS = {  # corpus -> is this (word, tag) an empty element, not a word of the text?
+    "treebank": lambda word, tag: tag == "-NONE-",
+    "cess_esp": lambda word, tag: word == "*0*",  # an elided subject, tagged sn.e-SUJ and the like
+}
 
 
 def nltk_data_paths() -> list[str]:
@@ -65,12 +70,24 @@ def _use_paths() -> None:
     nltk.data.path[:] = nltk_data_paths()
 
 
-def _how_to_get(name: str) -> str:
+def _how_to_get(name: str, resource: str | None = None) -> str:
+    """How to get a missing NLTK package, naming the folders actually searched."""
+    resource = resource or f"corpora/{name}"
+    what = "corpus" if resource.startswith("corpora/") else "NLTK package"
+    folder = _shown(PROJECT_DATA)
     return (
-        f"corpus '{name}' not found in NLTK_DATA, ./corpora or NLTK's paths and could not be "
-        f"downloaded; get it with: python -m nltk.downloader -d corpora {name} "
-        f"(or set NLTK_DATA to a folder holding corpora/{name}.zip)"
+        f"{what} '{name}' not found in NLTK_DATA, {folder} or NLTK's paths and could not be "
+        f"downloaded; get it with: python -m nltk.downloader -d {folder} {name} "
+        f"(or set NLTK_DATA to a folder holding {resource}.zip)"
     )
+
+
+def _shown(path: Path) -> str:
+    """path relative to the working directory when it lies inside it, else absolute."""
+    try:
+        return str(path.relative_to(Path.cwd())) or "."
+    except ValueError:
+        return str(path)
 
 
 def _download(resource: str) -> bool:
@@ -101,7 +118,7 @@ def _find(path: str) -> str | None:
 
 def _require(resource_path: str, package: str, name: str) -> None:
     if _find(resource_path) is None and not (_download(package) and _find(resource_path)):
-        raise CorpusNotFoundError(_how_to_get(name))
+        raise CorpusNotFoundError(_how_to_get(name, resource_path))
 
 
 def _reader(name: str):
@@ -158,8 +175,9 @@ def _parse(reader, name: str, tagset: str, keep_traces: bool) -> tuple[tuple, in
     except LookupError:
         raise CorpusNotFoundError(_how_to_get(name)) from None
     n_first = len(parts[0])
-    if name == "treebank" and not keep_traces:
-        sentences = [[(w, t) for w, t in s if t != "-NONE-"] for s in sentences]
+    empty = EMPTY_ELEMENTS.get(name)
+    if empty and not keep_traces:
+        sentences = [[(w, t) for w, t in s if not empty(w, t)] for s in sentences]
     if tagset == "universal":
         source = UNIVERSAL_SOURCE[name]
         sentences = [[(w, map_tag(source, "universal", t)) for w, t in s] for s in sentences]

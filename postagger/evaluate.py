@@ -84,8 +84,9 @@ def compare(gold: Sequence[str], pred: Sequence[str], known: Sequence[bool], mod
         labels = {pred_table[t] for t in model_tags if t in pred_table}
         extra["unmapped"] = {"gold": dict(unmapped_gold.most_common()), "predicted": dict(unmapped_pred.most_common())}
     if not gold:
-        raise DataError("nothing to score: no gold tag has a universal mapping "
-                        f"(unmapped: {', '.join(f'{t} ({n})' for t, n in extra['unmapped']['gold'].items())})")
+        unmapped = list(extra["unmapped"]["gold"].items())
+        listed = ", ".join(f"{t} ({n})" for t, n in unmapped[:10]) + (f", and {len(unmapped) - 10} more" if len(unmapped) > 10 else "")
+        raise DataError(f"nothing to score: no gold tag has a universal mapping (unmapped: {listed})")
     result = score(gold, pred, known)
     result["unseen_gold_tags"] = dict(Counter(t for t in gold if t not in labels).most_common())
     return {**result, **extra}

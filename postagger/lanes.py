@@ -7,7 +7,8 @@ of the output layer, forward and backward) in a second process on the other core
 caller runs the left-to-right lane, and then applies the optimizer's step to half of the input
 tables while the caller updates the rest and makes the next batch. Each part makes the same
 calls on the same numbers as model.forward, model.backward and Optimizer.step make in one
-process, so the weights come out the same bit for bit.
+process, on one BLAS thread each (BLAS rounds by its thread count), so the weights come out
+those of one process on one BLAS thread, bit for bit.
 
 Arrays pass through one block of shared memory, sized for the largest batch; the processes hand
 over with two semaphores, five times a batch. This module imports numpy and the standard
@@ -131,6 +132,7 @@ def _serve(block, layout: list, updates: tuple, optimizer_spec, arch, go, done, 
         threadpool_limits(limits=1, user_api="blas")  # one core each
     except ImportError:
         pass
+    np.seterr(over="ignore", invalid="ignore")  # as the caller's errstate: it reports a diverging loss, once
     shared = _carve(block, layout)
     header, K = shared["header"], shared["Wy"].shape[1]
     if updates:

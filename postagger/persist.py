@@ -61,6 +61,21 @@ def check_replaceable(folder: Path) -> None:
         raise UsageError(f"{folder}: is {kind}; refusing to replace it (choose another --out)")
 
 
+def check_writable(folder: Path) -> None:
+    """A UsageError unless folder could be made here: a name of its own, and its nearest existing
+    ancestor a folder this process may write in."""
+    folder = Path(folder)
+    if folder.name in ("", ".", ".."):
+        raise UsageError(f"{folder}: not a name for a model folder (choose another --out)")
+    ancestor = folder.absolute().parent
+    while not ancestor.exists() and not ancestor.is_symlink():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UsageError(f"{folder}: {ancestor} is not a folder (choose another --out)")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UsageError(f"{folder}: cannot write in {ancestor} (choose another --out)")
+
+
 def save_model(folder: Path, params: dict[str, np.ndarray], meta: dict, extra_files: dict | None = None) -> None:
     meta = {"format_version": FORMAT_VERSION, **meta}
     write_folder_atomically(Path(folder), {WEIGHTS: params, META: meta, **(extra_files or {})})
@@ -72,6 +87,8 @@ def read_json(path: Path) -> dict:
             data = json.load(handle)
     except FileNotFoundError:
         raise ModelError(f"{path}: missing; is {path.parent} a model folder?") from None
+    except OSError as err:
+        raise ModelError(f"{path}: cannot read ({(err.strerror or str(err)).lower()})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         line = f":{err.lineno}" if isinstance(err, json.JSONDecodeError) else ""
         raise ModelError(f"{path}{line}: not valid JSON ({_first_line(err)})") from None
@@ -93,7 +110,7 @@ def read_meta(folder: Path) -> dict:
         raise ModelError(f"{folder}: no such model folder (train one with: postagger train --out {folder})")
     meta = read_json(folder / META)
     version = meta.get("format_version")
-    if not isinstance(version, int) or version < 1:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ModelError(f"{folder / META}: no valid format_version")
     if version < FORMAT_VERSION:
         raise ModelError(
@@ -115,6 +132,8 @@ def load_arrays(path: Path) -> dict[str, np.ndarray]:
             return {name: archive[name] for name in archive.files}
     except FileNotFoundError:
         raise ModelError(f"{path}: missing") from None
+    except PermissionError:
+        raise ModelError(f"{path}: cannot read (permission denied)") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
         raise ModelError(f"{path}: truncated or corrupt ({_first_line(err)})") from None
 

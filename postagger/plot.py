@@ -27,9 +27,10 @@ def _pyplot():
     return plt
 
 
-def confusion_heatmap(confusion: dict, path: str | Path, title: str = "", max_tags: int = 30) -> None:
+def confusion_heatmap(confusion: dict, path: str | Path, title: str = "", max_tags: int = 30) -> Path:
     """Rows are gold tags, columns predicted tags, both in the order of confusion["labels"]
-    (gold frequency); each row is divided by its total, so a cell is P(predicted | gold)."""
+    (gold frequency); each row is divided by its total, so a cell is P(predicted | gold).
+    Returns the file written (see _save)."""
     plt = _pyplot()
     labels = confusion["labels"][:max_tags]
     matrix = np.array(confusion["matrix"], dtype=float)[: len(labels), : len(labels)]
@@ -50,11 +51,11 @@ def confusion_heatmap(confusion: dict, path: str | Path, title: str = "", max_ta
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the gold tag's tokens")
     ax.set_title(title or "confusion matrix, rows normalised (numbers in %)", fontsize=10)
     fig.tight_layout()
-    _save(fig, path, plt)
+    return _save(fig, path, plt)
 
 
-def learning_curves(history: list[dict], path: str | Path, title: str = "") -> None:
-    """Training loss and dev accuracy by epoch."""
+def learning_curves(history: list[dict], path: str | Path, title: str = "") -> Path:
+    """Training loss and dev accuracy by epoch. Returns the file written (see _save)."""
     plt = _pyplot()
     epochs = [r["epoch"] for r in history]
     fig, loss_ax = plt.subplots(figsize=(6.4, 4))
@@ -69,10 +70,20 @@ def learning_curves(history: list[dict], path: str | Path, title: str = "") -> N
     loss_ax.set_xticks(epochs)
     loss_ax.set_title(title or "learning curves", fontsize=10)
     fig.tight_layout()
-    _save(fig, path, plt)
+    return _save(fig, path, plt)
 
 
-def _save(fig, path, plt) -> None:
+def check_available() -> None:
+    """A MissingExtra error now, before any long work whose result is to be drawn."""
+    _pyplot()
+
+
+def _save(fig, path, plt) -> Path:
+    """Write fig to path, as PNG when path has no extension (which then gets .png, as
+    matplotlib names it); returns the path written."""
+    path = Path(path)
+    if not path.suffix:
+        path = path.with_name(path.name + ".png")
     try:
         fig.savefig(path, dpi=120)
     except OSError as err:
@@ -81,3 +92,4 @@ def _save(fig, path, plt) -> None:
         raise PostaggerError(f"{path}: {err}") from None
     finally:
         plt.close(fig)
+    return path

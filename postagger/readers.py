@@ -48,6 +48,8 @@ def read_tagged_file(path: str | Path, fmt: str | None = None, column: str = "up
     else:
         sentences = list(_tagged(lines, path))
     if not sentences:
+        if str(path) == "-":
+            raise DataError(f"<stdin>: no sentences found (empty, or not {fmt}?)")
         if Path(path).stat().st_size == 0:
             raise DataError(f"{path}: empty file")
         raise DataError(f"{path}: no sentences found (is it really {fmt}?)")
@@ -70,6 +72,8 @@ def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
         raise UsageError(f"{path}: is a folder, not a file") from None
     except PermissionError:
         raise UsageError(f"{path}: permission denied") from None
+    except OSError as err:  # a file where a folder should be, a name too long, a loop of links, ...
+        raise UsageError(f"{path}: cannot open ({(err.strerror or str(err)).lower()})") from None
     with handle:
         yield from _decoded(handle, path)
 

@@ -113,9 +113,27 @@ class TrainState:
 
     @classmethod
     def from_position(cls, position: dict, params, best_params, optimizer) -> "TrainState":
+        """The state a position() describes; a ValueError naming the first field that cannot be."""
         fields_ = {k: v for k, v in position.items() if k != "history"}
         history = [EpochRecord(**r) for r in position.get("history", [])]
-        return cls(params=params, best_params=best_params, optimizer=optimizer, history=history, **fields_)
+        state = cls(params=params, best_params=best_params, optimizer=optimizer, history=history, **fields_)
+        for name, kinds in _POSITION_TYPES.items():
+            value = getattr(state, name)
+            if isinstance(value, bool) != (kinds == (bool,)) or not isinstance(value, kinds):
+                raise ValueError(f"{name} is {value!r}")
+        if state.rng is not None:
+            try:
+                np.random.default_rng(0).bit_generator.state = state.rng
+            except (TypeError, ValueError, KeyError):
+                raise ValueError("rng is not a random generator's state") from None
+        return state
+
+
+_POSITION_TYPES = {  # TrainState's JSON fields and the types they may hold
+    "epoch": (int,), "batch": (int,), "rng": (dict, type(None)), "lr": (int, float, type(None)),
+    "loss_sum": (int, float), "tokens": (int,), "seconds": (int, float), "best_epoch": (int,),
+    "best_dev_accuracy": (int, float, type(None)), "since_best": (int,), "finished": (bool,),
+}
 
 
 @dataclass
@@ -143,7 +161,8 @@ def fit_params(
     pass back as `resume`. on_epoch_saved(state), when given, is called after every epoch (for
     checkpoints). parallel: run the right-to-left lane of a one-layer bidirectional Elman
     network, and the step of half of its input tables, in a second process (lanes.LaneWorker),
-    with the same weights as in one; None: when lanes.worthwhile() (Linux, two cores or more)."""
+    with the weights of one process on one BLAS thread (both then use one); None: when
+    lanes.worthwhile() (Linux, two cores or more)."""
     callback = callback or Callback()
     options = {"rowwise": True} if cfg.optimizer == "adam" and cfg.rowwise_adam else {}
     optimizer = make_optimizer(cfg.optimizer, cfg.lr, cfg.clip, **options)
@@ -176,7 +195,17 @@ def _lane_worker(params, train: EncodedCorpus, cfg: TrainConfig, parallel: bool 
     grad_rows = min(sum(len(params[key]) for key in keys), 3 * capacity)  # a batch's rows are fewer
     worker = lane_workers.start_worker(capacity, arch.hidden, model.score_columns(params), params=params,
                                        optimizer=optimizer, arch=arch, updates=tables, grad_rows=grad_rows)
-    return worker or contextlib.nullcontext()
+    return _on_one_blas_thread(worker) if worker else contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _on_one_blas_thread(worker: lane_workers.LaneWorker):
+    """The worker, with this process on one BLAS thread as the worker is: BLAS rounds by its
+    thread count, so both processes then compute what one process on one thread does."""
+    from threadpoolctl import threadpool_limits
+
+    with worker, threadpool_limits(limits=1, user_api="blas"):
+        yield worker
 
 
 def _train_epochs(state: TrainState, optimizer, train, dev, cfg: TrainConfig, callback: Callback, on_epoch_saved,

@@ -39,6 +39,11 @@ def tiny():
     return tiny_corpus()
 
 
+def write_tsv(path, sentences) -> None:
+    """sentences as a two-column TSV file: word<TAB>tag lines, a blank line between sentences."""
+    path.write_text("\n\n".join("\n".join(f"{w}\t{t}" for w, t in s) for s in sentences) + "\n", encoding="utf-8")
+
+
 def require_corpus(name: str) -> None:
     """Skip when an NLTK corpus is missing, except in CI, where it must be there."""
     from postagger import corpora

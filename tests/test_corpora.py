@@ -35,6 +35,17 @@ def test_treebank_drops_traces_unless_asked(treebank):
     assert 0.05 < n_traces / sum(map(len, traced)) < 0.08
 
 
+def test_cess_esp_drops_its_elided_subjects_unless_asked():
+    require_corpus("cess_esp")
+    plain = corpora.load_corpus("cess_esp", split="all")
+    traced = corpora.load_corpus("cess_esp", split="all", keep_traces=True)
+    assert not any(w == "*0*" for s in plain for w, _ in s)
+    elided = [t for s in traced for w, t in s if w == "*0*"]
+    assert len(elided) == sum(map(len, traced)) - sum(map(len, plain)) > 3000
+    assert {t for t in elided if not t.startswith("sn")} == set()  # noun-phrase functions, not parts of speech
+    assert len(plain) == len(traced)
+
+
 def test_universal_tagset_has_the_twelve_tags(treebank):
     tags = {t for s in corpora.load_corpus("treebank", "universal", "dev") for _, t in s}
     assert tags <= {"NOUN", "VERB", "ADJ", "ADV", "PRON", "DET", "ADP", "NUM", "CONJ", "PRT", ".", "X"}
@@ -78,7 +89,29 @@ def test_missing_corpus_tries_one_download_then_says_how_to_get_it(monkeypatch, 
     corpora._load.cache_clear()
     message = str(err.value)
     assert len(attempts) == 1 and "\n" not in message
-    assert "treebank" in message and "python -m nltk.downloader -d corpora treebank" in message
+    assert f"python -m nltk.downloader -d {tmp_path / 'corpora'} treebank" in message
+    assert "holding corpora/treebank.zip" in message
+
+
+def test_missing_tagset_mapping_names_where_it_goes(treebank, monkeypatch, tmp_path):
+    import nltk
+
+    source = corpora._find("corpora/treebank")
+    corpora._load.cache_clear()
+    (tmp_path / "corpora").mkdir()
+    shutil.copy(source, tmp_path / "corpora" / "treebank.zip")
+    monkeypatch.setenv("NLTK_DATA", str(tmp_path))
+    monkeypatch.setenv("POSTAGGER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(corpora, "PROJECT_DATA", tmp_path / "project")
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path)])
+    monkeypatch.setattr(nltk, "download", lambda *a, **k: False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CorpusNotFoundError) as err:
+        corpora.load_corpus("treebank", "universal")
+    corpora._load.cache_clear()
+    message = str(err.value)
+    assert "python -m nltk.downloader -d project universal_tagset" in message
+    assert "holding taggers/universal_tagset.zip" in message
 
 
 def test_search_path_order(monkeypatch, tmp_path):

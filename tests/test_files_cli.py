@@ -103,6 +103,41 @@ def test_train_and_evaluate_on_files(tmp_path, suffix, render):
     assert {"loss", "dev_accuracy", "tokens_per_s", "seconds"} <= set(history["epochs"][0])
 
 
+@pytest.mark.parametrize("column", ["upos", "xpos"])
+def test_tag_writes_conllu_in_the_column_the_model_learned_and_reads_it_back(tmp_path, column):
+    train = tmp_path / "train.conllu"
+    train.write_text(conllu(tiny_corpus(150, seed=0)), encoding="utf-8")
+    out = tmp_path / "m"
+    trained = runner.invoke(app, ["train", "--train-file", str(train), "--column", column, "--hidden", "16",
+                                  "--epochs", "2", "--out", str(out), "--quiet"])
+    assert trained.exit_code == 0, trained.output
+    tagged = runner.invoke(app, ["tag", "--model", str(out), "--format", "conllu", "The old dog sees a cat ."])
+    assert tagged.exit_code == 0, tagged.output
+    rows = [r.split("\t") for r in tagged.stdout.splitlines() if r]
+    filled, empty = (3, 4) if column == "upos" else (4, 3)
+    assert all(r[filled] != "_" and r[empty] == "_" for r in rows), rows
+    assert rows[0][filled] == ("DET" if column == "upos" else "DT")
+    path = tmp_path / "tagged.conllu"
+    path.write_text(tagged.stdout, encoding="utf-8")
+    assert evaluate("--model", str(out), "--file", str(path), "--column", column)["accuracy"] == 1.0
+
+
+@pytest.mark.parametrize("source, upos", [
+    ({"corpus": "treebank", "tagset": "universal"}, True),
+    ({"corpus": "treebank", "tagset": "native"}, False),
+    ({"train_file": "a.conllu", "format": None, "column": "upos"}, True),
+    ({"train_file": "a.conllu", "format": None, "column": "xpos"}, False),
+    ({"train_file": "a.data", "format": "conllu", "column": "upos"}, True),
+    ({"train_file": "a.txt", "format": None, "column": "upos"}, False),
+    ({"train_file": "a.data", "format": None, "column": "upos"}, False),
+    (None, False),
+])
+def test_the_conllu_column_follows_the_training_source(source, upos):
+    from postagger.cli import _conllu_upos
+
+    assert _conllu_upos(source) is upos
+
+
 def one_line_error(result, code):
     assert result.exit_code == code, result.output
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
@@ -131,6 +166,9 @@ def test_bad_files_for_train_and_evaluate(treebank_model, tmp_path, name, conten
 def test_usage_errors_exit_2(treebank_model, tmp_path):
     model, _ = treebank_model
     one_line_error(runner.invoke(app, ["train", "--dev-file", "x.tsv"]), 2)
+    for nltk_only in (["--tagset", "universal"], ["--corpus", "brown"], ["--keep-traces"]):
+        ignored = runner.invoke(app, ["train", "--train-file", "x.tsv", "--out", str(tmp_path / "m"), *nltk_only])
+        assert "--train-file trains on its own tags" in one_line_error(ignored, 2)
     one_line_error(runner.invoke(app, ["evaluate", "--model", str(model), "--file", str(tmp_path / "none.tsv")]), 2)
     one_line_error(runner.invoke(app, ["evaluate", "--model", str(model), "--corpus", "nosuch"]), 2)
     one_line_error(runner.invoke(app, ["tag", "--model", str(model), "--input", str(tmp_path)]), 2)
@@ -168,3 +206,34 @@ def test_universal_scoring_across_corpora_maps_each_side_with_its_own_table(tree
     assert report["unmapped"] == {"gold": {}, "predicted": {}}
     assert set(report["confusion"]["labels"]) <= {"ADJ", "ADP", "ADV", "CONJ", "DET", "NOUN", "NUM", "PRT", "PRON", "VERB", ".", "X"}
     assert report["accuracy"] > 0.5  # a 2-epoch, 300-sentence treebank model on another corpus (57 % here)
+
+
+def test_universal_scoring_of_a_model_trained_on_a_ptb_file_maps_its_tags_as_ptb(tmp_path):
+    from tests.conftest import require_corpus
+
+    require_corpus("treebank")
+    train = tmp_path / "ptb.txt"
+    train.write_text("\n".join(" ".join(f"{w}/{t}" for w, t in s) for s in corpora.load_corpus("treebank")[:300]) + "\n",
+                     encoding="utf-8")
+    out = tmp_path / "m"
+    trained = runner.invoke(app, ["train", "--train-file", str(train), "--hidden", "16", "--epochs", "2", "--out", str(out), "-q"])
+    assert trained.exit_code == 0, trained.output
+    native = evaluate("--model", str(out), "--corpus", "treebank", "--split", "dev")
+    universal = evaluate("--model", str(out), "--corpus", "treebank", "--split", "dev", "--tagset", "universal")
+    assert universal["unmapped"] == {"gold": {}, "predicted": {}}
+    assert universal["tokens"] == native["tokens"] and universal["accuracy"] >= native["accuracy"] > 0.5
+
+
+def test_universal_scoring_where_nltk_has_no_mapping_is_a_usage_error(treebank_model, tmp_path):
+    from tests.conftest import require_corpus
+
+    require_corpus("cess_esp")
+    model, _ = treebank_model
+    gold_unmapped = runner.invoke(app, ["evaluate", "--model", str(model), "--corpus", "cess_esp", "--tagset", "universal"])
+    assert "no universal mapping for cess_esp's tags" in one_line_error(gold_unmapped, 2)
+    spanish = tmp_path / "es"
+    trained = runner.invoke(app, ["train", "--corpus", "cess_esp", "--max-sentences", "50", "--epochs", "1", "--hidden", "8",
+                                  "--out", str(spanish), "-q"])
+    assert trained.exit_code == 0, trained.output
+    model_unmapped = runner.invoke(app, ["evaluate", "--model", str(spanish), "--corpus", "treebank", "--tagset", "universal"])
+    assert "predicts cess_esp's tags, which NLTK has no universal mapping for" in one_line_error(model_unmapped, 2)

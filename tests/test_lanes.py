@@ -7,6 +7,7 @@ import pytest
 from postagger import gradcheck, lanes, model, optim
 from postagger.tagger import RNNTagger
 from postagger.train import TrainConfig
+from tests.conftest import write_tsv
 
 HIDDEN, TAGS = 6, 5
 
@@ -17,6 +18,17 @@ def _problem(seed: int, seq_len: int = 7, batch: int = 4):
                                                groups=2, bidirectional=True, seed=seed)
     assert problem["mask"].sum(axis=1).min() < seq_len
     return {k: v.astype(np.float32) for k, v in params.items()}, problem
+
+
+@pytest.fixture(scope="module")
+def treebank_sample():
+    """300 treebank training sentences and 50 dev ones: batches large enough for BLAS to split
+    its products between two threads (and so round differently from one)."""
+    from postagger import corpora
+    from tests.conftest import require_corpus
+
+    require_corpus("treebank")
+    return corpora.load_corpus("treebank", split="train")[:300], corpora.load_corpus("treebank", split="dev")[:50]
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +129,20 @@ def test_training_in_two_processes_gives_the_same_weights(tiny, optimizer):
         np.testing.assert_array_equal(two.params_[name], value, err_msg=name)
 
 
+def test_two_processes_train_as_one_on_one_blas_thread_whatever_the_callers_threads(treebank_sample):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    train, dev = treebank_sample
+    config = TrainConfig(epochs=1, hidden=32)
+    with threadpool_limits(limits=1, user_api="blas"):
+        one = RNNTagger(config, parallel=False).fit(train, dev)
+    with threadpool_limits(limits=2, user_api="blas"):
+        two = RNNTagger(config, parallel=True).fit(train, dev)
+        assert {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"} == {2}  # given back
+    for name, value in one.params_.items():
+        np.testing.assert_array_equal(two.params_[name], value, err_msg=name)
+
+
 def test_networks_the_worker_cannot_run_stay_in_one_process():
     params, _ = _problem(0)
     assert model.runs_apart(params)
@@ -125,6 +151,20 @@ def test_networks_the_worker_cannot_run_stay_in_one_process():
     for shape in (dict(bidirectional=False), dict(bidirectional=True, layers=2), dict(bidirectional=True, cell="gru")):
         other, _ = gradcheck.random_problem(**shape)
         assert not model.runs_apart({k: v.astype(np.float32) for k, v in other.items()}), shape
+
+
+def test_a_diverging_loss_in_two_processes_is_one_line(tmp_path, tiny):
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "train.tsv"
+    write_tsv(path, tiny)
+    command = [sys.executable, "-m", "postagger", "train", "--train-file", str(path), "--hidden", "8", "--epochs", "2",
+               "--lr", "inf", "--parallel", "--quiet", "--out", str(tmp_path / "m")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: training stopped: the loss became") and result.stderr.count("\n") == 1, result.stderr
 
 
 def test_a_script_without_the_main_guard_trains_in_one_process_with_a_warning(tmp_path):
@@ -178,7 +218,7 @@ def test_the_cli_says_in_one_line_when_parallel_cannot_serve_the_network(tmp_pat
     from postagger.cli import app
 
     path = tmp_path / "train.tsv"
-    path.write_text("\n\n".join("\n".join(f"{w}\t{t}" for w, t in s) for s in tiny[:40]), encoding="utf-8")
+    write_tsv(path, tiny[:40])
     result = CliRunner().invoke(app, ["train", "--train-file", str(path), "--cell", "lstm", "--hidden", "4",
                                       "--epochs", "1", "--parallel", "--quiet", "--out", str(tmp_path / "m")])
     assert result.exit_code == 0, result.stderr

@@ -73,6 +73,20 @@ def test_missing_file_and_folder_are_usage_errors(tmp_path):
         read_tagged_file(tmp_path / "none.tsv")
     with pytest.raises(UsageError, match="folder"):
         read_tagged_file(tmp_path, "tsv")
+    write(tmp_path, "plain.tsv", "a\tDT\n")
+    with pytest.raises(UsageError, match=r"plain.tsv/x.tsv: cannot open \(not a directory\)"):
+        read_tagged_file(tmp_path / "plain.tsv" / "x.tsv")
+    with pytest.raises(UsageError, match="cannot open"):
+        read_tagged_file(tmp_path / ("x" * 300 + ".tsv"))
+
+
+def test_empty_stdin_is_a_data_error(monkeypatch):
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    with pytest.raises(DataError, match="<stdin>: no sentences found"):
+        read_tagged_file("-", "tagged")
 
 
 line_text = st.text(alphabet=st.sampled_from(list("ab/\t _#-.1\u00e9\u4e2d\r")), max_size=30)

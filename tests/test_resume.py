@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from postagger.cli import app
 from postagger.tagger import RNNTagger
 from postagger.train import Callback, TrainConfig
-from tests.conftest import require_corpus, tiny_corpus
+from tests.conftest import require_corpus, tiny_corpus, write_tsv
 
 CONFIG = dict(hidden=12, epochs=3, batch_size=8, dropout=0.2, features=("suf2", "shape"), seed=5)
 
@@ -58,6 +58,38 @@ def test_a_model_folder_is_not_a_checkpoint(tmp_path):
         RNNTagger.load_checkpoint(tmp_path / "m")
 
 
+@pytest.mark.parametrize("field, value, message", [
+    ("rng", 5, "rng is 5"), ("rng", {"state": 1}, "not a random generator's state"), ("lr", "x", "lr is 'x'"),
+    ("epoch", 1.5, "epoch is 1.5"), ("finished", 0, "finished is 0"), ("extra", 1, "unexpected keyword"),
+    (None, 5, "has no attribute"),
+])
+def test_a_hand_edited_checkpoint_is_a_one_line_model_error(tmp_path, field, value, message):
+    import json
+
+    from postagger.errors import ModelError
+
+    stopped = RNNTagger(TrainConfig(hidden=4, epochs=2, batch_size=8, features=())).fit(tiny_corpus(40), callback=StopAfter(2))
+    stopped.save_checkpoint(tmp_path / "ckpt", corpus="tiny")
+    meta_path = tmp_path / "ckpt" / "model.json"
+    meta = json.loads(meta_path.read_text())
+    if field is None:
+        meta["checkpoint"] = value
+    else:
+        meta["checkpoint"][field] = value
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="malformed checkpoint") as err:
+        RNNTagger.load_checkpoint(tmp_path / "ckpt")
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_resuming_a_checkpoint_without_its_training_source_is_one_line(tmp_path):
+    stopped = RNNTagger(TrainConfig(hidden=4, epochs=2, batch_size=8, features=())).fit(tiny_corpus(40), callback=StopAfter(2))
+    stopped.save_checkpoint(tmp_path / "ckpt", corpus="tiny", source={})
+    result = CliRunner().invoke(app, ["train", "--resume", str(tmp_path / "ckpt")])
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.output
+    assert "malformed checkpoint (no training source)" in result.stderr
+
+
 ENV = {**os.environ, "PYTHONPATH": os.getcwd()}
 TRAIN = [sys.executable, "-m", "postagger", "train", "--max-sentences", "1500", "--epochs", "3", "--hidden", "32"]
 
@@ -73,8 +105,9 @@ def uninterrupted(tmp_path_factory):
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(tmp_path, uninterrupted, signum):
-    out = tmp_path / "cut"
-    proc = subprocess.Popen([*TRAIN, "--out", str(out)], env=ENV, stderr=subprocess.PIPE, text=True)
+    out, elsewhere = tmp_path / "cut", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = subprocess.Popen([*TRAIN, "--out", "cut"], env=ENV, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
     for line in proc.stderr:
         if line.startswith("epoch"):
             time.sleep(0.2)
@@ -85,26 +118,58 @@ def test_a_signal_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(tmp
     assert "Traceback" not in rest and "--resume" in rest
     assert not out.exists()  # --out is only written when training ends
 
-    resumed = subprocess.run([sys.executable, "-m", "postagger", "train", "--resume", f"{out}.checkpoint"],
-                             env=ENV, capture_output=True, text=True)
+    resumed = subprocess.run([sys.executable, "-m", "postagger", "train", "--resume", "../cut.checkpoint"],
+                             env=ENV, cwd=elsewhere, capture_output=True, text=True)  # saved where it was asked for
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming at epoch" in resumed.stderr
-    assert not (tmp_path / "cut.checkpoint").exists()
+    assert not (tmp_path / "cut.checkpoint").exists() and not any(elsewhere.iterdir())
     with np.load(uninterrupted / "weights.npz") as a, np.load(out / "weights.npz") as b:
         assert a.files == b.files
         for name in a.files:
             np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
 
-def test_a_diverging_loss_stops_training_and_keeps_the_old_model(tmp_path):
+@pytest.fixture
+def saved_from_file(tmp_path):
+    """(CLI arguments that train a small model from a TSV file into tmp_path/m, its weights.npz
+    bytes as first saved there)."""
     path = tmp_path / "train.tsv"
-    path.write_text("\n\n".join("\n".join(f"{w}\t{t}" for w, t in s) for s in tiny_corpus(60)), encoding="utf-8")
-    runner = CliRunner()
+    write_tsv(path, tiny_corpus(60))
     base = ["train", "--train-file", str(path), "--hidden", "8", "--epochs", "2", "--out", str(tmp_path / "m")]
-    assert runner.invoke(app, base).exit_code == 0
-    before = (tmp_path / "m" / "weights.npz").read_bytes()
-    result = runner.invoke(app, [*base, "--optimizer", "sgd", "--lr", "1e38", "--clip", "0", "--quiet"])
+    assert CliRunner().invoke(app, base).exit_code == 0
+    return base, (tmp_path / "m" / "weights.npz").read_bytes()
+
+
+def test_a_diverging_loss_stops_training_and_keeps_the_old_model(tmp_path, saved_from_file):
+    base, before = saved_from_file
+    result = CliRunner().invoke(app, [*base, "--optimizer", "sgd", "--lr", "1e38", "--clip", "0", "--quiet"])
     assert result.exit_code == 1
     assert result.stderr.startswith("error: training stopped: the loss became") and result.stderr.count("\n") == 1
     assert "left as it was" in result.stderr
     assert (tmp_path / "m" / "weights.npz").read_bytes() == before
+
+
+def test_a_failed_save_is_one_line_and_keeps_the_old_model(tmp_path, saved_from_file, monkeypatch):
+    from postagger import persist
+
+    base, before = saved_from_file
+
+    def disk_full(folder, files):
+        raise OSError(28, "No space left on device", str(folder))
+
+    monkeypatch.setattr(persist, "write_folder_atomically", disk_full)
+    result = CliRunner().invoke(app, [*base, "--quiet"])
+    assert result.exit_code == 1, result.output
+    assert result.stderr == f"error: {tmp_path / 'm.checkpoint'}: cannot write (no space left on device); no checkpoint was saved\n"
+    assert (tmp_path / "m" / "weights.npz").read_bytes() == before
+
+
+@pytest.mark.parametrize("out, message", [
+    ("file/m", "is not a folder"), (".", "not a name for a model folder"), ("..", "not a name for a model folder"),
+])
+def test_an_out_that_cannot_be_written_stops_before_training(tmp_path, monkeypatch, out, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file").write_text("mine")
+    result = CliRunner().invoke(app, ["train", "--out", out, "--max-sentences", "10", "--epochs", "1"])
+    assert result.exit_code == 2 and message in result.stderr and result.stderr.count("\n") == 1, result.output
+    assert "training on" not in result.stderr and (tmp_path / "file").read_text() == "mine"

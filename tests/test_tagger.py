@@ -123,8 +123,8 @@ def test_saving_over_a_model_replaces_it_whole(trained, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["m"]  # no temporary folders left
 
 
-@pytest.mark.parametrize("damage", ["no_weights", "truncated", "shapes", "newer", "older", "bad_json",
-                                    "lexicon_truncated", "lexicon_shape", "lexicon_ids", "lexicon_columns"])
+@pytest.mark.parametrize("damage", ["no_weights", "truncated", "shapes", "newer", "older", "bad_json", "version_true",
+                                    "meta_folder", "dev_accuracy", "lexicon_truncated", "lexicon_shape", "lexicon_ids", "lexicon_columns"])
 def test_broken_model_folders_raise_model_error(trained, tmp_path, damage):
     folder = tmp_path / "m"
     trained.save(folder)
@@ -146,14 +146,22 @@ def test_broken_model_folders_raise_model_error(trained, tmp_path, damage):
             broken = {"lexicon_shape": ids[:-1], "lexicon_ids": ids + np.array([0] * (ids.shape[1] - 1) + [10**6]),
                       "lexicon_columns": ids[:, ::-1]}[damage]
             np.savez(lexicon, ids=broken)
-    elif damage in ("newer", "older"):
-        meta["format_version"] = 99 if damage == "newer" else 1
+    elif damage in ("newer", "older", "version_true"):
+        meta["format_version"] = {"newer": 99, "older": 1, "version_true": True}[damage]
         meta_path.write_text(json.dumps(meta))
+    elif damage == "dev_accuracy":
+        meta["dev_accuracy"] = "x"
+        meta_path.write_text(json.dumps(meta))
+    elif damage == "meta_folder":  # unreadable as a file
+        meta_path.unlink()
+        meta_path.mkdir()
     else:
         meta_path.write_text("{not json")
     with pytest.raises(ModelError) as err:
         RNNTagger.load(folder)
     assert str(folder) in str(err.value) and "\n" not in str(err.value)
+    if damage in ("version_true", "meta_folder"):
+        assert {"version_true": "no valid format_version", "meta_folder": "cannot read"}[damage] in str(err.value)
     if damage.startswith("lexicon"):
         assert "lexicon.npz" in str(err.value) and "delete it" in str(err.value)
         (folder / "lexicon.npz").unlink()  # as the message says
@@ -226,3 +234,91 @@ def test_cached_input_preactivations_give_the_same_tags(trained, tmp_path, monke
         np.testing.assert_array_equal(p_a, p_b)
     if cache_limit == 5:
         assert tagger._encoder_().generation > 0
+
+
+def _save_with_weights(trained, folder, change) -> dict:
+    """trained saved in folder, its weights.npz rewritten with change(params) applied."""
+    trained.save(folder)
+    params = {k: v.copy() for k, v in trained.params_.items()}
+    change(params)
+    np.savez(folder / "weights.npz", **params)
+    return params
+
+
+@pytest.mark.parametrize("key,damage,problem", [
+    ("by", lambda p: p.__setitem__("by", p["by"][:4]), "has shape (4,) but the network needs (7,) for model.json's 7 tags"),
+    ("bh", lambda p: p.__setitem__("bh", p["bh"][:10]), "has shape (10,) but the network needs (16,)"),
+    ("Why", lambda p: p.__setitem__("Why", p["Why"][:10]), "has shape (10, 7) but the network needs (32, 7) for model.json's 7 tags"),
+    ("Whh_b", lambda p: p.__setitem__("Whh_b", p["Whh_b"][:, :10]), "has shape (16, 10) but the network needs (16, 16)"),
+    ("Why", lambda p: p["Why"].__setitem__((3, 2), np.nan), "holds NaN or infinite values"),
+    ("Wxh_suf2", lambda p: p["Wxh_suf2"].__setitem__((0, 0), -np.inf), "holds NaN or infinite values"),
+    ("by", lambda p: p["by"].__setitem__(0, np.inf), "holds NaN or infinite values"),
+], ids=["by-truncated", "bh-truncated", "Why-truncated", "Whh_b-narrowed", "Why-nan", "Wxh_suf2-inf", "by-inf"])
+def test_damaged_weights_fail_at_load_naming_the_file_and_the_array(trained, tmp_path, key, damage, problem):
+    """Weights that form no network of model.json's sizes, or hold NaN or inf, fail at load;
+    before, they loaded, then broke tagging (broadcast errors) or tagged every token <pad>."""
+    assert trained.params_["Why"].shape == (32, 7)  # the sizes the messages name: H = 16, two directions, 7 tags
+    folder = tmp_path / "m"
+    _save_with_weights(trained, folder, damage)
+    with pytest.raises(ModelError) as err:
+        RNNTagger.load(folder)
+    assert str(err.value) == f"{folder / 'weights.npz'}: {key} {problem}"
+
+
+def test_weights_must_all_be_of_one_float_dtype(trained, tmp_path):
+    """One float64 array among float32 ones (which broke tagging with a casting TypeError), or an
+    integer table, fails at load; weights that are all float64 form a network and tag alike."""
+    folder = tmp_path / "m"
+    _save_with_weights(trained, folder, lambda p: p.__setitem__("Why", p["Why"].astype(np.float64)))
+    with pytest.raises(ModelError, match=r"weights\.npz: Why is float64, the other weights float32$"):
+        RNNTagger.load(folder)
+    _save_with_weights(trained, folder, lambda p: p.__setitem__("Wxh_shape", p["Wxh_shape"].astype(np.int64)))
+    with pytest.raises(ModelError, match=r"weights\.npz: Wxh_shape is int64, not float32 or float64$"):
+        RNNTagger.load(folder)
+    _save_with_weights(trained, folder, lambda p: p.update({k: v.astype(np.float64) for k, v in p.items()}))
+    loaded = RNNTagger.load(folder)
+    assert loaded.params_["Why"].dtype == np.float64
+    sents = [[w for w, _ in s] for s in tiny_corpus(20, seed=2)]
+    assert loaded.tag_sents(sents) == trained.tag_sents(sents)
+
+
+@pytest.mark.parametrize("cell,layers,bidirectional", [("rnn", 1, True), ("rnn", 3, False), ("lstm", 2, True), ("gru", 2, False)])
+def test_the_shapes_load_requires_are_those_init_params_makes(cell, layers, bidirectional):
+    from postagger import model
+
+    sizes = {"word": 11, "suf2": 5, "shape": 3}
+    cfg = model.RNNConfig(input_sizes=sizes, n_tags=9, hidden=6, layers=layers, bidirectional=bidirectional, cell=cell)
+    params = model.init_params(cfg, np.random.default_rng(0))
+    expected = tagger_module._expected_shapes(model.architecture(params), sizes, 9)
+    assert expected == {k: v.shape for k, v in params.items()}
+
+
+def test_tag_sents_and_predict_ids_take_any_iterable(trained):
+    """As NLTK's TaggerI.tag_sents: a generator, a tuple or a map of token sequences."""
+    sents = [[w for w, _ in s] for s in tiny_corpus(20, seed=4)] + [[]]
+    expected = trained.tag_sents(sents)
+    assert trained.tag_sents(s for s in sents) == expected
+    assert trained.tag_sents(tuple(map(tuple, sents))) == expected
+    assert trained.tag_sents(iter([])) == []
+    ids = [i.tolist() for i, _ in trained.predict_ids(iter(sents), probabilities=False)]
+    assert ids == [i.tolist() for i, _ in trained.predict_ids(sents, probabilities=False)]
+
+
+def test_accuracy_is_the_fraction_of_tokens_tagged_as_gold(trained):
+    """accuracy(gold) as NLTK's TaggerI.accuracy, and as the evaluate module scores the same tags."""
+    from nltk.tag.api import TaggerI
+
+    from postagger import evaluate
+
+    gold = tiny_corpus(30, seed=11) + [[("The", "DT"), ("cat", "XYZ")], []]  # a tag the model never saw counts wrong
+    words = [[w for w, _ in s] for s in gold]
+    predicted = [t for s in trained.tag_sents(words) for _, t in s]
+    gold_tags = [t for s in gold for _, t in s]
+    right = sum(p == g for p, g in zip(predicted, gold_tags))
+    accuracy = trained.accuracy(gold)
+    assert accuracy == right / len(gold_tags) and 0.5 < accuracy < 1
+    assert accuracy == pytest.approx(evaluate.score(gold_tags, predicted, [True] * len(predicted))["accuracy"], abs=1e-15)
+    assert TaggerI.accuracy(trained, gold) == pytest.approx(accuracy, abs=1e-15)  # NLTK's, through tag_sents(generator)
+    assert trained.accuracy(s for s in gold) == accuracy
+    with pytest.raises(ValueError, match="no tagged tokens"):
+        trained.accuracy([[], []])

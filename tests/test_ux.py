@@ -85,6 +85,8 @@ def test_plots_are_drawn(treebank_model, tmp_path):
     result = runner.invoke(app, ["plot", str(model), "--out", str(curves)])
     assert result.exit_code == 0, result.output
     assert min(png_size(curves)) > 300
+    result = runner.invoke(app, ["plot", str(model), "--out", str(tmp_path / "noext")])
+    assert result.stderr == f"wrote {tmp_path / 'noext.png'}\n" and min(png_size(tmp_path / "noext.png")) > 300
 
 
 def test_without_matplotlib_the_plots_say_how_to_install_it(treebank_model, tmp_path, monkeypatch):
@@ -93,6 +95,12 @@ def test_without_matplotlib_the_plots_say_how_to_install_it(treebank_model, tmp_
     result = runner.invoke(app, ["plot", str(model), "--out", str(tmp_path / "c.png")])
     assert result.exit_code == 1 and "pip install 'postagger[plot]'" in result.stderr
     assert result.stderr.count("\n") == 1 and not (tmp_path / "c.png").exists()
+    from postagger.tagger import RNNTagger
+
+    monkeypatch.setattr(RNNTagger, "load", lambda *_: pytest.fail("the model was loaded before matplotlib was checked"))
+    scored = runner.invoke(app, ["evaluate", "--model", str(model), "--confusion-png", str(tmp_path / "c.png")])
+    assert scored.exit_code == 1 and "pip install 'postagger[plot]'" in scored.stderr
+    assert scored.stderr.count("\n") == 1
 
 
 def run_with_stderr(args, tty: bool):
