@@ -90,7 +90,8 @@ def test_resuming_a_checkpoint_without_its_training_source_is_one_line(tmp_path)
     assert "malformed checkpoint (no training source)" in result.stderr
 
 
-ENV = {**os.environ, "PYTHONPATH": os.getcwd()}
+ENV = {**os.environ, "PYTHONPATH": os.getcwd(),  # NLTK_DATA made absolute: some runs start in another folder
+       "NLTK_DATA": os.pathsep.join(map(os.path.abspath, filter(None, os.environ.get("NLTK_DATA", "").split(os.pathsep))))}
 TRAIN = [sys.executable, "-m", "postagger", "train", "--max-sentences", "1500", "--epochs", "3", "--hidden", "32"]
 
 
