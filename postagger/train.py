@@ -36,7 +36,7 @@ class TrainConfig:
     batch_size: int = 32
     optimizer: str = "adam"
     lr: float = 4e-3
-    rowwise_adam: bool = True  # Adam keeps one second moment per input-table row, not per entry
+    rowwise_adam: bool = True  # lazy Adam keeps one second moment per input-table row, not per entry
     sparse_updates: bool = True  # update only the input-table rows a batch uses (lazy); False: all rows, as dense Adam
     lr_decay: float = 0.8  # the learning rate is multiplied by this after every epoch
     clip: float = 5.0  # global gradient norm; 0 turns clipping off
@@ -164,7 +164,7 @@ def fit_params(
     with the weights of one process on one BLAS thread (both then use one); None: when
     lanes.worthwhile() (Linux, two cores or more)."""
     callback = callback or Callback()
-    options = {"rowwise": True} if cfg.optimizer == "adam" and cfg.rowwise_adam else {}
+    options = {"rowwise": True} if cfg.optimizer == "adam" and cfg.rowwise_adam and cfg.sparse_updates else {}  # dense: per entry
     optimizer = make_optimizer(cfg.optimizer, cfg.lr, cfg.clip, **options)
     state = resume or TrainState(params=params, best_params={k: v.copy() for k, v in params.items()})
     params = state.params
