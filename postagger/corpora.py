@@ -5,6 +5,7 @@ A sentence is a list of (word, tag) pairs. Splits, in corpus order, never shuffl
 
     conll2000     train: train.txt minus its last 10 % of sentences; dev: those 10 %;
                   test: test.txt; all: train.txt then test.txt
+    indian        the same within each file (one language each), the files' parts joined in order
     every other   train: the first 80 % of the sentences; dev: the next 10 %; test: the last 10 %;
                   all: everything
     (cut points are int(0.8 * n) and int(0.9 * n))
@@ -45,7 +46,8 @@ SPLITS = ("train", "dev", "test", "all")
 TAGSETS = ("native", "universal")
 UNIVERSAL_SOURCE = {"treebank": "en-ptb", "conll2000": "en-ptb", "brown": "en-brown"}
 PROJECT_DATA = Path(__file__).resolve().parent.parent / "corpora"
-CACHE_VERSION = 2  # bump when _parse changes what it returns (2: cess_esp without *0*)
+CACHE_VERSION = 3  # bump when _parse changes what it returns (2: cess_esp without *0*; 3: file parts)
+SPLIT_BY_FILE = ("indian",)  # one language a file: each file is split 80/10/10, so dev and test hold all
 EMPTY_ELEMENTS = {  # corpus -> is this (word, tag) an empty element, not a word of the text?
     "treebank": lambda word, tag: tag == "-NONE-",
     "cess_esp": lambda word, tag: word == "*0*",  # an elided subject, tagged sn.e-SUJ and the like
@@ -138,9 +140,10 @@ def _unknown(name: str) -> str:
 
 
 @lru_cache(maxsize=8)
-def _load(name: str, tagset: str, keep_traces: bool) -> tuple[tuple[tuple[tuple[str, str], ...], ...], int]:
-    """Every sentence of the corpus, and how many of them belong to conll2000's train.txt: from
-    the cache when it holds a parse of the same files, else parsed by NLTK and then cached."""
+def _load(name: str, tagset: str, keep_traces: bool) -> tuple[tuple[tuple[tuple[str, str], ...], ...], tuple[int, ...]]:
+    """Every sentence of the corpus, and how many of them each of its parts holds (conll2000:
+    train.txt and test.txt; SPLIT_BY_FILE corpora: each file; others: one part): from the cache
+    when it holds a parse of the same files, else parsed by NLTK and then cached."""
     folder = cache_folder()
     path = folder / f"{name}-{tagset}{'-traces' if keep_traces else ''}.json" if folder and name.isidentifier() else None
     found_here = _stamp(name, tagset, _find_here) if path else None  # without nltk, whose import takes 0.9 s
@@ -161,7 +164,7 @@ def _load(name: str, tagset: str, keep_traces: bool) -> tuple[tuple[tuple[tuple[
     return parsed
 
 
-def _parse(reader, name: str, tagset: str, keep_traces: bool) -> tuple[tuple, int]:
+def _parse(reader, name: str, tagset: str, keep_traces: bool) -> tuple[tuple, tuple[int, ...]]:
     from nltk.tag.mapping import map_tag
 
     try:
@@ -169,12 +172,14 @@ def _parse(reader, name: str, tagset: str, keep_traces: bool) -> tuple[tuple, in
             raise UsageError(f"corpus {name!r} has no tagged sentences; " + _unknown(name).split("; ")[1])
         if name == "conll2000":
             parts = [reader.tagged_sents("train.txt"), reader.tagged_sents("test.txt")]
+        elif name in SPLIT_BY_FILE:
+            parts = [reader.tagged_sents(fileid) for fileid in reader.fileids()]
         else:
             parts = [reader.tagged_sents()]
         sentences = [s for part in parts for s in part]
     except LookupError:
         raise CorpusNotFoundError(_how_to_get(name)) from None
-    n_first = len(parts[0])
+    part_of = [i for i, part in enumerate(parts) for _ in range(len(part))]  # of each sentence
     empty = EMPTY_ELEMENTS.get(name)
     if empty and not keep_traces:
         sentences = [[(w, t) for w, t in s if not empty(w, t)] for s in sentences]
@@ -183,7 +188,10 @@ def _parse(reader, name: str, tagset: str, keep_traces: bool) -> tuple[tuple, in
         sentences = [[(w, map_tag(source, "universal", t)) for w, t in s] for s in sentences]
     clean = tuple(tuple((w, t) for w, t in s if w.strip() and t.strip()) for s in sentences)
     kept = [i for i, s in enumerate(clean) if s]
-    return tuple(clean[i] for i in kept), sum(1 for i in kept if i < n_first)
+    sizes = [0] * len(parts)
+    for i in kept:
+        sizes[part_of[i]] += 1
+    return tuple(clean[i] for i in kept), tuple(sizes)
 
 
 def load_corpus(name: str, tagset: str = "native", split: str = "train", keep_traces: bool = False) -> list[Sentence]:
@@ -198,16 +206,19 @@ def load_corpus(name: str, tagset: str = "native", split: str = "train", keep_tr
             f"NLTK has no universal mapping for {name}'s tags; use --tagset native "
             f"(universal works for {', '.join(UNIVERSAL_SOURCE)})"
         )
-    sentences, n_first = _load(name, tagset, keep_traces)
+    sentences, sizes = _load(name, tagset, keep_traces)
+    if split == "all":
+        return [list(s) for s in sentences]
     if name == "conll2000":
+        n_first = sizes[0]
         cut = int(0.9 * n_first)
-        bounds = {"train": (0, cut), "dev": (cut, n_first), "test": (n_first, len(sentences))}
-    else:
-        n = len(sentences)
-        a, b = int(0.8 * n), int(0.9 * n)
-        bounds = {"train": (0, a), "dev": (a, b), "test": (b, n)}
-    start, end = bounds.get(split, (0, len(sentences)))
-    return [list(s) for s in sentences[start:end]]
+        spans = [{"train": (0, cut), "dev": (cut, n_first), "test": (n_first, len(sentences))}[split]]
+    else:  # 80/10/10 of each part in order: the whole corpus, or each file of SPLIT_BY_FILE corpora
+        spans = []
+        for start, n in zip(accumulate((0, *sizes)), sizes):
+            a, b = int(0.8 * n), int(0.9 * n)
+            spans.append({"train": (start, start + a), "dev": (start + a, start + b), "test": (start + b, start + n)}[split])
+    return [list(s) for start, end in spans for s in sentences[start:end]]
 
 
 # ---------------------------------------------------------------- the cache of parsed corpora
@@ -272,15 +283,18 @@ def _read_cache(path: Path, stamp: dict) -> tuple[tuple, int] | None:
             return None
         pairs = list(zip(words, tags))
         stops = list(accumulate(lengths))
-        return tuple(tuple(pairs[stop - n : stop]) for n, stop in zip(lengths, stops)), int(kept["n_first"])
+        sizes = tuple(int(n) for n in kept["parts"])
+        if sum(sizes) != len(lengths):
+            return None
+        return tuple(tuple(pairs[stop - n : stop]) for n, stop in zip(lengths, stops)), sizes
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def _write_cache(path: Path, stamp: dict, sentences: tuple, n_first: int) -> None:
+def _write_cache(path: Path, stamp: dict, sentences: tuple, sizes: tuple[int, ...]) -> None:
     """Keep a parse at path, written whole or not at all; a cache that cannot be written is skipped."""
     kept = {
-        "stamp": stamp, "n_first": n_first, "lengths": [len(s) for s in sentences],
+        "stamp": stamp, "parts": list(sizes), "lengths": [len(s) for s in sentences],
         "words": [w for s in sentences for w, _ in s], "tags": [t for s in sentences for _, t in s],
     }
     try:

@@ -26,6 +26,22 @@ def test_treebank_splits_are_80_10_10_in_corpus_order(treebank):
     assert parts["train"][0][:2] == [("Pierre", "NNP"), ("Vinken", "NNP")]
 
 
+def test_indian_splits_each_language_file_80_10_10():
+    require_corpus("indian")
+    import nltk
+
+    def clean(sents):  # as every corpus is read: no blank words or tags, no sentence left empty
+        kept = ([(w, t) for w, t in s if w.strip() and t.strip()] for s in sents)
+        return [s for s in kept if s]
+
+    files = [clean(nltk.corpus.indian.tagged_sents(f)) for f in nltk.corpus.indian.fileids()]
+    assert len(files) == 4  # bangla, hindi, marathi, telugu
+    for split, (a, b) in {"train": (0, 0.8), "dev": (0.8, 0.9), "test": (0.9, 1)}.items():
+        expected = [s for sents in files for s in sents[int(a * len(sents)) : int(b * len(sents))]]
+        assert [[tuple(p) for p in s] for s in corpora.load_corpus("indian", split=split)] == expected, split
+    assert len(corpora.load_corpus("indian", split="all")) == sum(map(len, files))
+
+
 def test_treebank_drops_traces_unless_asked(treebank):
     plain = corpora.load_corpus("treebank", split="all")
     traced = corpora.load_corpus("treebank", split="all", keep_traces=True)
