@@ -103,6 +103,9 @@ def _architecture(names_and_shapes: tuple) -> Architecture:
         if wh in shapes and len(shapes[wh]) == 2 and shapes[wh][1] == gates * shapes[wh][0]:
             break
     else:
+        present = [f"{name} has shape {shapes[name]}" for (_, name, _), *_ in CELLS.values() if name in shapes]
+        if present:  # a known name, of no cell's shape (H, gates * H)
+            raise ValueError(f"{present[0]}; a recurrent weight is (H, H), or (H, 4H) for the LSTM, (H, 3H) for the GRU")
         raise ValueError("parameters hold no known recurrent weight (Whh, ...)")
     hidden = shapes[wh][0]
     directions = 2 if f"{wh}_b" in shapes else 1

@@ -250,10 +250,11 @@ def _save_with_weights(trained, folder, change) -> dict:
     ("bh", lambda p: p.__setitem__("bh", p["bh"][:10]), "has shape (10,) but the network needs (16,)"),
     ("Why", lambda p: p.__setitem__("Why", p["Why"][:10]), "has shape (10, 7) but the network needs (32, 7) for model.json's 7 tags"),
     ("Whh_b", lambda p: p.__setitem__("Whh_b", p["Whh_b"][:, :10]), "has shape (16, 10) but the network needs (16, 16)"),
+    ("Whh", lambda p: p.__setitem__("Whh", p["Whh"][:15]), "has shape (15, 16); a recurrent weight is (H, H), or (H, 4H) for the LSTM, (H, 3H) for the GRU"),
     ("Why", lambda p: p["Why"].__setitem__((3, 2), np.nan), "holds NaN or infinite values"),
     ("Wxh_suf2", lambda p: p["Wxh_suf2"].__setitem__((0, 0), -np.inf), "holds NaN or infinite values"),
     ("by", lambda p: p["by"].__setitem__(0, np.inf), "holds NaN or infinite values"),
-], ids=["by-truncated", "bh-truncated", "Why-truncated", "Whh_b-narrowed", "Why-nan", "Wxh_suf2-inf", "by-inf"])
+], ids=["by-truncated", "bh-truncated", "Why-truncated", "Whh_b-narrowed", "Whh-truncated", "Why-nan", "Wxh_suf2-inf", "by-inf"])
 def test_damaged_weights_fail_at_load_naming_the_file_and_the_array(trained, tmp_path, key, damage, problem):
     """Weights that form no network of model.json's sizes, or hold NaN or inf, fail at load;
     before, they loaded, then broke tagging (broadcast errors) or tagged every token <pad>."""
