@@ -661,8 +661,8 @@ def list_corpora(
 @app.command()
 def gradcheck(
     bidirectional: Annotated[bool, typer.Option("--bidirectional/--unidirectional", help="Check the bidirectional network.")] = False,
-    seq_len: Annotated[int, typer.Option(min=1, help="Timesteps T of the longest sentence.")] = 5,
-    batch: Annotated[int, typer.Option(min=1, help="Sentences N; all but the first are shorter (padding).")] = 3,
+    seq_len: Annotated[int, typer.Option(min=3, help="Timesteps T of the longest sentence (3 or more: gradients flow back through h over two steps at least).")] = 5,
+    batch: Annotated[int, typer.Option(min=2, help="Sentences N; all but the first are shorter (padding).")] = 3,
     hidden: Annotated[int, typer.Option(min=1, help="Hidden units H.")] = 7,
     vocab: Annotated[int, typer.Option(min=2, help="Word vocabulary V.")] = 11,
     tags: Annotated[int, typer.Option(min=2, help="Tags K.")] = 5,
@@ -675,7 +675,8 @@ def gradcheck(
 ) -> None:
     """Compare analytic BPTT gradients with centred finite differences, in float64.
 
-    Exit 0 when every parameter's largest relative error is within --tol, 1 otherwise.
+    Exit 0 when every parameter's largest relative error is within --tol, 1 otherwise. H, V and
+    K must differ, so that a transposed matrix cannot pass for the right one.
 
     \b
     Examples:
@@ -685,6 +686,8 @@ def gradcheck(
     """
     from . import gradcheck as gc
 
+    if len({hidden, vocab, tags}) < 3:
+        _fail(UsageError(f"--hidden, --vocab and --tags must differ (got {hidden}, {vocab}, {tags}): equal sizes hide transposes"))
     params, data = gc.random_problem(
         seq_len=seq_len, batch=batch, hidden=hidden, vocab=vocab, tags=tags, groups=groups,
         layers=layers, bidirectional=bidirectional, cell=cell.value, seed=seed,

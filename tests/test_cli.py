@@ -87,6 +87,15 @@ def test_gradcheck_fails_loudly_with_an_impossible_tolerance():
     assert result.exit_code == 1 and "FAIL" in result.stdout
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--seq-len", "2"], "--seq-len"), (["--batch", "1"], "--batch"),
+    (["--hidden", "11"], "--hidden, --vocab and --tags must differ (got 11, 11, 5)"),
+])
+def test_gradcheck_refuses_problems_that_would_hide_bptt_mistakes(flags, message):
+    result = runner.invoke(app, ["gradcheck", *flags])
+    assert result.exit_code == 2 and message in result.output
+
+
 def test_errors_are_one_line_without_traceback(tmp_path):
     result = runner.invoke(app, ["tag", "--model", str(tmp_path / "none"), "hello"])
     assert result.exit_code == 1
