@@ -271,7 +271,7 @@ def _nltk_version() -> str:
         return "unknown"
 
 
-def _read_cache(path: Path, stamp: dict) -> tuple[tuple, int] | None:
+def _read_cache(path: Path, stamp: dict) -> tuple[tuple, tuple[int, ...]] | None:
     """The parse kept at path, or None when there is none, it is unreadable, or its stamp differs."""
     try:
         with open(path, encoding="utf-8") as f:
