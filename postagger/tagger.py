@@ -224,6 +224,7 @@ class RNNTagger:
             raise ModelError(f"{folder / persist.META}: not a checkpoint (no training position in it)")
         best = persist.load_arrays(folder / BEST)
         optimizer = persist.load_arrays(folder / OPTIMIZER)
+        _check_training_arrays(tagger.params_, best, optimizer, folder)
         try:
             state = TrainState.from_position(tagger.meta_["checkpoint"], tagger.params_, best, optimizer)
         except (TypeError, ValueError, AttributeError) as err:
@@ -368,6 +369,33 @@ def _check_weights(params: dict[str, np.ndarray], tagger: RNNTagger, folder: Pat
     for key, value in params.items():
         if not _all_finite(value):
             raise ModelError(f"{weights}: {key} holds NaN or infinite values")
+
+
+def _check_training_arrays(params: dict[str, np.ndarray], best: dict[str, np.ndarray],
+                           optimizer: dict[str, np.ndarray], folder: Path) -> None:
+    """A checkpoint's best weights must be shaped as its weights, and its optimizer state hold
+    its step count and, per "param/slot", an array of the param's shape or one value per row;
+    all finite. A ModelError names the file and the array."""
+    where = folder / BEST
+    if set(best) != set(params):
+        raise ModelError(f"{where}: holds {sorted(best)}, the weights {sorted(params)}")
+    for key, value in best.items():
+        if value.shape != params[key].shape or value.dtype != params[key].dtype:
+            raise ModelError(f"{where}: {key} is {value.dtype.name} {value.shape}, the weights' {params[key].dtype.name} {params[key].shape}")
+        if not _all_finite(value):
+            raise ModelError(f"{where}: {key} holds NaN or infinite values")
+    where = folder / OPTIMIZER
+    steps = optimizer.get("steps")
+    if steps is None or steps.shape != () or steps.dtype.kind not in "iu" or int(steps) < 0:
+        raise ModelError(f"{where}: no step count (steps)")
+    for key, value in optimizer.items():
+        if key == "steps":
+            continue
+        name = key.rsplit("/", 1)[0]
+        if "/" not in key or name not in params or value.shape not in (params[name].shape, params[name].shape[:1]):
+            raise ModelError(f"{where}: {key} {value.shape} belongs to no weight of the checkpoint")
+        if not _all_finite(value):
+            raise ModelError(f"{where}: {key} holds NaN or infinite values")
 
 
 def _all_finite(values: np.ndarray) -> bool:

@@ -82,6 +82,31 @@ def test_a_hand_edited_checkpoint_is_a_one_line_model_error(tmp_path, field, val
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("damage, message", [
+    (("best.npz", "Why", lambda v: v[:3]), "best.npz: Why is float32 (3, 7), the weights' float32 (8, 7)"),
+    (("best.npz", "by", lambda v: v * np.nan), "best.npz: by holds NaN or infinite values"),
+    (("optimizer.npz", "steps", None), "optimizer.npz: no step count"),
+    (("optimizer.npz", "Whh/m", lambda v: v[:2]), "optimizer.npz: Whh/m (2, 4) belongs to no weight"),
+    (("optimizer.npz", "Whh/v", lambda v: v + np.inf), "optimizer.npz: Whh/v holds NaN or infinite values"),
+])
+def test_a_damaged_checkpoint_array_is_a_one_line_model_error(tmp_path, damage, message):
+    from postagger.errors import ModelError
+
+    stopped = RNNTagger(TrainConfig(hidden=4, epochs=2, batch_size=8, features=())).fit(tiny_corpus(40), callback=StopAfter(2))
+    stopped.save_checkpoint(tmp_path / "ckpt", corpus="tiny")
+    file, key, change = damage
+    with np.load(tmp_path / "ckpt" / file) as archive:
+        arrays = dict(archive)
+    if change is None:
+        del arrays[key]
+    else:
+        arrays[key] = change(arrays[key])
+    np.savez(tmp_path / "ckpt" / file, **arrays)
+    with pytest.raises(ModelError) as err:
+        RNNTagger.load_checkpoint(tmp_path / "ckpt")
+    assert message in str(err.value) and str(tmp_path) in str(err.value)
+
+
 def test_resuming_a_checkpoint_without_its_training_source_is_one_line(tmp_path):
     stopped = RNNTagger(TrainConfig(hidden=4, epochs=2, batch_size=8, features=())).fit(tiny_corpus(40), callback=StopAfter(2))
     stopped.save_checkpoint(tmp_path / "ckpt", corpus="tiny", source={})
