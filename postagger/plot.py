@@ -32,10 +32,7 @@ def confusion_heatmap(confusion: dict, path: str | Path, title: str = "", max_ta
     (gold frequency); each row is divided by its total, so a cell is P(predicted | gold).
     Returns the file written (see _save)."""
     plt = _pyplot()
-    labels = confusion["labels"][:max_tags]
-    matrix = np.array(confusion["matrix"], dtype=float)[: len(labels), : len(labels)]
-    totals = np.array(confusion["matrix"], dtype=float)[: len(labels)].sum(axis=1, keepdims=True)
-    rates = np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
+    labels, rates = row_normalised(confusion, max_tags)
     size = 3 + 0.32 * len(labels)
     fig, ax = plt.subplots(figsize=(size + 1.2, size))
     image = ax.imshow(rates, cmap="Blues", vmin=0.0, vmax=1.0)
@@ -52,6 +49,16 @@ def confusion_heatmap(confusion: dict, path: str | Path, title: str = "", max_ta
     ax.set_title(title or "confusion matrix, rows normalised (numbers in %)", fontsize=10)
     fig.tight_layout()
     return _save(fig, path, plt)
+
+
+def row_normalised(confusion: dict, max_tags: int = 30) -> tuple[list[str], np.ndarray]:
+    """The first max_tags labels and their block of the confusion matrix, each row divided by
+    the gold tag's total over all predicted tags (those beyond max_tags included)."""
+    labels = confusion["labels"][:max_tags]
+    counts = np.array(confusion["matrix"], dtype=float)[: len(labels)]
+    totals = counts.sum(axis=1, keepdims=True)
+    block = counts[:, : len(labels)]
+    return labels, np.divide(block, totals, out=np.zeros_like(block), where=totals > 0)
 
 
 def learning_curves(history: list[dict], path: str | Path, title: str = "") -> Path:

@@ -18,7 +18,7 @@ from . import model, persist
 from .encoding import EncodedCorpus, Encoder, encode_corpus, length_batches, make_batch, rare_word_dropout
 from .errors import ModelError
 from .train import Callback, TrainConfig, TrainState, fit_params
-from .vocab import Vocab, extractor
+from .vocab import UNK_ID, Vocab, extractor
 
 Tagged = list[tuple[str, str]]
 SPECIAL_TAGS = 2  # PAD and UNK head the tag vocabulary and are never predicted
@@ -179,8 +179,9 @@ class RNNTagger:
         return sum(gold_tag == tag for (_, gold_tag), (_, tag) in pairs) / tokens
 
     def is_known(self, word: str) -> bool:
-        """Whether the word was in the training data."""
-        return word in self.vocabs_["word"]
+        """Whether the word was in the training data: it has a word id of its own (the literal
+        strings <pad> and <unk> name the reserved ids, not words)."""
+        return self.vocabs_["word"].stoi.get(word, UNK_ID) > UNK_ID
 
     # ------------------------------------------------------------ persistence
 

@@ -56,6 +56,14 @@ def require_corpus(name: str) -> None:
         pytest.skip(f"{name} not installed: {err}")
 
 
+def require_module(name: str) -> None:
+    """Skip when an optional module is missing, except in CI, which installs the extras."""
+    if os.environ.get("CI"):
+        __import__(name)
+    else:
+        pytest.importorskip(name)
+
+
 @pytest.fixture(scope="session")
 def treebank_model(tmp_path_factory):
     """(folder, CliRunner result) of `postagger train` on 300 treebank sentences, 2 epochs."""

@@ -103,3 +103,88 @@ def test_errors_are_one_line_without_traceback(tmp_path):
     assert "Traceback" not in result.output
     result = runner.invoke(app, ["train", "--corpus", "nosuch"])
     assert result.exit_code == 2 and "unknown corpus" in result.stderr
+
+
+def test_max_sentences_trains_on_the_first_n_only(tiny_model):
+    from postagger import corpora
+    from postagger.tagger import RNNTagger
+
+    out, result = tiny_model  # trained with --max-sentences 300
+    assert "300 sentences" in result.stderr
+    train = corpora.load_corpus("treebank", split="train")
+    seen = {w for s in train[:300] for w, _ in s}
+    later = {w for s in train[300:] for w, _ in s} - seen
+    tagger = RNNTagger.load(out)
+    assert all(map(tagger.is_known, seen)) and not any(map(tagger.is_known, later)) and later
+
+
+def test_tag_in_small_chunks_loses_and_reorders_nothing(tiny_model):
+    out, _ = tiny_model
+    lines = "".join(f"{' '.join(['word'] * (i % 4))} sentence {i} .\n" if i % 5 else "\n" for i in range(23))
+    whole = runner.invoke(app, ["tag", "--model", str(out), "--pretokenized", "--input", "-"], input=lines)
+    chunked = runner.invoke(app, ["tag", "--model", str(out), "--pretokenized", "--input", "-", "--batch-size", "3"], input=lines)
+    assert whole.exit_code == chunked.exit_code == 0, chunked.output
+    assert chunked.stdout == whole.stdout
+    assert [[p.rsplit("/", 1)[0] for p in line.split()] for line in chunked.stdout.splitlines()] == [l.split() for l in lines.splitlines()]
+
+
+def test_threads_sets_the_blas_threads_and_debug_shows_the_error():
+    from threadpoolctl import threadpool_info
+
+    from postagger.errors import ModelError
+
+    def blas_threads():
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    try:
+        assert runner.invoke(app, ["--threads", "2", "gradcheck"]).exit_code == 0 and blas_threads() == {2}
+        assert runner.invoke(app, ["gradcheck"], env={"POSTAGGER_THREADS": "1"}).exit_code == 0 and blas_threads() == {1}
+    finally:
+        runner.invoke(app, ["--threads", "1", "gradcheck"])
+    shown = runner.invoke(app, ["--debug", "tag", "--model", "no/such/model", "x"])
+    assert isinstance(shown.exception, ModelError)  # raised, so that Python prints its traceback
+
+
+def test_usage_errors_of_tag_and_evaluate(tiny_model, tmp_path):
+    out, _ = tiny_model
+    both = runner.invoke(app, ["tag", "--model", str(out), "--input", "-", "a sentence"])
+    assert both.exit_code == 2 and "not both" in both.stderr
+    path = tmp_path / "gold.txt"
+    path.write_text("The/DT cat/NN ./.\n", encoding="utf-8")
+    both = runner.invoke(app, ["evaluate", "--model", str(out), "--corpus", "treebank", "--file", str(path)])
+    assert both.exit_code == 2 and "give --corpus or --file, not both" in both.stderr
+    from_file = tmp_path / "from_file"
+    trained = runner.invoke(app, ["train", "--train-file", str(path), "--hidden", "4", "--epochs", "1", "--out", str(from_file), "-q"])
+    assert trained.exit_code == 0, trained.output
+    unsaid = runner.invoke(app, ["evaluate", "--model", str(from_file)])
+    assert unsaid.exit_code == 2 and "was trained on a file; score it with --file or --corpus" in unsaid.stderr
+
+
+def test_an_output_that_cannot_be_written_is_one_line(monkeypatch, capsys):
+    import sys
+
+    import typer
+
+    from postagger import cli
+
+    echo = typer.echo
+
+    def full_disk(message=None, err=False, **kwargs):
+        if not err:
+            raise OSError(28, "No space left on device")
+        echo(message, err=err, **kwargs)
+
+    monkeypatch.setattr(typer, "echo", full_disk)
+    monkeypatch.setattr(sys, "argv", ["postagger", "gradcheck"])
+    with pytest.raises(SystemExit) as exit_:
+        cli.run()
+    assert exit_.value.code == 1
+    assert capsys.readouterr().err == "error: cannot write the output: no space left on device\n"
+
+
+def test_an_out_in_a_folder_without_write_permission_is_refused(tmp_path, monkeypatch):
+    from postagger import persist
+
+    monkeypatch.setattr(persist.os, "access", lambda path, mode: False)  # as a read-only folder for a non-root user
+    result = runner.invoke(app, ["train", "--out", str(tmp_path / "m"), "--max-sentences", "10", "--epochs", "1"])
+    assert result.exit_code == 2 and f"cannot write in {tmp_path}" in result.stderr and result.stderr.count("\n") == 1

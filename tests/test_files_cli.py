@@ -2,7 +2,9 @@
 tagsets at evaluation, and turn every bad input into one line and exit code 1 or 2."""
 
 import json
+from collections import Counter
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -237,3 +239,95 @@ def test_universal_scoring_where_nltk_has_no_mapping_is_a_usage_error(treebank_m
     assert trained.exit_code == 0, trained.output
     model_unmapped = runner.invoke(app, ["evaluate", "--model", str(spanish), "--corpus", "treebank", "--tagset", "universal"])
     assert "predicts cess_esp's tags, which NLTK has no universal mapping for" in one_line_error(model_unmapped, 2)
+
+
+def test_known_and_unknown_words_are_those_of_the_training_sentences(treebank_model, test_sents, tmp_path):
+    """A word is known when it occurs in the training data (every training word is in the word
+    vocabulary, however rare): unknown_tokens and unknown_accuracy counted here, from the 300
+    training sentences treebank_model was trained on and from tag_sents' tags."""
+    from postagger.tagger import RNNTagger
+
+    model, _ = treebank_model
+    training_words = {w for s in corpora.load_corpus("treebank", "native", "train")[:300] for w, _ in s}
+    path = tmp_path / "held_out.conllu"
+    path.write_text(conllu(test_sents), encoding="utf-8")
+    report = evaluate("--model", str(model), "--file", str(path), "--column", "xpos")
+    predicted = RNNTagger.load(model).tag_sents([[w for w, _ in s] for s in test_sents])
+    unknown_right = [p == g for ps, gs in zip(predicted, test_sents) for (w, p), (_, g) in zip(ps, gs) if w not in training_words]
+    known_right = [p == g for ps, gs in zip(predicted, test_sents) for (w, p), (_, g) in zip(ps, gs) if w in training_words]
+    assert any(w[0].isupper() and w not in training_words for s in test_sents for w, _ in s)  # capitalised unknowns
+    assert report["tokens"] == len(unknown_right) + len(known_right) == sum(map(len, test_sents))
+    assert report["unknown_tokens"] == len(unknown_right) > 0
+    assert report["unknown_accuracy"] == pytest.approx(sum(unknown_right) / len(unknown_right), abs=1e-12)
+    assert report["known_accuracy"] == pytest.approx(sum(known_right) / len(known_right), abs=1e-12)
+
+
+# Universal Dependencies' UPOS -> NLTK's universal tagset, as README lists it (identity otherwise).
+README_UPOS_TO_UNIVERSAL = {"PROPN": "NOUN", "AUX": "VERB", "CCONJ": "CONJ", "SCONJ": "ADP", "PART": "PRT",
+                            "PUNCT": ".", "INTJ": "X", "SYM": "X"}
+UD_TAGS = {"ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT",
+           "SCONJ", "SYM", "VERB", "X"}
+
+
+def ptb_to_ud(word: str, tag: str) -> str:
+    """A PTB tag as UD would tag the word: enough of the UD guidelines to use all 17 UPOS tags."""
+    subordinators = {"because", "if", "that", "whether", "although", "while", "since", "as", "unless"}
+    auxiliaries = {"is", "are", "was", "were", "be", "been", "being", "has", "have", "had", "'s"}
+    if tag in ("NNP", "NNPS"):
+        return "PROPN"
+    if tag == "MD" or (tag.startswith("VB") and word.lower() in auxiliaries):
+        return "AUX"
+    if tag == "IN":
+        return "SCONJ" if word.lower() in subordinators else "ADP"
+    fixed = {"NN": "NOUN", "NNS": "NOUN", "JJ": "ADJ", "JJR": "ADJ", "JJS": "ADJ", "RB": "ADV", "RBR": "ADV",
+             "RBS": "ADV", "WRB": "ADV", "DT": "DET", "PDT": "DET", "WDT": "DET", "PRP": "PRON", "PRP$": "PRON",
+             "WP": "PRON", "WP$": "PRON", "EX": "PRON", "CD": "NUM", "CC": "CCONJ", "TO": "PART", "RP": "PART",
+             "POS": "PART", "UH": "INTJ", "SYM": "SYM", "$": "SYM", "#": "SYM", "FW": "X", "LS": "X"}
+    return fixed.get(tag, "VERB" if tag.startswith("VB") else "PUNCT")  # the rest: . , : `` '' -LRB- -RRB-
+
+
+def test_upos_gold_tags_are_scored_through_the_readme_table(treebank_model, test_sents, tmp_path):
+    """evaluate --tagset universal on a file whose UPOS column uses all 17 UD tags: gold tags
+    mapped as README says (PROPN->NOUN, AUX->VERB, ..., INTJ/SYM->X), predicted PTB tags through
+    NLTK's en-ptb table."""
+    from nltk.tag.mapping import map_tag
+
+    from postagger.tagger import RNNTagger
+
+    model, _ = treebank_model
+    extra = [("Oh", "UH"), (",", ","), ("she", "PRP"), ("can", "MD"), ("pay", "VB"), ("$", "$"), ("5", "CD"),
+             ("+", "SYM"), ("ad", "FW"), ("hoc", "FW"), ("because", "IN"), ("Acme", "NNP"), ("gave", "VBD"),
+             ("up", "RP"), ("and", "CC"), ("left", "VBD"), (".", ".")]
+    sents = [*test_sents, extra]
+    ud_sents = [[(w, ptb_to_ud(w, t)) for w, t in s] for s in sents]
+    assert {t for s in ud_sents for _, t in s} == UD_TAGS
+    path = tmp_path / "ud.conllu"
+    path.write_text("\n".join("".join(f"{i}\t{w}\t_\t{t}\t_\t_\t_\t_\t_\t_\n" for i, (w, t) in enumerate(s, 1))
+                              for s in ud_sents), encoding="utf-8")
+    report = evaluate("--model", str(model), "--file", str(path), "--tagset", "universal")
+    gold = [README_UPOS_TO_UNIVERSAL.get(t, t) for s in ud_sents for _, t in s]
+    predicted = RNNTagger.load(model).tag_sents([[w for w, _ in s] for s in sents])
+    pred = [map_tag("en-ptb", "universal", t) for s in predicted for _, t in s]
+    assert report["unmapped"] == {"gold": {}, "predicted": {}} and report["tokens"] == len(gold)
+    assert {t: int(row["support"]) for t, row in report["per_tag"].items() if row["support"]} == Counter(gold)
+    assert report["accuracy"] == pytest.approx(np.mean([g == p for g, p in zip(gold, pred)]), abs=1e-12)
+    for tag, row in report["per_tag"].items():
+        right = sum(g == p == tag for g, p in zip(gold, pred))
+        assert row["recall"] == pytest.approx(right / gold.count(tag) if tag in gold else 0, abs=1e-12), tag
+
+
+def test_evaluate_keeps_traces_as_the_model_was_trained_unless_told(treebank_model, tmp_path):
+    """evaluate scores the corpus with traces (-NONE-) when the model was trained with them,
+    without them otherwise; --keep-traces/--drop-traces override."""
+    with_traces = sum(map(len, corpora.load_corpus("treebank", split="test", keep_traces=True)))
+    without = sum(map(len, corpora.load_corpus("treebank", split="test", keep_traces=False)))
+    assert with_traces > without
+    traced = tmp_path / "traced"
+    trained = runner.invoke(app, ["train", "--keep-traces", "--max-sentences", "100", "--epochs", "1", "--hidden", "8",
+                                  "--out", str(traced), "-q"])
+    assert trained.exit_code == 0, trained.output
+    assert evaluate("--model", str(traced))["tokens"] == with_traces
+    assert evaluate("--model", str(traced), "--drop-traces")["tokens"] == without
+    model, _ = treebank_model  # trained without traces
+    assert evaluate("--model", str(model))["tokens"] == without
+    assert evaluate("--model", str(model), "--keep-traces")["tokens"] == with_traces

@@ -119,11 +119,21 @@ def test_the_worker_updates_its_tables_as_the_caller_would(grad_rows):
     assert (updated_here[1] & set(tables)) == (set() if grad_rows == 200 else set(tables))
 
 
+@pytest.fixture
+def started_workers(monkeypatch):
+    """The LaneWorkers trainings start, to check that they did the work (worker.batch)."""
+    started = []
+    start = lanes.start_worker
+    monkeypatch.setattr(lanes, "start_worker", lambda *args, **kwargs: started.append(start(*args, **kwargs)) or started[-1])
+    return started
+
+
 @pytest.mark.parametrize("optimizer", ["adam", "adagrad", "sgd"])
-def test_training_in_two_processes_gives_the_same_weights(tiny, optimizer):
+def test_training_in_two_processes_gives_the_same_weights(tiny, optimizer, started_workers):
     config = TrainConfig(epochs=2, hidden=12, batch_size=8, optimizer=optimizer, lr=0.05 if optimizer == "sgd" else 4e-3)
     one = RNNTagger(config, parallel=False).fit(tiny[:100], tiny[100:])
     two = RNNTagger(config, parallel=True).fit(tiny[:100], tiny[100:])
+    assert [worker.batch for worker in started_workers] == [26]  # 13 batches an epoch, all in two processes
     assert [r.loss for r in two.history_] == [r.loss for r in one.history_]
     for name, value in one.params_.items():
         np.testing.assert_array_equal(two.params_[name], value, err_msg=name)
@@ -191,7 +201,7 @@ def test_a_script_without_the_main_guard_trains_in_one_process_with_a_warning(tm
 
 
 @pytest.mark.parametrize("stop_after", [1, 7, 15])  # 13 batches an epoch: mid-epoch and into the next
-def test_stopped_and_resumed_in_two_processes_ends_as_one_process_does(tmp_path, tiny, stop_after):
+def test_stopped_and_resumed_in_two_processes_ends_as_one_process_does(tmp_path, tiny, stop_after, started_workers):
     from tests.test_resume import StopAfter
 
     config = TrainConfig(epochs=2, hidden=12, batch_size=8, seed=3)
@@ -207,6 +217,7 @@ def test_stopped_and_resumed_in_two_processes_ends_as_one_process_does(tmp_path,
     tagger, state = RNNTagger.load_checkpoint(tmp_path / "checkpoint")
     tagger.parallel = True
     resumed = tagger.fit(train, dev, resume=state)
+    assert [worker.batch for worker in started_workers] == [stop_after, 26 - stop_after]  # both parts in two processes
     assert [r.loss for r in resumed.history_] == [r.loss for r in full.history_]
     for name in full.params_:
         np.testing.assert_array_equal(resumed.state_.params[name], full.state_.params[name], err_msg=name)

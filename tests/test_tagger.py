@@ -45,11 +45,69 @@ def test_fit_returns_self_and_sets_learned_attributes():
     assert tagger.tags_.itos[2:] and "<pad>" == tagger.tags_.itos[0]
 
 
-def test_tag_returns_word_tag_pairs_and_never_special_tags(trained):
+SPECIAL_TAG_NAMES = ("<pad>", "<unk>")  # head the tag vocabulary; never predicted
+
+
+def _training_forward_scores(tagger, sents) -> list[np.ndarray]:
+    """Per sentence, the tag scores (L, K) of every tag, special ones included, through the
+    padded training forward (not the packed tagging path), in float64."""
+    from postagger import model
+    from postagger.encoding import encode_corpus, make_batch
+
+    corpus = encode_corpus(tagger._encoder_(), sents)
+    batch = make_batch(corpus, np.arange(len(sents)))
+    scores = model.predict_scores(tagger.params_, batch.inputs, batch.tokens, batch.mask).astype(np.float64)
+    return [scores[row, : len(s)] for row, s in enumerate(sents)]
+
+
+def _real_tag_columns(tagger) -> np.ndarray:
+    """The tag ids a tagger may predict: all but the special tags, found by name."""
+    return np.array([i for i, t in enumerate(tagger.tags_.itos) if t not in SPECIAL_TAG_NAMES])
+
+
+def test_tag_returns_word_tag_pairs_and_never_special_tags(trained, tmp_path):
     out = trained.tag(["The", "quiet", "zorbification", "sees", "a", "tree", "."])
     assert [w for w, _ in out] == ["The", "quiet", "zorbification", "sees", "a", "tree", "."]
-    assert all(t not in ("<pad>", "<unk>") for _, t in out)
+    assert all(t not in SPECIAL_TAG_NAMES for _, t in out)
     assert trained.tag([]) == []
+    # A trained model never prefers <pad> or <unk>: bias them so that they win every unmasked
+    # arg max, and tagging must still pick the best real tag.
+    sents = [[w for w, _ in s] for s in tiny_corpus(15, seed=12)] + [["Zyx", "quiet", "zorbification", "."]]
+    real = _real_tag_columns(trained)
+    special = np.setdiff1d(np.arange(len(trained.tags_)), real)
+    assert trained.tags_.decode(special) == list(SPECIAL_TAG_NAMES)
+    scores = np.concatenate(_training_forward_scores(trained, sents))
+    boost = scores[:, real].max() - scores[:, special].min() + 5.0
+
+    def raise_special_biases(params):
+        params["by"][special] += boost
+
+    _save_with_weights(trained, tmp_path / "m", raise_special_biases)
+    biased = RNNTagger.load(tmp_path / "m")
+    biased_scores = _training_forward_scores(biased, sents)
+    assert all(np.isin(s.argmax(axis=-1), special).all() for s in biased_scores)  # unmasked, specials would win
+    expected = [real[s[:, real].argmax(axis=-1)] for s in biased_scores]
+    for (ids, _), best in zip(biased.predict_ids(sents), expected):
+        np.testing.assert_array_equal(ids, best)
+    assert biased.tag_sents(sents) == [list(zip(s, biased.tags_.decode(best))) for s, best in zip(sents, expected)]
+
+
+def test_probabilities_are_the_softmax_of_the_chosen_tag_over_the_real_tags(trained):
+    """predict_ids' probability of each chosen tag is its softmax over the tags the model may
+    predict (<pad> and <unk> left out), as computed here from the training forward's scores."""
+    sents = [[w for w, _ in s] for s in tiny_corpus(25, seed=13)] + [["Zyx", "quiet", "river", "."], ["idea"]]
+    real = _real_tag_columns(trained)
+    predicted = trained.predict_ids(sents)
+    some_uncertain = False
+    for (ids, probs), scores in zip(predicted, _training_forward_scores(trained, sents)):
+        real_scores = scores[:, real]
+        softmax = np.exp(real_scores - real_scores.max(axis=-1, keepdims=True))
+        softmax /= softmax.sum(axis=-1, keepdims=True)
+        best = real_scores.argmax(axis=-1)
+        np.testing.assert_array_equal(ids, real[best])
+        np.testing.assert_allclose(probs, softmax[np.arange(len(best)), best], rtol=0, atol=1e-5)
+        some_uncertain |= bool((softmax.max(axis=-1) < 0.99).any())
+    assert some_uncertain  # not only probabilities of 1, which a constant near 1 would match
 
 
 def test_unseen_words_in_any_script_and_long_sentences(trained):
@@ -323,3 +381,8 @@ def test_accuracy_is_the_fraction_of_tokens_tagged_as_gold(trained):
     assert trained.accuracy(s for s in gold) == accuracy
     with pytest.raises(ValueError, match="no tagged tokens"):
         trained.accuracy([[], []])
+
+
+def test_the_reserved_names_are_not_known_words(trained):
+    assert trained.is_known("the") and not trained.is_known("zzyzx")
+    assert not trained.is_known("<unk>") and not trained.is_known("<pad>")  # the reserved ids' names

@@ -76,7 +76,9 @@ def png_size(path):
 
 
 def test_plots_are_drawn(treebank_model, tmp_path):
-    pytest.importorskip("matplotlib")
+    from tests.conftest import require_module
+
+    require_module("matplotlib")
     model, _ = treebank_model
     heatmap, curves = tmp_path / "confusion.png", tmp_path / "curves.png"
     result = runner.invoke(app, ["evaluate", "--model", str(model), "--split", "dev", "--confusion-png", str(heatmap)])
@@ -87,6 +89,17 @@ def test_plots_are_drawn(treebank_model, tmp_path):
     assert min(png_size(curves)) > 300
     result = runner.invoke(app, ["plot", str(model), "--out", str(tmp_path / "noext")])
     assert result.stderr == f"wrote {tmp_path / 'noext.png'}\n" and min(png_size(tmp_path / "noext.png")) > 300
+
+
+def test_the_heatmap_shows_each_gold_tags_share_of_predictions():
+    from postagger.plot import row_normalised
+
+    confusion = {"labels": ["NN", "DT", "JJ"], "matrix": [[6, 1, 3], [0, 4, 0], [0, 0, 0]]}
+    labels, rates = row_normalised(confusion, max_tags=2)
+    assert labels == ["NN", "DT"]
+    np.testing.assert_allclose(rates, [[0.6, 0.1], [0.0, 1.0]])  # NN's JJ share stays in its total
+    _, all_rates = row_normalised(confusion)
+    np.testing.assert_allclose(all_rates.sum(axis=1), [1, 1, 0])  # a tag never seen as gold: a row of zeros
 
 
 def test_without_matplotlib_the_plots_say_how_to_install_it(treebank_model, tmp_path, monkeypatch):
