@@ -665,7 +665,7 @@ def gradcheck(
     batch: Annotated[int, typer.Option(min=2, help="Sentences N; all but the first are shorter (padding).")] = 3,
     hidden: Annotated[int, typer.Option(min=1, help="Hidden units H.")] = 7,
     vocab: Annotated[int, typer.Option(min=2, help="Word vocabulary V.")] = 11,
-    tags: Annotated[int, typer.Option(min=2, help="Tags K.")] = 5,
+    tags: Annotated[int, typer.Option(min=2, help="Tags K.")] = 6,
     groups: Annotated[int, typer.Option(min=0, help="Extra one-hot input groups (suffix-like tables).")] = 1,
     layers: Annotated[int, typer.Option(min=1, help="Stacked RNN layers.")] = 1,
     cell: Annotated[Cell, typer.Option(help="Recurrent cell: rnn, lstm or gru.")] = Cell.rnn,
@@ -675,8 +675,9 @@ def gradcheck(
 ) -> None:
     """Compare analytic BPTT gradients with centred finite differences, in float64.
 
-    Exit 0 when every parameter's largest relative error is within --tol, 1 otherwise. H, V and
-    K must differ, so that a transposed matrix cannot pass for the right one.
+    Exit 0 when every parameter's largest relative error is within --tol, 1 otherwise. T, N, H,
+    V and K must all differ and no weight may be square where it need not be, so that a
+    transposed matrix or a swapped axis cannot pass for the right one.
 
     \b
     Examples:
@@ -686,8 +687,10 @@ def gradcheck(
     """
     from . import gradcheck as gc
 
-    if len({hidden, vocab, tags}) < 3:
-        _fail(UsageError(f"--hidden, --vocab and --tags must differ (got {hidden}, {vocab}, {tags}): equal sizes hide transposes"))
+    hiding = gc.hiding_sizes(seq_len=seq_len, batch=batch, hidden=hidden, vocab=vocab, tags=tags, groups=groups,
+                             bidirectional=bidirectional, cell=cell.value)
+    if hiding:
+        _fail(UsageError(f"{hiding}: such a problem can hide BPTT mistakes"))
     params, data = gc.random_problem(
         seq_len=seq_len, batch=batch, hidden=hidden, vocab=vocab, tags=tags, groups=groups,
         layers=layers, bidirectional=bidirectional, cell=cell.value, seed=seed,

@@ -41,13 +41,36 @@ def rel_error(a: np.ndarray, b: np.ndarray, floor: float = RESOLUTION_FLOOR) -> 
     return np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), floor)
 
 
+def input_sizes(vocab: int, groups: int) -> dict[str, int]:
+    """The word table's rows and the extra groups': 15, 16, ... by default, so none is square."""
+    return {"word": vocab, **{f"g{i}": vocab + 3 + i for i in range(1, groups + 1)}}
+
+
+def hiding_sizes(*, seq_len: int, batch: int, hidden: int, vocab: int, tags: int, groups: int,
+                 bidirectional: bool, cell: str) -> str | None:
+    """Why a problem of these sizes could pass with a BPTT mistake in it, or None: fewer than 3
+    steps (no gradient through h over two steps), one sentence (no padding), or equal sizes,
+    under which a transposed matrix or a swapped axis still fits."""
+    if seq_len < 3 or batch < 2:
+        return f"T = {seq_len} and N = {batch}: T must be 3 or more and N 2 or more (padding)"
+    if len({seq_len, batch, hidden, vocab, tags}) < 5:
+        return f"T, N, H, V and K must all differ (got {seq_len}, {batch}, {hidden}, {vocab}, {tags})"
+    directions, gates = (2 if bidirectional else 1), model.CELLS[cell][1]
+    for name, rows in input_sizes(vocab, groups).items():
+        if rows == directions * gates * hidden:  # (V_g, D * gates * H)
+            return f"the {name} input table would be square ({rows} x {rows})"
+    if tags == directions * hidden:  # Why (D * H, K)
+        return f"Why would be square ({tags} x {tags})"
+    return None
+
+
 def random_problem(
     *,
     seq_len: int = 5,
     batch: int = 3,
     hidden: int = 7,
     vocab: int = 11,
-    tags: int = 5,
+    tags: int = 6,
     groups: int = 1,
     layers: int = 1,
     bidirectional: bool = False,
@@ -57,8 +80,7 @@ def random_problem(
     """A random float64 network and a padded batch: the first sentence fills all seq_len steps,
     every other one is shorter when seq_len > 1, so the batch always holds padding."""
     rng = np.random.default_rng(seed)
-    # extra groups of 15, 16, ... rows by default: no input table is square
-    sizes = {"word": vocab, **{f"g{i}": vocab + 3 + i for i in range(1, groups + 1)}}
+    sizes = input_sizes(vocab, groups)
     cfg = model.RNNConfig(
         input_sizes=sizes, n_tags=tags, hidden=hidden, layers=layers,
         bidirectional=bidirectional, cell=cell, input_scale=0.5,

@@ -89,7 +89,10 @@ def test_gradcheck_fails_loudly_with_an_impossible_tolerance():
 
 @pytest.mark.parametrize("flags, message", [
     (["--seq-len", "2"], "--seq-len"), (["--batch", "1"], "--batch"),
-    (["--hidden", "11"], "--hidden, --vocab and --tags must differ (got 11, 11, 5)"),
+    (["--hidden", "11"], "T, N, H, V and K must all differ (got 5, 3, 11, 11, 6)"),
+    (["--seq-len", "6"], "T, N, H, V and K must all differ (got 6, 3, 7, 11, 6)"),
+    (["--vocab", "4", "--hidden", "8", "--tags", "9"], "the g1 input table would be square (8 x 8)"),
+    (["--bidirectional", "--tags", "14"], "Why would be square (14 x 14)"),
 ])
 def test_gradcheck_refuses_problems_that_would_hide_bptt_mistakes(flags, message):
     result = runner.invoke(app, ["gradcheck", *flags])
