@@ -6,6 +6,7 @@ usage), and a traceback only with --debug.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from dataclasses import fields
@@ -16,7 +17,7 @@ from typing import Annotated, Iterator, Optional
 import typer
 
 from . import __version__
-from .errors import DataError, ModelError, PostaggerError, UsageError
+from .errors import DataError, ModelError, PostaggerError, UsageError, reason
 
 app = typer.Typer(
     name="postagger",
@@ -130,16 +131,50 @@ def _checkpoint_folder(out: Path) -> Path:
     return out.with_name(out.name + ".checkpoint")
 
 
+def _recorded_source(source, where: Path) -> dict:
+    """The training source a checkpoint records, with every field: files, or an NLTK corpus
+    and its tagset (as train makes it); a ModelError naming the file when it is neither."""
+    source = source if isinstance(source, dict) else {}
+    if isinstance(source.get("train_file"), str):
+        return {"train_file": source["train_file"], "dev_file": source.get("dev_file"), "format": source.get("format"),
+                "column": source.get("column") or "upos"}
+    if isinstance(source.get("corpus"), str) and source.get("tagset") in ("native", "universal"):
+        return {"corpus": source["corpus"], "tagset": source["tagset"], "keep_traces": bool(source.get("keep_traces"))}
+    raise ModelError(f"{where}: malformed checkpoint (no training source)")
+
+
+def _resumed_out(checkpoint: Path, recorded: str | None) -> Path:
+    """Where a resumed training saves: beside its checkpoint, which is named OUT.checkpoint,
+    wherever it was moved or copied; else the --out recorded in it."""
+    here = checkpoint.absolute()
+    if here.name.endswith(".checkpoint") and here.name != ".checkpoint":
+        return here.with_name(here.name.removesuffix(".checkpoint"))
+    if recorded and Path(recorded).is_absolute():
+        return Path(recorded)
+    return here.with_name(Path(recorded or "tagger").name)  # an older postagger recorded it relative
+
+
+@contextlib.contextmanager
+def _saving(folder: Path, checkpoint: Path):
+    """A failed save (a full disk, a folder made read-only meanwhile) as one line saying what
+    the last checkpoint holds."""
+    try:
+        yield
+    except OSError as err:
+        kept = f"{checkpoint} holds the last saved epoch" if checkpoint.exists() else "no checkpoint was saved"
+        raise DataError(f"{err.filename or folder}: cannot write ({reason(err)}); {kept}") from None
+
+
 def _training_data(source: dict):
-    """(train, dev) sentences for the source a model.json records: an NLTK corpus or files."""
+    """(train, dev) sentences for a source as _recorded_source gives it: an NLTK corpus or files."""
     from . import corpora, readers
 
     if source.get("train_file"):
-        fmt, column = source.get("format"), source.get("column") or "upos"
+        fmt, column = source["format"], source["column"]
         train = readers.read_tagged_file(source["train_file"], fmt, column)
-        dev = readers.read_tagged_file(source["dev_file"], fmt, column) if source.get("dev_file") else []
+        dev = readers.read_tagged_file(source["dev_file"], fmt, column) if source["dev_file"] else []
         return train, dev
-    name, tagset, traces = source["corpus"], source["tagset"], bool(source.get("keep_traces"))
+    name, tagset, traces = source["corpus"], source["tagset"], source["keep_traces"]
     return corpora.load_corpus(name, tagset, "train", keep_traces=traces), corpora.load_corpus(name, tagset, "dev", keep_traces=traces)
 
 
@@ -217,17 +252,13 @@ def train(
     from .tagger import RNNTagger
     from .train import TrainConfig, TrainingDiverged
 
-    reporter, checkpoint = Reporter(quiet), None
+    reporter = Reporter(quiet)
     try:
         if resume is not None:
             tagger, state = RNNTagger.load_checkpoint(resume)
-            source = tagger.meta_.get("source") or {}
-            if not (source.get("train_file") or {"corpus", "tagset"} <= set(source)):
-                raise ModelError(f"{resume / 'model.json'}: malformed checkpoint (no training source)")
+            source = _recorded_source(tagger.meta_.get("source"), resume / "model.json")
             config = tagger.config
-            saved_out = Path(tagger.meta_.get("out") or out)  # absolute, or relative to where an older postagger ran
-            out = saved_out if saved_out.is_absolute() else resume.with_name(saved_out.name)
-            checkpoint = resume
+            out, checkpoint = _resumed_out(resume, tagger.meta_.get("out")), resume
         else:
             if dev_file and not train_file:
                 raise UsageError("--dev-file needs --train-file")
@@ -257,7 +288,8 @@ def train(
         info = _model_info(source)
 
         def save_checkpoint(at_state):
-            tagger.save_checkpoint(checkpoint, at_state, out=str(out.absolute()), source=source, **info)
+            with _saving(checkpoint, checkpoint):
+                tagger.save_checkpoint(checkpoint, at_state, out=str(out.absolute()), source=source, **info)
 
         progress = TrainProgress(reporter, config.epochs)
         with reporter, _StopOnSignal(progress, reporter) as stopper:
@@ -265,7 +297,8 @@ def train(
             if not tagger.state_.finished:
                 save_checkpoint(tagger.state_)
             else:
-                tagger.save(out, source=source, **info)
+                with _saving(out, checkpoint):
+                    tagger.save(out, source=source, **info)
     except TrainingDiverged as err:
         kept = f"{out} was left as it was" if out.exists() else "no model was saved"
         if checkpoint.exists():
@@ -273,9 +306,6 @@ def train(
         _fail(TrainingDiverged(f"{err}; {kept}"))
     except PostaggerError as err:
         _fail(err)
-    except OSError as err:  # a save that failed: a full disk, a folder made read-only meanwhile
-        kept = f"{checkpoint} holds the last saved epoch" if checkpoint and checkpoint.exists() else "no checkpoint was saved"
-        _fail(DataError(f"{err.filename or out}: cannot write ({(err.strerror or str(err)).lower()}); {kept}"))
     except KeyboardInterrupt:
         say("aborted; the last checkpoint (if any) and any existing model are unchanged")
         raise typer.Exit(code=130)
@@ -294,7 +324,7 @@ def train(
 
 
 def _model_info(source: dict) -> dict:
-    """What model.json records about the training data."""
+    """What model.json records about the training data (source: as _recorded_source gives it)."""
     if source.get("train_file"):
         return {"corpus": source["train_file"], "tagset": "native", "split": "file", "keep_traces": False}
     return {"corpus": source["corpus"], "tagset": source["tagset"], "split": "train", "keep_traces": source["keep_traces"]}
@@ -531,7 +561,7 @@ def _write_confusion_csv(confusion: dict, path: Path) -> None:
             for label, row in zip(confusion["labels"], confusion["matrix"]):
                 writer.writerow([label, *row])
     except OSError as err:
-        raise UsageError(f"{path}: cannot write ({err.strerror or err})") from None
+        raise UsageError(f"{path}: cannot write ({reason(err)})") from None
 
 
 # ---------------------------------------------------------------- plot, info, corpora
@@ -719,6 +749,6 @@ def run() -> None:
     except OSError as err:  # writing the output failed (a full disk, say); the commands name the files they read
         if _debug:
             raise
-        reason = (err.strerror or str(err)).lower()
-        typer.echo(f"error: {err.filename}: {reason}" if err.filename else f"error: cannot write the output: {reason}", err=True)
+        why = reason(err)
+        typer.echo(f"error: {err.filename}: {why}" if err.filename else f"error: cannot write the output: {why}", err=True)
         raise SystemExit(1) from None

@@ -25,3 +25,8 @@ class UsageError(PostaggerError):
     """Options that make no sense together, an unknown corpus or format name."""
 
     exit_code = 2
+
+
+def reason(err: OSError) -> str:
+    """What went wrong, for a one-line message: "no space left on device"."""
+    return (err.strerror or str(err)).lower()

@@ -95,8 +95,8 @@ class Optimizer:
         raise NotImplementedError
 
     def table_slots(self, shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
-        """The state arrays (slot -> shape) of a one-hot input table of this shape updated from
-        RowGrads."""
+        """The state arrays (slot -> shape) kept for a parameter of this shape, updated from
+        RowGrads when it is a one-hot input table (row-wise Adam keeps one value per row)."""
         return {}
 
     def hyperparameters(self) -> dict:

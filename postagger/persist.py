@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelError, UsageError
+from .errors import ModelError, UsageError, reason
 
 FORMAT_VERSION = 2  # 2: one input table per group holding both directions (1: one per direction)
 WEIGHTS, META, HISTORY = "weights.npz", "model.json", "history.json"
@@ -88,7 +88,7 @@ def read_json(path: Path) -> dict:
     except FileNotFoundError:
         raise ModelError(f"{path}: missing; is {path.parent} a model folder?") from None
     except OSError as err:
-        raise ModelError(f"{path}: cannot read ({(err.strerror or str(err)).lower()})") from None
+        raise ModelError(f"{path}: cannot read ({reason(err)})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         line = f":{err.lineno}" if isinstance(err, json.JSONDecodeError) else ""
         raise ModelError(f"{path}{line}: not valid JSON ({_first_line(err)})") from None

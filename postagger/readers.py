@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-from .errors import DataError, UsageError
+from .errors import DataError, UsageError, reason
 
 Sentence = list[tuple[str, str]]
 FORMATS = ("conllu", "tagged", "tsv")
@@ -73,7 +73,7 @@ def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
     except PermissionError:
         raise UsageError(f"{path}: permission denied") from None
     except OSError as err:  # a file where a folder should be, a name too long, a loop of links, ...
-        raise UsageError(f"{path}: cannot open ({(err.strerror or str(err)).lower()})") from None
+        raise UsageError(f"{path}: cannot open ({reason(err)})") from None
     with handle:
         yield from _decoded(handle, path)
 

@@ -225,7 +225,7 @@ class RNNTagger:
             raise ModelError(f"{folder / persist.META}: not a checkpoint (no training position in it)")
         best = persist.load_arrays(folder / BEST)
         optimizer = persist.load_arrays(folder / OPTIMIZER)
-        _check_training_arrays(tagger.params_, best, optimizer, folder)
+        _check_training_arrays(tagger, best, optimizer, folder)
         try:
             state = TrainState.from_position(tagger.meta_["checkpoint"], tagger.params_, best, optimizer)
         except (TypeError, ValueError, AttributeError) as err:
@@ -372,12 +372,14 @@ def _check_weights(params: dict[str, np.ndarray], tagger: RNNTagger, folder: Pat
             raise ModelError(f"{weights}: {key} holds NaN or infinite values")
 
 
-def _check_training_arrays(params: dict[str, np.ndarray], best: dict[str, np.ndarray],
-                           optimizer: dict[str, np.ndarray], folder: Path) -> None:
-    """A checkpoint's best weights must be shaped as its weights, and its optimizer state hold
-    its step count and, per "param/slot", an array of the param's shape or one value per row;
-    all finite. A ModelError names the file and the array."""
-    where = folder / BEST
+def _check_training_arrays(tagger: RNNTagger, best: dict[str, np.ndarray], optimizer: dict[str, np.ndarray],
+                           folder: Path) -> None:
+    """A checkpoint's best weights must be shaped as its weights, and its optimizer state be
+    what a training of its config holds (train.optimizer_slots): a step count, then every slot
+    of the shape and dtype its weight needs; all finite. A ModelError names the file and array."""
+    from .train import optimizer_slots
+
+    params, where = tagger.params_, folder / BEST
     if set(best) != set(params):
         raise ModelError(f"{where}: holds {sorted(best)}, the weights {sorted(params)}")
     for key, value in best.items():
@@ -389,12 +391,15 @@ def _check_training_arrays(params: dict[str, np.ndarray], best: dict[str, np.nda
     steps = optimizer.get("steps")
     if steps is None or steps.shape != () or steps.dtype.kind not in "iu" or int(steps) < 0:
         raise ModelError(f"{where}: no step count (steps)")
-    for key, value in optimizer.items():
-        if key == "steps":
-            continue
-        name = key.rsplit("/", 1)[0]
-        if "/" not in key or name not in params or value.shape not in (params[name].shape, params[name].shape[:1]):
-            raise ModelError(f"{where}: {key} {value.shape} belongs to no weight of the checkpoint")
+    slots = optimizer_slots(tagger.config, params)
+    held = set(optimizer) - {"steps"}
+    if held - set(slots) or (int(steps) > 0 and set(slots) - held):
+        wrong = sorted(held - set(slots)) or sorted(set(slots) - held)
+        raise ModelError(f"{where}: {'holds' if held - set(slots) else 'lacks'} {', '.join(wrong)} for the checkpoint's {tagger.config.optimizer} optimizer")
+    for key in sorted(held):
+        value, weight = optimizer[key], params[key.rsplit("/", 1)[0]]
+        if value.shape != slots[key] or value.dtype != weight.dtype:
+            raise ModelError(f"{where}: {key} is {value.dtype.name} {value.shape}, not {weight.dtype.name} {slots[key]}")
         if not _all_finite(value):
             raise ModelError(f"{where}: {key} holds NaN or infinite values")
 

@@ -117,10 +117,12 @@ class TrainState:
         fields_ = {k: v for k, v in position.items() if k != "history"}
         history = [EpochRecord(**r) for r in position.get("history", [])]
         state = cls(params=params, best_params=best_params, optimizer=optimizer, history=history, **fields_)
-        for name, kinds in _POSITION_TYPES.items():
+        for name, (kinds, least) in _POSITION_TYPES.items():
             value = getattr(state, name)
             if isinstance(value, bool) != (kinds == (bool,)) or not isinstance(value, kinds):
                 raise ValueError(f"{name} is {value!r}")
+            if least is not None and value is not None and not value >= least:  # not: NaN fails too
+                raise ValueError(f"{name} is {value!r}, under {least}")
         if state.rng is not None:
             try:
                 np.random.default_rng(0).bit_generator.state = state.rng
@@ -129,10 +131,11 @@ class TrainState:
         return state
 
 
-_POSITION_TYPES = {  # TrainState's JSON fields and the types they may hold
-    "epoch": (int,), "batch": (int,), "rng": (dict, type(None)), "lr": (int, float, type(None)),
-    "loss_sum": (int, float), "tokens": (int,), "seconds": (int, float), "best_epoch": (int,),
-    "best_dev_accuracy": (int, float, type(None)), "since_best": (int,), "finished": (bool,),
+_NUMBER, _MAYBE = (int, float), type(None)
+_POSITION_TYPES = {  # TrainState's JSON fields: the types they may hold, and their least value
+    "epoch": ((int,), 1), "batch": ((int,), 0), "rng": ((dict, _MAYBE), None), "lr": ((*_NUMBER, _MAYBE), 0),
+    "loss_sum": (_NUMBER, 0), "tokens": ((int,), 0), "seconds": (_NUMBER, 0), "best_epoch": ((int,), 0),
+    "best_dev_accuracy": ((*_NUMBER, _MAYBE), 0), "since_best": ((int,), 0), "finished": ((bool,), None),
 }
 
 
@@ -164,8 +167,7 @@ def fit_params(
     with the weights of one process on one BLAS thread (both then use one); None: when
     lanes.worthwhile() (Linux, two cores or more)."""
     callback = callback or Callback()
-    options = {"rowwise": True} if cfg.optimizer == "adam" and cfg.rowwise_adam and cfg.sparse_updates else {}  # dense: per entry
-    optimizer = make_optimizer(cfg.optimizer, cfg.lr, cfg.clip, **options)
+    optimizer = training_optimizer(cfg)
     state = resume or TrainState(params=params, best_params={k: v.copy() for k, v in params.items()})
     params = state.params
     if resume is not None:
@@ -173,6 +175,22 @@ def fit_params(
         optimizer.lr = resume.lr
     with _lane_worker(params, train, cfg, parallel, optimizer) as lanes:
         return _train_epochs(state, optimizer, train, dev, cfg, callback, on_epoch_saved, lanes)
+
+
+def training_optimizer(cfg: TrainConfig):
+    """The optimizer fit_params trains with: row-wise lazy Adam for row-sparse updates."""
+    options = {"rowwise": True} if cfg.optimizer == "adam" and cfg.rowwise_adam and cfg.sparse_updates else {}  # dense: per entry
+    return make_optimizer(cfg.optimizer, cfg.lr, cfg.clip, **options)
+
+
+def optimizer_slots(cfg: TrainConfig, params: dict[str, np.ndarray]) -> dict[str, tuple[int, ...]]:
+    """Every optimizer state array a training of cfg holds after its first step, by key
+    ("param/slot"), with its shape: the input tables' as their updates need, the rest per entry."""
+    lazy, dense = training_optimizer(cfg), make_optimizer(cfg.optimizer, cfg.lr, cfg.clip)
+    arch = model.architecture(params)
+    tables = {arch.input_key(g) for g in arch.groups} if cfg.sparse_updates else set()
+    return {f"{name}/{slot}": shape for name, value in params.items()
+            for slot, shape in (lazy if name in tables else dense).table_slots(value.shape).items()}
 
 
 def _lane_worker(params, train: EncodedCorpus, cfg: TrainConfig, parallel: bool | None, optimizer):

@@ -191,3 +191,18 @@ def test_an_out_in_a_folder_without_write_permission_is_refused(tmp_path, monkey
     monkeypatch.setattr(persist.os, "access", lambda path, mode: False)  # as a read-only folder for a non-root user
     result = runner.invoke(app, ["train", "--out", str(tmp_path / "m"), "--max-sentences", "10", "--epochs", "1"])
     assert result.exit_code == 2 and f"cannot write in {tmp_path}" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_a_file_that_cannot_be_read_during_training_is_not_called_a_failed_save(monkeypatch, capsys, tmp_path):
+    import sys
+
+    from postagger import cli, corpora
+
+    def unreadable(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", "wsj_0001.mrg")
+
+    monkeypatch.setattr(corpora, "load_corpus", unreadable)
+    monkeypatch.setattr(sys, "argv", ["postagger", "train", "--out", str(tmp_path / "m")])
+    with pytest.raises(SystemExit) as exit_:
+        cli.run()
+    assert exit_.value.code == 1 and capsys.readouterr().err == "error: wsj_0001.mrg: permission denied\n"

@@ -61,6 +61,7 @@ def test_a_model_folder_is_not_a_checkpoint(tmp_path):
 @pytest.mark.parametrize("field, value, message", [
     ("rng", 5, "rng is 5"), ("rng", {"state": 1}, "not a random generator's state"), ("lr", "x", "lr is 'x'"),
     ("epoch", 1.5, "epoch is 1.5"), ("finished", 0, "finished is 0"), ("extra", 1, "unexpected keyword"),
+    ("batch", -3, "batch is -3, under 0"), ("epoch", 0, "epoch is 0, under 1"), ("loss_sum", float("nan"), "loss_sum is nan"),
     (None, 5, "has no attribute"),
 ])
 def test_a_hand_edited_checkpoint_is_a_one_line_model_error(tmp_path, field, value, message):
@@ -86,7 +87,11 @@ def test_a_hand_edited_checkpoint_is_a_one_line_model_error(tmp_path, field, val
     (("best.npz", "Why", lambda v: v[:3]), "best.npz: Why is float32 (3, 7), the weights' float32 (8, 7)"),
     (("best.npz", "by", lambda v: v * np.nan), "best.npz: by holds NaN or infinite values"),
     (("optimizer.npz", "steps", None), "optimizer.npz: no step count"),
-    (("optimizer.npz", "Whh/m", lambda v: v[:2]), "optimizer.npz: Whh/m (2, 4) belongs to no weight"),
+    (("optimizer.npz", "Whh/m", lambda v: v[:2]), "optimizer.npz: Whh/m is float32 (2, 4), not float32 (4, 4)"),
+    (("optimizer.npz", "Why/v", lambda v: v[:, 0]), "optimizer.npz: Why/v is float32 (8,), not float32 (8, 7)"),
+    (("optimizer.npz", "Why/m", None), "optimizer.npz: lacks Why/m for the checkpoint's adam optimizer"),
+    (("optimizer.npz", "Why/m", lambda v: v.astype(np.float16)), "optimizer.npz: Why/m is float16 (8, 7), not float32 (8, 7)"),
+    (("optimizer.npz", "Why/x", lambda v: v), "optimizer.npz: holds Why/x for the checkpoint's adam optimizer"),
     (("optimizer.npz", "Whh/v", lambda v: v + np.inf), "optimizer.npz: Whh/v holds NaN or infinite values"),
 ])
 def test_a_damaged_checkpoint_array_is_a_one_line_model_error(tmp_path, damage, message):
@@ -100,11 +105,28 @@ def test_a_damaged_checkpoint_array_is_a_one_line_model_error(tmp_path, damage, 
     if change is None:
         del arrays[key]
     else:
-        arrays[key] = change(arrays[key])
+        arrays[key] = change(arrays[key] if key in arrays else arrays["Why/m"])
     np.savez(tmp_path / "ckpt" / file, **arrays)
     with pytest.raises(ModelError) as err:
         RNNTagger.load_checkpoint(tmp_path / "ckpt")
     assert message in str(err.value) and str(tmp_path) in str(err.value)
+
+
+def test_a_moved_checkpoint_resumes_into_the_model_beside_it(tmp_path):
+    import shutil
+
+    path = tmp_path / "train.tsv"
+    write_tsv(path, tiny_corpus(40))
+    stopped = RNNTagger(TrainConfig(hidden=4, epochs=2, batch_size=8, features=())).fit(tiny_corpus(40), callback=StopAfter(2))
+    recorded = tmp_path / "before" / "m"
+    stopped.save_checkpoint(tmp_path / "before" / "m.checkpoint", out=str(recorded), corpus=str(path), tagset="native",
+                            split="file", keep_traces=False,
+                            source={"train_file": str(path), "dev_file": None, "format": None, "column": "upos"})
+    shutil.copytree(tmp_path / "before" / "m.checkpoint", tmp_path / "after" / "m.checkpoint")
+    result = CliRunner().invoke(app, ["train", "--resume", str(tmp_path / "after" / "m.checkpoint"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "after" / "m" / "weights.npz").exists() and not (tmp_path / "after" / "m.checkpoint").exists()
+    assert not recorded.exists() and (tmp_path / "before" / "m.checkpoint").exists()  # the original is left alone
 
 
 def test_resuming_a_checkpoint_without_its_training_source_is_one_line(tmp_path):
