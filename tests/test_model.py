@@ -197,7 +197,7 @@ def test_packing_matches_a_loop_over_steps_and_sentences():
 
 @pytest.mark.parametrize("bidirectional,layers", [(True, 1), (False, 1), (True, 2)])
 def test_packed_scores_equal_padded_scores(bidirectional, layers):
-    params, batch = gradcheck.random_problem(seq_len=6, batch=5, bidirectional=bidirectional, layers=layers, groups=2, seed=3)
+    params, batch = gradcheck.random_problem(seq_len=6, batch=5, tags=5, bidirectional=bidirectional, layers=layers, groups=2, seed=3)
     lengths = batch["mask"].sum(axis=1)
     assert len(set(lengths.tolist())) > 2
     N, T = batch["mask"].shape
