@@ -274,7 +274,7 @@ def train(
                           "format": fmt.value if fmt else None, "column": column.value}
             else:
                 source = {"corpus": corpus, "tagset": tagset.value, "keep_traces": keep_traces}
-            check_writable(out)
+            check_writable(out)  # before _checkpoint_folder, which needs a name (not . or /)
             tagger, state, checkpoint = RNNTagger(config), None, _checkpoint_folder(out)
         tagger.parallel = parallel
         for folder in (out, checkpoint):
@@ -340,18 +340,19 @@ def _read_lines(path: str) -> Iterator[str]:
 
 
 def _conllu_upos(source: dict | None) -> bool:
-    """Whether a model's tags belong in CoNLL-U's UPOS column: trained on a CoNLL-U file's UPOS
-    column or on NLTK's universal tagset. Other tags (native tagsets, XPOS) go in XPOS."""
+    """Whether a model's tags belong in CoNLL-U's UPOS column: only when it learned them from
+    a CoNLL-U file's UPOS column. Every other tagset goes in XPOS, NLTK's universal one too
+    (its ., CONJ and PRT are not UD's tags)."""
     from . import readers
 
     source = source or {}
-    if source.get("train_file"):
-        try:
-            fmt = source.get("format") or readers.guess_format(source["train_file"])
-        except UsageError:
-            return False
-        return fmt == "conllu" and source.get("column", "upos") == "upos"
-    return source.get("tagset") == "universal"
+    if not source.get("train_file"):
+        return False
+    try:
+        fmt = source.get("format") or readers.guess_format(source["train_file"])
+    except UsageError:
+        return False
+    return fmt == "conllu" and (source.get("column") or "upos") == "upos"
 
 
 def _format(tokens: list[str], tags: list[str], probs: list[float] | None, fmt: OutputFormat, upos: bool = False) -> str:
@@ -469,7 +470,7 @@ def evaluate(
       postagger evaluate --confusion-png confusion.png --confusion-csv confusion.csv
     """
     from . import corpora, readers
-    from .evaluate import compare, format_report, universal_table
+    from .evaluate import compare, format_report, table_for_tags, universal_table
     from .progress import Reporter
     from .tagger import RNNTagger
 
@@ -507,7 +508,7 @@ def evaluate(
                 source = corpora.native_tagset_name(corpus_name or "") if model_tagset == "native" else None
                 return universal_table(corpora.universal_tag_mapping(source) if source else None)
 
-            pred_table = table_for(info.get("corpus")) if info.get("split") != "file" else _table_for_tags(tagger.tags_.itos[2:])
+            pred_table = table_for(info.get("corpus")) if info.get("split") != "file" else table_for_tags(tagger.tags_.itos[2:], corpora.universal_tag_mapping)
             table = pred_table if file is not None else table_for(name)  # gold from a file: UPOS or the model's tags
         tokens = [[w for w, _ in s] for s in sents]
         with Reporter(quiet) as reporter:
@@ -538,17 +539,6 @@ def evaluate(
     for path in (confusion_csv, confusion_png):
         if path is not None and not quiet:
             say(f"wrote {path}")
-
-
-def _table_for_tags(tags: list[str]) -> dict[str, str]:
-    """The universal table that maps most of a model's tags, for a model trained on a file:
-    UPOS and the universal tags alone, or with NLTK's table for PTB or Brown tags."""
-    from . import corpora
-    from .evaluate import universal_table
-
-    sources = sorted(set(corpora.UNIVERSAL_SOURCE.values()))
-    candidates = [universal_table()] + [universal_table(corpora.universal_tag_mapping(s)) for s in sources]
-    return max(candidates, key=lambda table: sum(tag in table for tag in tags))  # the first of equals
 
 
 def _write_confusion_csv(confusion: dict, path: Path) -> None:

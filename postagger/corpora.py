@@ -5,7 +5,8 @@ A sentence is a list of (word, tag) pairs. Splits, in corpus order, never shuffl
 
     conll2000     train: train.txt minus its last 10 % of sentences; dev: those 10 %;
                   test: test.txt; all: train.txt then test.txt
-    indian        the same within each file (one language each), the files' parts joined in order
+    indian        train, dev and test: 80 %, 10 % and 10 % of each file (one language each), the
+                  files' parts joined in file order
     every other   train: the first 80 % of the sentences; dev: the next 10 %; test: the last 10 %;
                   all: everything
     (cut points are int(0.8 * n) and int(0.9 * n))

@@ -60,6 +60,14 @@ def universal_table(native: dict[str, str] | None = None) -> dict[str, str]:
     return {**(native or {}), **UPOS_TO_UNIVERSAL, **{t: t for t in UNIVERSAL_TAGS}}
 
 
+def table_for_tags(tags: Sequence[str], native_table) -> dict[str, str]:
+    """The universal table that maps most of a model's tags, for a model trained on a file:
+    UPOS and the universal tags alone, or with NLTK's table for PTB tags, or for Brown tags,
+    the first of these on a tie. native_table(name) gives NLTK's table (corpora.universal_tag_mapping)."""
+    candidates = [universal_table()] + [universal_table(native_table(name)) for name in ("en-ptb", "en-brown")]
+    return max(candidates, key=lambda table: sum(tag in table for tag in tags))  # max keeps the first of equals
+
+
 def compare(gold: Sequence[str], pred: Sequence[str], known: Sequence[bool], model_tags: Sequence[str],
             table: dict[str, str] | None = None, pred_table: dict[str, str] | None = None) -> dict:
     """score() plus what a user must know about the tags themselves. table maps gold tags to

@@ -125,6 +125,22 @@ def _architecture(names_and_shapes: tuple) -> Architecture:
     return arch
 
 
+def param_shapes(arch: Architecture, input_sizes: dict[str, int], n_tags: int) -> dict[str, tuple[int, ...]]:
+    """The shape of every parameter of a network, as init_params makes them: the input
+    tables (V_g, D * gates * H); per layer and direction Wh (H, gates * H), b (gates * H,) and,
+    above the first layer, Wx (D * H, gates * H); the output Why (D * H, K) and by (K,)."""
+    D, H, gates = arch.directions, arch.hidden, CELLS[arch.cell][1]
+    shapes = {arch.input_key(g): (input_sizes[g], D * gates * H) for g in arch.groups}
+    for d in range(D):
+        for layer in range(1, arch.layers + 1):
+            wx, wh, b = arch.layer_keys(layer, d)
+            if layer > 1:
+                shapes[wx] = (D * H, gates * H)
+            shapes[wh], shapes[b] = (H, gates * H), (gates * H,)
+    shapes["Why"], shapes["by"] = (D * H, n_tags), (n_tags,)
+    return shapes
+
+
 def init_params(cfg: RNNConfig, rng: np.random.Generator, dtype=np.float32) -> dict[str, np.ndarray]:
     """Random parameters for cfg, drawn in a fixed order from rng."""
     if cfg.cell not in CELLS:

@@ -125,7 +125,7 @@ def test_tag_writes_conllu_in_the_column_the_model_learned_and_reads_it_back(tmp
 
 
 @pytest.mark.parametrize("source, upos", [
-    ({"corpus": "treebank", "tagset": "universal"}, True),
+    ({"corpus": "treebank", "tagset": "universal"}, False),
     ({"corpus": "treebank", "tagset": "native"}, False),
     ({"train_file": "a.conllu", "format": None, "column": "upos"}, True),
     ({"train_file": "a.conllu", "format": None, "column": "xpos"}, False),
@@ -331,3 +331,12 @@ def test_evaluate_keeps_traces_as_the_model_was_trained_unless_told(treebank_mod
     model, _ = treebank_model  # trained without traces
     assert evaluate("--model", str(model))["tokens"] == without
     assert evaluate("--model", str(model), "--keep-traces")["tokens"] == with_traces
+
+
+def test_a_file_models_tags_are_mapped_by_the_table_that_knows_them_ptb_first():
+    from postagger.evaluate import table_for_tags, universal_table
+
+    ptb, brown = (corpora.universal_tag_mapping(name) for name in ("en-ptb", "en-brown"))
+    assert table_for_tags(["NN", "EX", "UH", "WP$"], corpora.universal_tag_mapping) == universal_table(ptb)  # both know them
+    assert table_for_tags(["NN", "NP$", "BEZ"], corpora.universal_tag_mapping) == universal_table(brown)  # Brown's own
+    assert table_for_tags(["NOUN", "PROPN", "AUX"], corpora.universal_tag_mapping) == universal_table()  # UD tags

@@ -348,7 +348,7 @@ def test_the_shapes_load_requires_are_those_init_params_makes(cell, layers, bidi
     sizes = {"word": 11, "suf2": 5, "shape": 3}
     cfg = model.RNNConfig(input_sizes=sizes, n_tags=9, hidden=6, layers=layers, bidirectional=bidirectional, cell=cell)
     params = model.init_params(cfg, np.random.default_rng(0))
-    expected = tagger_module._expected_shapes(model.architecture(params), sizes, 9)
+    expected = model.param_shapes(model.architecture(params), sizes, 9)
     assert expected == {k: v.shape for k, v in params.items()}
 
 
