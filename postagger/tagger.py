@@ -379,27 +379,29 @@ def _check_training_arrays(tagger: RNNTagger, best: dict[str, np.ndarray], optim
     of the shape and dtype its weight needs; all finite. A ModelError names the file and array."""
     from .train import optimizer_slots
 
-    params, where = tagger.params_, folder / BEST
+    params = tagger.params_
     if set(best) != set(params):
-        raise ModelError(f"{where}: holds {sorted(best)}, the weights {sorted(params)}")
-    for key, value in best.items():
-        if value.shape != params[key].shape or value.dtype != params[key].dtype:
-            raise ModelError(f"{where}: {key} is {value.dtype.name} {value.shape}, the weights' {params[key].dtype.name} {params[key].shape}")
-        if not _all_finite(value):
-            raise ModelError(f"{where}: {key} holds NaN or infinite values")
+        raise ModelError(f"{folder / BEST}: holds {sorted(best)}, the weights {sorted(params)}")
+    _check_like(folder / BEST, best, {key: (value.shape, value.dtype) for key, value in params.items()})
     where = folder / OPTIMIZER
     steps = optimizer.get("steps")
     if steps is None or steps.shape != () or steps.dtype.kind not in "iu" or int(steps) < 0:
         raise ModelError(f"{where}: no step count (steps)")
     slots = optimizer_slots(tagger.config, params)
-    held = set(optimizer) - {"steps"}
-    if held - set(slots) or (int(steps) > 0 and set(slots) - held):
-        wrong = sorted(held - set(slots)) or sorted(set(slots) - held)
-        raise ModelError(f"{where}: {'holds' if held - set(slots) else 'lacks'} {', '.join(wrong)} for the checkpoint's {tagger.config.optimizer} optimizer")
-    for key in sorted(held):
-        value, weight = optimizer[key], params[key.rsplit("/", 1)[0]]
-        if value.shape != slots[key] or value.dtype != weight.dtype:
-            raise ModelError(f"{where}: {key} is {value.dtype.name} {value.shape}, not {weight.dtype.name} {slots[key]}")
+    held = {key: value for key, value in optimizer.items() if key != "steps"}
+    extra, missing = sorted(set(held) - set(slots)), sorted(set(slots) - set(held))
+    if extra or (int(steps) > 0 and missing):
+        raise ModelError(f"{where}: {'holds' if extra else 'lacks'} {', '.join(extra or missing)} "
+                         f"for the checkpoint's {tagger.config.optimizer} optimizer")
+    _check_like(where, held, {key: (shape, params[key.rsplit("/", 1)[0]].dtype) for key, shape in slots.items()})
+
+
+def _check_like(where: Path, arrays: dict[str, np.ndarray], expected: dict[str, tuple]) -> None:
+    """Every array of the (shape, dtype) expected for its key, and finite; else a ModelError."""
+    for key in sorted(arrays):
+        value, (shape, dtype) = arrays[key], expected[key]
+        if value.shape != shape or value.dtype != dtype:
+            raise ModelError(f"{where}: {key} is {value.dtype.name} {value.shape}, not {np.dtype(dtype).name} {shape}")
         if not _all_finite(value):
             raise ModelError(f"{where}: {key} holds NaN or infinite values")
 

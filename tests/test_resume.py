@@ -84,7 +84,7 @@ def test_a_hand_edited_checkpoint_is_a_one_line_model_error(tmp_path, field, val
 
 
 @pytest.mark.parametrize("damage, message", [
-    (("best.npz", "Why", lambda v: v[:3]), "best.npz: Why is float32 (3, 7), the weights' float32 (8, 7)"),
+    (("best.npz", "Why", lambda v: v[:3]), "best.npz: Why is float32 (3, 7), not float32 (8, 7)"),
     (("best.npz", "by", lambda v: v * np.nan), "best.npz: by holds NaN or infinite values"),
     (("optimizer.npz", "steps", None), "optimizer.npz: no step count"),
     (("optimizer.npz", "Whh/m", lambda v: v[:2]), "optimizer.npz: Whh/m is float32 (2, 4), not float32 (4, 4)"),
