@@ -10,7 +10,7 @@ from collections import Counter
 from typing import Sequence
 
 import numpy as np
-from sklearn.metrics import accuracy_score, classification_report, confusion_matrix
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 from .errors import DataError
 
@@ -22,15 +22,20 @@ def _accuracy(gold: np.ndarray, pred: np.ndarray) -> float | None:
 def score(gold: Sequence[str], pred: Sequence[str], known: Sequence[bool]) -> dict:
     """accuracy, known_accuracy, unknown_accuracy, tokens, unknown_tokens, per_tag, confusion.
 
-    per_tag is classification_report's dict (precision, recall, f1-score, support per tag);
-    confusion holds labels ordered by gold frequency and the matrix (rows gold, columns predicted).
+    per_tag: tag -> precision, recall, f1-score, support, for every gold or predicted tag (the
+    keys of classification_report's rows, without its summary rows, which a tag may be named
+    like); confusion holds labels ordered by gold frequency and the matrix (rows gold, columns
+    predicted).
     """
     if not (len(gold) == len(pred) == len(known)):
         raise ValueError("gold, pred and known must have the same length")
     gold_a, pred_a, known_a = np.asarray(gold, dtype=object), np.asarray(pred, dtype=object), np.asarray(known, dtype=bool)
-    counts = Counter(gold) + Counter(pred)
-    labels = sorted(counts, key=lambda t: (-Counter(gold)[t], -counts[t], t))
-    report = classification_report(gold, pred, labels=labels, output_dict=True, zero_division=0)
+    gold_counts = Counter(gold)
+    counts = gold_counts + Counter(pred)
+    labels = sorted(counts, key=lambda t: (-gold_counts[t], -counts[t], t))
+    columns = precision_recall_fscore_support(gold, pred, labels=labels, average=None, zero_division=0)
+    per_tag = {tag: {"precision": float(p), "recall": float(r), "f1-score": float(f), "support": int(n)}
+               for tag, p, r, f, n in zip(labels, *columns)}
     matrix = confusion_matrix(gold, pred, labels=labels)
     return {
         "accuracy": _accuracy(gold_a, pred_a),
@@ -38,7 +43,7 @@ def score(gold: Sequence[str], pred: Sequence[str], known: Sequence[bool]) -> di
         "unknown_accuracy": _accuracy(gold_a[~known_a], pred_a[~known_a]),
         "tokens": len(gold),
         "unknown_tokens": int((~known_a).sum()),
-        "per_tag": {k: v for k, v in report.items() if k in counts},
+        "per_tag": per_tag,
         "confusion": {"labels": labels, "matrix": matrix.tolist()},
     }
 
@@ -101,10 +106,11 @@ def compare(gold: Sequence[str], pred: Sequence[str], known: Sequence[bool], mod
 
 
 def top_confusions(confusion: dict, n: int = 10) -> list[tuple[str, str, int]]:
-    """The n largest off-diagonal cells: (gold, predicted, count)."""
+    """The n largest off-diagonal cells: (gold, predicted, count); equal counts in the labels'
+    order (gold tags by frequency, then predicted ones)."""
     labels, matrix = confusion["labels"], np.array(confusion["matrix"])
     np.fill_diagonal(matrix, 0)
-    flat = np.argsort(matrix, axis=None, kind="stable")[::-1][:n]
+    flat = np.argsort(-matrix, axis=None, kind="stable")[:n]
     cells = [np.unravel_index(i, matrix.shape) for i in flat]
     return [(labels[g], labels[p], int(matrix[g, p])) for g, p in cells if matrix[g, p] > 0]
 

@@ -41,6 +41,7 @@ def read_tagged_file(path: str | Path, fmt: str | None = None, column: str = "up
     if column not in COLUMNS:
         raise UsageError(f"unknown column {column!r}; choose upos or xpos")
     lines = read_lines(path)
+    path = "<stdin>" if str(path) == "-" else path  # as errors name it
     if fmt == "conllu":
         sentences = list(_conllu(lines, path, COLUMNS[column], column.upper()))
     elif fmt == "tsv":
@@ -48,7 +49,7 @@ def read_tagged_file(path: str | Path, fmt: str | None = None, column: str = "up
     else:
         sentences = list(_tagged(lines, path))
     if not sentences:
-        if str(path) == "-":
+        if path == "<stdin>":
             raise DataError(f"<stdin>: no sentences found (empty, or not {fmt}?)")
         if Path(path).stat().st_size == 0:
             raise DataError(f"{path}: empty file")

@@ -80,13 +80,19 @@ def test_missing_file_and_folder_are_usage_errors(tmp_path):
         read_tagged_file(tmp_path / ("x" * 300 + ".tsv"))
 
 
-def test_empty_stdin_is_a_data_error(monkeypatch):
+@pytest.mark.parametrize("fmt, data, message", [
+    ("tagged", b"", "<stdin>: no sentences found"),
+    ("tagged", b"a/DT\nx\n", "^<stdin>:2: token 'x' is not word/TAG$"),
+    ("tsv", b"a\tDT\nx\n", "^<stdin>:2: expected 2 tab-separated columns"),
+    ("conllu", b"1\ta\n", "^<stdin>:1: expected 10 tab-separated CoNLL-U columns"),
+])
+def test_stdin_is_named_stdin_in_errors(monkeypatch, fmt, data, message):
     import io
     import sys
 
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
-    with pytest.raises(DataError, match="<stdin>: no sentences found"):
-        read_tagged_file("-", "tagged")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    with pytest.raises(DataError, match=message):
+        read_tagged_file("-", fmt)
 
 
 line_text = st.text(alphabet=st.sampled_from(list("ab/\t _#-.1\u00e9\u4e2d\r")), max_size=30)

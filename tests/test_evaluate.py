@@ -1,0 +1,60 @@
+"""evaluate.score and the report against counts made by hand."""
+
+import pytest
+
+from postagger.evaluate import format_report, score, top_confusions
+
+# Tags named like classification_report's summary rows, a tag only in gold (ZZ) and one only
+# predicted (QQ).
+GOLD = ["accuracy", "accuracy", "macro avg", "NN", "NN", "NN", "weighted avg", "ZZ", "DT"]
+PRED = ["accuracy", "NN", "macro avg", "NN", "NN", "QQ", "NN", "NN", "DT"]
+KNOWN = [True, True, False, True, False, True, True, False, True]
+
+
+def by_hand(gold, pred, tag):
+    tp = sum(g == p == tag for g, p in zip(gold, pred))
+    predicted, support = pred.count(tag), gold.count(tag)
+    precision = tp / predicted if predicted else 0.0
+    recall = tp / support if support else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1, support
+
+
+def test_per_tag_scores_equal_counts_by_hand_for_every_tag():
+    result = score(GOLD, PRED, KNOWN)
+    assert set(result["per_tag"]) == set(GOLD) | set(PRED)
+    for tag, row in result["per_tag"].items():
+        assert (row["precision"], row["recall"], row["f1-score"], row["support"]) == pytest.approx(by_hand(GOLD, PRED, tag))
+    assert result["accuracy"] == pytest.approx(5 / 9)
+    assert result["known_accuracy"] == pytest.approx(3 / 6)
+    assert result["unknown_accuracy"] == pytest.approx(2 / 3)
+    assert result["unknown_tokens"] == 3
+
+
+def test_confusion_labels_by_gold_frequency_and_ties_in_that_order():
+    result = score(GOLD, PRED, KNOWN)
+    labels = result["confusion"]["labels"]
+    assert labels == ["NN", "accuracy", "DT", "macro avg", "ZZ", "weighted avg", "QQ"]  # ties: more predicted, then by name
+    for g, row in zip(labels, result["confusion"]["matrix"]):
+        assert row == [sum(a == g and b == p for a, b in zip(GOLD, PRED)) for p in labels]
+    # every off-diagonal count is 1: they come in the labels' order, rows first
+    assert top_confusions(result["confusion"]) == [("NN", "QQ", 1), ("accuracy", "NN", 1), ("ZZ", "NN", 1),
+                                                  ("weighted avg", "NN", 1)]
+    assert top_confusions(result["confusion"], n=2) == [("NN", "QQ", 1), ("accuracy", "NN", 1)]
+
+
+def test_largest_confusions_come_first():
+    gold = ["A"] * 5 + ["B"] * 5 + ["C"] * 2
+    pred = ["B", "B", "A", "A", "A"] + ["C", "C", "C", "B", "B"] + ["A", "C"]
+    assert top_confusions(score(gold, pred, [True] * 12)["confusion"]) == [("B", "C", 3), ("A", "B", 2), ("C", "A", 1)]
+
+
+def test_the_report_has_a_row_for_a_tag_named_like_a_summary_row():
+    lines = format_report(score(GOLD, PRED, KNOWN)).splitlines()
+    start = next(i for i, line in enumerate(lines) if line.split()[:2] == ["tag", "precision"]) + 1
+    table = lines[start : lines.index("", start)]
+    rows = {line.rsplit(maxsplit=4)[0].strip(): line.rsplit(maxsplit=4)[1:] for line in table}  # a tag may hold spaces
+    assert set(rows) == set(GOLD) | set(PRED)
+    for tag, row in rows.items():
+        precision, recall, f1, support = by_hand(GOLD, PRED, tag)
+        assert row == [f"{precision:.3f}", f"{recall:.3f}", f"{f1:.3f}", str(support)]
