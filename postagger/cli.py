@@ -7,7 +7,10 @@ usage), and a traceback only with --debug.
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import json
+import os
 import sys
 from dataclasses import fields
 from enum import Enum
@@ -377,7 +380,7 @@ def _format(tokens: list[str], tags: list[str], probs: list[float] | None, fmt: 
 
 @app.command()
 def tag(
-    text: Annotated[Optional[list[str]], typer.Argument(help="Sentences to tag, one per argument.")] = None,
+    text: Annotated[Optional[list[str]], typer.Argument(help="Sentences to tag, one per argument.", metavar="SENTENCE", show_default=False)] = None,
     model: Annotated[Path, typer.Option(help="Model folder.")] = DEFAULT_MODEL,
     input: Annotated[Optional[str], typer.Option("--input", "-i", help="File with one sentence per line; - reads stdin.")] = None,
     pretokenized: Annotated[bool, typer.Option(help="Split on whitespace instead of the Penn Treebank tokenizer (NLTK's rules).")] = False,
@@ -387,8 +390,9 @@ def tag(
     batch_size: Annotated[int, typer.Option(min=1, help="Sentences read and tagged at once.")] = 2048,
     quiet: Annotated[bool, QUIET] = False,
 ) -> None:
-    """Tag sentences with a trained model: one sentence per line in, one per line out
-    (an empty line gives an empty line).
+    """Tag sentences with a trained model: one sentence per line in, one per line out (text
+    and json; an empty line gives an empty line or an object without tokens), or one block per
+    sentence (conllu and tsv, blocks separated by a blank line).
 
     \b
     Examples:
@@ -401,11 +405,18 @@ def tag(
     from .tagger import RNNTagger
     from .tokenize import tokenize_lines
 
-    fmt = OutputFormat.json if as_json else fmt
     try:
+        if as_json and fmt not in (OutputFormat.text, OutputFormat.json):
+            raise UsageError(f"--json is --format json: give one of --json and --format {fmt.value}")
+        fmt = OutputFormat.json if as_json else fmt
         if text and input:
             raise UsageError("give sentences as arguments or with --input, not both")
         if text:
+            for number, sentence in enumerate(text, 1):
+                try:
+                    sentence.encode("utf-8")
+                except UnicodeEncodeError:  # bytes the terminal's encoding could not decode
+                    raise UsageError(f"sentence {number} of the arguments is not valid UTF-8") from None
             lines: Iterator[str] = iter(text)
         elif input:
             lines = _read_lines(input)
@@ -733,7 +744,32 @@ def gradcheck(
         raise typer.Exit(code=1)
 
 
+class _ClosedOutput(io.TextIOBase):
+    """Standard output when its descriptor was closed (Python leaves sys.stdout None, and echo
+    then drops the results without a word): every write fails, so the command stops with one line."""
+
+    encoding = "utf-8"
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, "standard output is closed")
+
+
+def _closed_streams() -> None:
+    """A closed stdin reads as empty and a closed stderr takes messages nowhere, as </dev/null
+    and 2>/dev/null would; a closed stdout fails at the first result (see _ClosedOutput)."""
+    if sys.stdin is None:
+        sys.stdin = open(os.devnull, encoding="utf-8")
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")
+    if sys.stdout is None:
+        sys.stdout = _ClosedOutput()
+
+
 def run() -> None:
+    _closed_streams()
     try:
         app()
     except OSError as err:  # writing the output failed (a full disk, say); the commands name the files they read

@@ -106,6 +106,8 @@ def load_model(folder: Path) -> tuple[dict[str, np.ndarray], dict]:
 def read_meta(folder: Path) -> dict:
     """model.json of a model folder, checked for a format version this postagger reads."""
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ModelError(f"{folder}: a file, not a model folder (a model is a folder made by postagger train)")
     if not folder.is_dir():
         raise ModelError(f"{folder}: no such model folder (train one with: postagger train --out {folder})")
     meta = read_json(folder / META)
@@ -134,7 +136,11 @@ def load_arrays(path: Path) -> dict[str, np.ndarray]:
         raise ModelError(f"{path}: missing") from None
     except PermissionError:
         raise ModelError(f"{path}: cannot read (permission denied)") from None
+    except IsADirectoryError:
+        raise ModelError(f"{path}: a folder, not an .npz file") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
+        if "pickle" in str(err):  # numpy's guess for any file that is not .npy or .npz: no pickle is read here
+            raise ModelError(f"{path}: not an .npz archive of arrays (truncated or corrupt)") from None
         raise ModelError(f"{path}: truncated or corrupt ({_first_line(err)})") from None
 
 

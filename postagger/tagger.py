@@ -100,7 +100,7 @@ class RNNTagger:
         """Per sentence: (tag ids, probability of each chosen tag, or None without
         probabilities). Sentences are tagged in batches of similar length; a word's input rows
         are summed once per tagger (see _PreactivationCache)."""
-        sentences = list(sentences)  # any iterable, read once; batches index it
+        sentences = _token_lists(sentences)
         empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32) if probabilities else None)
         out: list = [empty] * len(sentences)
         for index, best, probs in self._predict_batches(sentences, batch_size, probabilities):
@@ -155,7 +155,7 @@ class RNNTagger:
     def tag_sents(self, sentences: Iterable[Sequence[str]]) -> list[Tagged]:
         """[(word, tag), ...] per sentence; sentences: any iterable of token sequences, as for
         NLTK's TaggerI."""
-        sentences = list(sentences)  # read once; batches index it
+        sentences = _token_lists(sentences)
         out: list[Tagged] = [[] for _ in sentences]
         for index, best, _ in self._predict_batches(sentences, None, probabilities=False):
             words = chain.from_iterable(map(sentences.__getitem__, index.tolist()))
@@ -165,6 +165,7 @@ class RNNTagger:
         return out
 
     def tag(self, tokens: Sequence[str]) -> Tagged:
+        """[(word, tag), ...] for one sentence's tokens (a list, not a string)."""
         return self.tag_sents([tokens])[0]
 
     def accuracy(self, gold: Iterable[Tagged]) -> float:
@@ -250,6 +251,9 @@ class RNNTagger:
                                        ("best_epoch", tagger.best_epoch_, (int,))):
                 if isinstance(value, bool) or not isinstance(value, kinds):
                     raise ValueError(f"{name} is {value!r}")
+            source = meta.get("source")  # what train recorded: file names, a corpus, flags
+            if source is not None and not (isinstance(source, dict) and all(isinstance(v, (str, bool, type(None))) for v in source.values())):
+                raise ValueError(f"source is {source!r}")
             tagger.history_ = meta.get("history", [])
             tagger.info_ = {k: meta.get(k) for k in ("corpus", "tagset", "split", "keep_traces")}
             tagger.meta_ = {k: v for k, v in meta.items() if k != "vocabularies"}  # kept once, in vocabs_
@@ -259,6 +263,15 @@ class RNNTagger:
         tagger.params_ = params
         tagger._lexicon = _read_lexicon(folder / LEXICON, tagger.vocabs_)
         return tagger
+
+
+def _token_lists(sentences: Iterable[Sequence[str]]) -> list[Sequence[str]]:
+    """The sentences as a list, read once (batches index it); a sentence given as a string
+    would be tagged character by character, so it is a TypeError, as in nltk.pos_tag."""
+    sentences = list(sentences)
+    if any(isinstance(sentence, str) for sentence in sentences):
+        raise TypeError("a sentence must be a sequence of tokens, not a string: split it first (text.split())")
+    return sentences
 
 
 def _spans(sentences, index: np.ndarray):

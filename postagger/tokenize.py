@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import re
 
+# NLTK 3.10 compiles its rules, but not the contractions, with the regex module, whose \s is
+# Unicode's White_Space; re's \s also takes the separators \x1c-\x1f (str.isspace), so the rules
+# that NLTK runs through regex spell it out.
+_SPACE = r"[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 _STARTING_QUOTES = [
     (re.compile(r"^\""), r"``"),
     (re.compile(r"(``)"), r" \1 "),
@@ -21,7 +25,7 @@ _PUNCTUATION = [
     (re.compile(r"([:,])$"), r" \1 "),
     (re.compile(r"\.\.\."), r" ... "),
     (re.compile(r"[;@#$%&]"), r" \g<0> "),
-    (re.compile(r'([^\.])(\.)([\]\)}>"\']*)\s*$'), r"\1 \2\3 "),  # the final period
+    (re.compile(r'([^\.])(\.)([\]\)}>"\']*)' + _SPACE + r'*$'), r"\1 \2\3 "),  # the final period
     (re.compile(r"[?!]"), r" \g<0> "),
     (re.compile(r"([^'])' "), r"\1 ' "),
 ]
@@ -78,7 +82,7 @@ _BEFORE_PADDING_LINES = [
     (r"([:,])$", r" \1 "),
     (r"\.\.\.", r" ... "),
     (r"[;@#$%&]", r" \g<0> "),
-    (r'\.(?<=[^\.\n]\.)([\]\)}>"\']*)[^\S\n]*$', r" .\1 "),  # the final period
+    (r'\.(?<=[^\.\n]\.)([\]\)}>"\']*)' + _SPACE.replace(r"\n", "") + r'*$', r" .\1 "),  # the final period
     (r"[?!]", r" \g<0> "),
     (r"'(?<=[^'\n]') ", r" ' "),
     (r"[\]\[\(\)\{\}\<\>]", r" \g<0> "),

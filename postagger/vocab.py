@@ -67,8 +67,8 @@ class Vocab:
 
     @classmethod
     def from_list(cls, itos: list[str]) -> "Vocab":
-        if itos[:2] != [PAD, UNK] or len(set(itos)) != len(itos):
-            raise ValueError("a vocabulary list must start with PAD, UNK and hold no duplicates")
+        if itos[:2] != [PAD, UNK] or len(set(itos)) != len(itos) or not all(isinstance(s, str) for s in itos):
+            raise ValueError("a vocabulary list must hold strings, start with PAD, UNK and hold no duplicates")
         return cls(itos[2:])
 
 

@@ -163,6 +163,37 @@ def test_usage_errors_of_tag_and_evaluate(tiny_model, tmp_path):
     assert unsaid.exit_code == 2 and "was trained on a file; score it with --file or --corpus" in unsaid.stderr
 
 
+def test_tag_refuses_conflicting_formats_and_arguments_that_are_not_utf8(tiny_model):
+    out, _ = tiny_model
+    both = runner.invoke(app, ["tag", "--model", str(out), "--json", "--format", "tsv", "a b"])
+    assert both.exit_code == 2 and "give one of --json and --format tsv" in both.stderr and not both.stdout
+    same = runner.invoke(app, ["tag", "--model", str(out), "--json", "--format", "json", "a b"])
+    assert same.exit_code == 0 and json.loads(same.stdout)["tokens"] == ["a", "b"]
+    latin1 = runner.invoke(app, ["tag", "--model", str(out), "good", "caf\udce9"])  # b"caf\xe9" as Python decodes argv
+    assert latin1.exit_code == 2 and "sentence 2 of the arguments is not valid UTF-8" in latin1.stderr and not latin1.stdout
+
+
+@pytest.mark.parametrize("closed", [0, 1, 2])
+def test_a_closed_standard_stream(tiny_model, closed):
+    """Closed stdin reads as empty, closed stderr silences the messages, and closed stdout is
+    an error: the results cannot be written."""
+    import os
+    import subprocess
+    import sys
+
+    out, _ = tiny_model
+    sentence = [] if closed == 0 else ["The cat sat ."]
+    result = subprocess.run([sys.executable, "-m", "postagger", "tag", "--model", str(out), *sentence],
+                            capture_output=closed != 1, text=True, preexec_fn=lambda: os.close(closed),
+                            stderr=subprocess.PIPE if closed == 1 else None)
+    if closed == 0:
+        assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    elif closed == 1:
+        assert result.returncode == 1 and result.stderr == "error: cannot write the output: standard output is closed\n"
+    else:
+        assert result.returncode == 0 and [t.rsplit("/", 1)[0] for t in result.stdout.split()] == ["The", "cat", "sat", "."]
+
+
 def test_an_output_that_cannot_be_written_is_one_line(monkeypatch, capsys):
     import sys
 

@@ -181,8 +181,9 @@ def test_saving_over_a_model_replaces_it_whole(trained, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["m"]  # no temporary folders left
 
 
-@pytest.mark.parametrize("damage", ["no_weights", "truncated", "shapes", "newer", "older", "bad_json", "version_true",
-                                    "meta_folder", "dev_accuracy", "lexicon_truncated", "lexicon_shape", "lexicon_ids", "lexicon_columns"])
+@pytest.mark.parametrize("damage", ["no_weights", "truncated", "garbage", "shapes", "newer", "older", "bad_json", "version_true",
+                                    "meta_folder", "dev_accuracy", "tag_not_text", "word_not_text", "source_number",
+                                    "source_file_number", "lexicon_truncated", "lexicon_shape", "lexicon_ids", "lexicon_columns"])
 def test_broken_model_folders_raise_model_error(trained, tmp_path, damage):
     folder = tmp_path / "m"
     trained.save(folder)
@@ -192,6 +193,16 @@ def test_broken_model_folders_raise_model_error(trained, tmp_path, damage):
         weights.unlink()
     elif damage == "truncated":
         weights.write_bytes(weights.read_bytes()[:200])
+    elif damage == "garbage":  # numpy takes any other file for a pickle
+        weights.write_text("garbage\n")
+    elif damage in ("tag_not_text", "word_not_text", "source_number", "source_file_number"):
+        if damage == "tag_not_text":
+            meta["tags"][3] = 7
+        elif damage == "word_not_text":
+            meta["vocabularies"]["word"][3] = None
+        else:
+            meta["source"] = 5 if damage == "source_number" else {"train_file": 5}
+        meta_path.write_text(json.dumps(meta))
     elif damage == "shapes":
         meta["vocabularies"]["word"] = meta["vocabularies"]["word"][:-3]
         meta_path.write_text(json.dumps(meta))
@@ -218,12 +229,30 @@ def test_broken_model_folders_raise_model_error(trained, tmp_path, damage):
     with pytest.raises(ModelError) as err:
         RNNTagger.load(folder)
     assert str(folder) in str(err.value) and "\n" not in str(err.value)
-    if damage in ("version_true", "meta_folder"):
-        assert {"version_true": "no valid format_version", "meta_folder": "cannot read"}[damage] in str(err.value)
+    expected = {"version_true": "no valid format_version", "meta_folder": "cannot read", "garbage": "not an .npz archive",
+                "tag_not_text": "must hold strings", "word_not_text": "must hold strings", "source_number": "source is 5",
+                "source_file_number": "source is {'train_file': 5}"}
+    assert expected.get(damage, "") in str(err.value) and "pickle" not in str(err.value)
     if damage.startswith("lexicon"):
         assert "lexicon.npz" in str(err.value) and "delete it" in str(err.value)
         (folder / "lexicon.npz").unlink()  # as the message says
         assert RNNTagger.load(folder).tag(["the", "dog"])
+
+
+def test_a_file_is_not_a_model_folder(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(ModelError, match="notes.txt: a file, not a model folder"):
+        RNNTagger.load(tmp_path / "notes.txt")
+
+
+def test_a_sentence_given_as_a_string_is_a_type_error(trained):
+    with pytest.raises(TypeError, match="not a string"):
+        trained.tag("the dog")
+    with pytest.raises(TypeError, match="not a string"):
+        trained.tag_sents([["the", "dog"], "the dog"])
+    with pytest.raises(TypeError, match="not a string"):
+        trained.predict_ids(["the dog"])
+    assert trained.tag_sents(iter([("the", "dog"), []])) == [trained.tag(["the", "dog"]), []]
 
 
 def test_a_saved_lexicon_gives_the_tags_of_one_built_from_the_vocabularies(trained, tmp_path):

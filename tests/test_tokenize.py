@@ -24,6 +24,8 @@ SENTENCES = [
     "Mr. Smith paid $1,000,000 for the U.S. firm's stake.\"",
     "",
     "   spaces   everywhere   ",
+    "He left.\x1c",  # information separators: not spaces to NLTK's final-period rule (regex's \s)
+    "I wanna\x1cgo.\u2003\xa0",  # but spaces to its contractions (re's \s)
 ]
 
 
@@ -64,6 +66,18 @@ def treebank_raw_lines() -> list[str]:
     with zipfile.ZipFile(corpora._find("corpora/treebank")) as archive:
         return [line for name in sorted(archive.namelist()) if "/raw/wsj_" in name
                 for line in archive.read(name).decode("latin-1").split("\n")]
+
+
+def test_tokenize_matches_nltk_on_random_text():
+    import random
+
+    rng = random.Random(0)
+    pieces = list("ab .,'\"-?!:;()$%]}>\t\x0b\x1c\x1f\x85\xa0\u2003\u0301\u201c\u201d") + [
+        "wanna", "gonna", "cannot", "can't", "'s", "'ll", "n't", "'t", "is", "was", "lemme", "d'ye", "...", "--", "``", "''"]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))) for _ in range(5000)]
+    nltk_tokenizer = TreebankWordTokenizer()
+    assert [tokenize(text) for text in texts] == [nltk_tokenizer.tokenize(text) for text in texts]
+    assert tokenize_lines(texts) == [tokenize(text) for text in texts]
 
 
 def test_tokenize_matches_nltk_on_real_text():
