@@ -225,6 +225,10 @@ def train(
     optimizer: Annotated[Optimizer, typer.Option(help="Update rule.")] = Optimizer.adam,
     lr: Annotated[float, typer.Option(min=0.0, help="Learning rate.")] = 4e-3,
     clip: Annotated[float, typer.Option(min=0.0, help="Clip the global gradient norm to this (0: no clipping).")] = 5.0,
+    lr_decay: Annotated[float, typer.Option(min=0.0, max=1.0, help="Multiply the learning rate by this after every epoch.")] = 0.8,
+    patience: Annotated[int, typer.Option(min=0, help="Stop after this many epochs without a better dev accuracy (0: run every epoch).")] = 0,
+    dropout: Annotated[float, typer.Option(min=0.0, max=0.9, help="Dropout on the states each layer passes on.")] = 0.0,
+    word_dropout: Annotated[float, typer.Option(min=0.0, help="Hide a word seen c times in training behind the unknown word with chance a/(a+c), for this a (0: never), so that the network learns what unseen words look like.")] = 1.0,
     seed: Annotated[int, typer.Option(min=0, help="Seed for every random choice; the same seed gives the same model.")] = 0,
     max_sentences: Annotated[Optional[int], typer.Option(min=1, help="Train on the first N training sentences only.")] = None,
     keep_traces: Annotated[bool, typer.Option(help="Keep empty elements: treebank's -NONE- traces, cess_esp's elided subjects (*0*).")] = False,
@@ -248,6 +252,7 @@ def train(
       postagger train --cell lstm --out models/lstm
       postagger train --resume models/tagger.checkpoint
       postagger train --max-sentences 200 --epochs 2 --out models/tiny
+      postagger train --epochs 30 --patience 3      # stop when dev accuracy stalls
       postagger train --no-parallel    # one process, one core
     """
     from .persist import check_replaceable, check_writable
@@ -271,6 +276,7 @@ def train(
             config = TrainConfig(
                 hidden=hidden, cell=cell.value, layers=layers, bidirectional=bidirectional, epochs=epochs,
                 batch_size=batch_size, optimizer=optimizer.value, lr=lr, clip=clip, seed=seed, max_sentences=max_sentences,
+                lr_decay=lr_decay, patience=patience, dropout=dropout, word_dropout=word_dropout,
             )
             if train_file:
                 source = {"train_file": str(train_file.absolute()), "dev_file": str(dev_file.absolute()) if dev_file else None,
@@ -323,6 +329,9 @@ def train(
         shutil.rmtree(checkpoint, ignore_errors=True)
     best = tagger.dev_accuracy_
     best_text = "" if best is None else f", dev accuracy {100 * best:.2f}% at epoch {tagger.best_epoch_}"
+    ran = len(tagger.history_)
+    if ran < config.epochs:
+        reporter.say(f"stopped after epoch {ran} of {config.epochs}: no better dev accuracy for {config.patience} epochs (--patience)")
     reporter.say(f"saved {out}{best_text}")
 
 

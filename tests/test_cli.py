@@ -163,6 +163,23 @@ def test_usage_errors_of_tag_and_evaluate(tiny_model, tmp_path):
     assert unsaid.exit_code == 2 and "was trained on a file; score it with --file or --corpus" in unsaid.stderr
 
 
+def test_patience_stops_training_when_dev_accuracy_stalls(tmp_path):
+    """With a learning rate of 0 the dev accuracy never improves on epoch 1's, so --patience 2
+    stops after epoch 3; the other tuning options reach the saved configuration."""
+    require_corpus("treebank")
+    out = tmp_path / "m"
+    result = runner.invoke(app, ["train", "--max-sentences", "60", "--hidden", "8", "--epochs", "6", "--lr", "0", "--patience", "2",
+                                 "--lr-decay", "0.5", "--dropout", "0.25", "--word-dropout", "0.5", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "stopped after epoch 3 of 6: no better dev accuracy for 2 epochs (--patience)" in result.stderr
+    meta = json.loads((out / "model.json").read_text())
+    assert [record["epoch"] for record in meta["history"]] == [1, 2, 3] and meta["best_epoch"] == 1
+    assert {k: meta["config"][k] for k in ("patience", "lr_decay", "dropout", "word_dropout")} == {
+        "patience": 2, "lr_decay": 0.5, "dropout": 0.25, "word_dropout": 0.5}
+    bad = runner.invoke(app, ["train", "--dropout", "0.95", "--out", str(tmp_path / "n")])
+    assert bad.exit_code == 2 and not (tmp_path / "n").exists()
+
+
 def test_tag_refuses_conflicting_formats_and_arguments_that_are_not_utf8(tiny_model):
     out, _ = tiny_model
     both = runner.invoke(app, ["tag", "--model", str(out), "--json", "--format", "tsv", "a b"])
