@@ -142,19 +142,27 @@ class Torch:
 
     It differs from ours as the framework's modules do: the groups' embeddings (V_g, H) are
     shared by both directions, and nn.RNN multiplies them by its own input matrix W_ih (H, H)
-    per direction, with a second bias (see flops_per_token_torch). sparse=True gives the
-    embeddings sparse gradients and SparseAdam, a lazy Adam as ours is (ours keeps one second
-    moment per row, SparseAdam one per entry); it times training only."""
+    per direction, with a second bias (see flops_per_token_torch). optimizer: "adam" (dense,
+    torch.optim.Adam's default implementation), "fused" (Adam(fused=True): one kernel over all
+    the weights), "fused, no clipping" (the issue's list of a step: cross-entropy, backward,
+    Adam; ours clips, at no cost since its row-wise Adam needs the squares anyway) or "lazy"
+    (sparse embedding gradients and SparseAdam, a lazy Adam as ours is; ours keeps one second
+    moment per row, SparseAdam one per entry). Tagging is the same for all of them, so only
+    one times it: packed sequences (no padding, as ours), batches of tag_batch sentences,
+    under inference_mode."""
 
-    def __init__(self, tagger: RNNTagger, train, test, config: TrainConfig, tag_batch: int, sparse: bool = False):
+    def __init__(self, tagger: RNNTagger, train, test, config: TrainConfig, tag_batch: int, optimizer: str = "adam",
+                 times_tagging: bool = True):
         import torch
 
         torch.set_num_threads(2)
         torch.manual_seed(0)
-        self.torch, self.tagger, self.config, self.tag_batch, self.sparse = torch, tagger, config, tag_batch, sparse
-        self.times_tagging = not sparse  # the same network tags alike either way
+        self.torch, self.tagger, self.config, self.tag_batch = torch, tagger, config, tag_batch
+        self.sparse, self.times_tagging = optimizer == "lazy", times_tagging
+        self.clip = 0.0 if optimizer == "fused, no clipping" else config.clip
         H, self.K = config.hidden, len(tagger.tags_)
         sizes = [len(v) for v in tagger.vocabs_.values()]
+        sparse = self.sparse
 
         class Net(torch.nn.Module):
             def __init__(self):
@@ -163,11 +171,18 @@ class Torch:
                 self.rnn = torch.nn.RNN(H, H, nonlinearity="tanh", bidirectional=config.bidirectional, batch_first=True)
                 self.out = torch.nn.Linear(H * (2 if config.bidirectional else 1), len(tagger.tags_))
 
-            def forward(self, ids):  # ids (G, N, T)
+            def embed(self, ids):  # ids (G, ...) -> (..., H)
                 x = self.embeddings[0](ids[0])
                 for g in range(1, len(sizes)):
                     x = x + self.embeddings[g](ids[g])
-                return self.out(self.rnn(x)[0])
+                return x
+
+            def forward(self, ids):  # ids (G, N, T), padded
+                return self.out(self.rnn(self.embed(ids))[0])
+
+            def forward_packed(self, ids, batch_sizes):  # ids (G, M): tokens in packed order
+                packed = torch.nn.utils.rnn.PackedSequence(self.embed(ids), batch_sizes)
+                return self.out(self.rnn(packed)[0].data)
 
         encoder = tagger._encoder_()
         self.lexicon = encoder.lexicon
@@ -180,10 +195,10 @@ class Torch:
             dense = [p for name, p in self.net.named_parameters() if not name.startswith("embeddings.")]
             self.optimizers = [torch.optim.SparseAdam(tables, lr=config.lr), torch.optim.Adam(dense, lr=config.lr)]
         else:
-            self.optimizers = [torch.optim.Adam(self.net.parameters(), lr=config.lr)]
+            self.optimizers = [torch.optim.Adam(self.net.parameters(), lr=config.lr, fused=optimizer.startswith("fused"))]
         self.batches = self._tensors(train_corpus, config.batch_size, np.random.default_rng(0))
-        self.tag_batches = self._tensors(self.test_corpus, tag_batch, None)
         self.words = [[w for w, _ in s] for s in test]
+        self.tag_batches = [self._packed(self.test_corpus, index) for index in length_batches(self.test_corpus.lengths, tag_batch)]
         self.train_rate()  # the first pass warms PyTorch up
 
     def _tensors(self, corpus, batch_size, rng):
@@ -194,6 +209,16 @@ class Torch:
             tags = np.where(b.mask == 1, b.tags, -100).astype(np.int64)
             out.append((self.torch.from_numpy(ids), self.torch.from_numpy(tags), int(b.mask.sum())))
         return out
+
+    def _packed(self, corpus, index):
+        """One tagging batch in PackedSequence's order: (ids (G, M) of the tokens step by step,
+        the sentences longest first; batch_sizes (T,))."""
+        index = index[np.argsort(-corpus.lengths[index], kind="stable")]
+        b = make_batch(corpus, index, corpus_types=True)
+        running = b.mask.T == 1  # (T, N): step by step, the sentences still running
+        ids = corpus.type_ids[:, b.tokens.T[running]]
+        batch_sizes = running.sum(axis=1)
+        return self.torch.from_numpy(ids.astype(np.int64)), self.torch.from_numpy(batch_sizes.astype(np.int64))
 
     def train_rate(self) -> float:
         """Tokens/s of one pass of training steps over the same batches."""
@@ -206,8 +231,8 @@ class Torch:
             loss.backward()
             if self.sparse:
                 self._clip_sparse()
-            else:
-                self.torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.config.clip)
+            elif self.clip:
+                self.torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.clip)
             for optimizer in self.optimizers:
                 optimizer.step()
         return sum(n for _, _, n in self.batches) / (time.perf_counter() - started)
@@ -230,23 +255,26 @@ class Torch:
 
         def run():
             corpus = encode_corpus(Encoder(self.tagger.vocabs_, self.lexicon), self.words)  # as a loaded tagger's
-            with self.torch.no_grad():
+            with self.torch.inference_mode():
                 for index in length_batches(corpus.lengths, self.tag_batch):
-                    b = make_batch(corpus, index, corpus_types=True)
-                    self.net(self.torch.from_numpy(corpus.type_ids[:, b.tokens].astype(np.int64))).argmax(-1)
+                    self.net.forward_packed(*self._packed(corpus, index)).argmax(-1)
 
         vocab._COLLAPSED.clear()
         return _rate(run, self.words)
 
     def net_rate(self) -> float:
-        """The network alone, on ids encoded beforehand."""
+        """The network alone, on ids encoded and packed beforehand."""
 
         def run():
-            with self.torch.no_grad():
-                for ids, _, _ in self.tag_batches:
-                    self.net(ids).argmax(-1)
+            with self.torch.inference_mode():
+                for ids, batch_sizes in self.tag_batches:
+                    self.net.forward_packed(ids, batch_sizes).argmax(-1)
 
         return _rate(run, self.words)
+
+
+# name in the table -> Torch's optimizer
+TORCH_VARIANTS = {"pytorch": "adam", "pytorch fused": "fused", "pytorch fused no clip": "fused, no clipping", "pytorch lazy": "lazy"}
 
 
 def _rate(run, sentences) -> float:
@@ -351,8 +379,8 @@ def peak_memory_on_brown() -> tuple[float, float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skip-memory", action="store_true", help="skip the brown memory run")
-    parser.add_argument("--tag-batch", type=int, default=64,
-                        help="sentences per PyTorch tagging batch (padded); postagger packs 256 (tagger.PACKED_BATCH)")
+    parser.add_argument("--tag-batch", type=int, default=512,
+                        help="sentences per PyTorch tagging batch (packed); postagger packs 256 (tagger.PACKED_BATCH)")
     parser.add_argument("--rounds", type=int, default=5,
                         help="rounds of paired measurements; figures are medians over them")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -378,8 +406,8 @@ def main() -> None:
         try:
             import torch
 
-            others["pytorch"] = Torch(ours.tagger, train, test, config, args.tag_batch)
-            others["pytorch lazy"] = Torch(ours.tagger, train, test, config, args.tag_batch, sparse=True)
+            for name, optimizer in TORCH_VARIANTS.items():
+                others[name] = Torch(ours.tagger, train, test, config, args.tag_batch, optimizer, times_tagging=name == "pytorch")
         except ImportError:
             torch = None
         training, tagging = paired_rounds(train, test, others, args.rounds)
@@ -439,17 +467,25 @@ def main() -> None:
         torch_per_token, torch_params = flops_per_token_torch(arch, n_tags), others["pytorch"].n_params
         row(f"PyTorch {version}: the same network's size", f"{torch_params:,} parameters",
             f"{torch_per_token:,} FLOP/token: nn.RNN's W_ih (H, H) per direction adds 6DH^2; its embeddings (V_g, H) serve both directions")
-        row(f"PyTorch {version}: training steps, same network", f"{rate(training, 'pytorch'):,.0f} tok/s",
-            f"batch {config.batch_size}, 2 threads, one pass over the same batches, Adam (dense)")
+        row(f"PyTorch {version}: training steps, Adam", f"{rate(training, 'pytorch'):,.0f} tok/s",
+            f"batch {config.batch_size}, 2 threads, one pass over the same batches, torch.optim.Adam as it comes (dense)")
+        row(f"PyTorch {version}: training steps, fused Adam", f"{rate(training, 'pytorch fused'):,.0f} tok/s",
+            "the same with Adam(fused=True): one kernel over all the weights")
+        row(f"PyTorch {version}: training steps, fused Adam, no clipping", f"{rate(training, 'pytorch fused no clip'):,.0f} tok/s",
+            "the same without clip_grad_norm_: the issue lists cross-entropy, backward and an Adam step")
         row(f"PyTorch {version}: training steps, lazy Adam", f"{rate(training, 'pytorch lazy'):,.0f} tok/s",
-            "the same with sparse embedding gradients and SparseAdam, as ours is lazy (for reference)")
-        row(f"PyTorch {version}: training FLOP rate, lazy Adam", f"{rate(training, 'pytorch lazy') * torch_per_token / 1e9:.1f} GFLOP/s",
-            f"for reference; ours {o_train * per_token / 1e9:.1f} GFLOP/s")
+            "the same with sparse embedding gradients and SparseAdam, as ours is lazy")
+        fastest = max(TORCH_VARIANTS, key=lambda name: rate(training, name))
+        row(f"PyTorch {version}: training FLOP rate, fastest", f"{rate(training, fastest) * torch_per_token / 1e9:.1f} GFLOP/s",
+            f"{fastest}; ours {o_train * per_token / 1e9:.1f} GFLOP/s")
         row(f"PyTorch {version}: tagging, same network", f"{rate(tagging, 'pytorch'):,.0f} tok/s",
-            f"batch {args.tag_batch}, 2 threads, words to tags with the same cold encoding")
-        row(f"PyTorch {version}: tagging, network only", f"{rate(tagging, 'pytorch network'):,.0f} tok/s", "ids already encoded (for reference)")
-        ratio(training, "postagger", "pytorch", 3)
-        ratio(training, "postagger", "pytorch lazy", None)
+            f"packed batches of {args.tag_batch}, 2 threads, inference_mode, words to tags with the same cold encoding")
+        row(f"PyTorch {version}: tagging, network only", f"{rate(tagging, 'pytorch network'):,.0f} tok/s", "ids already encoded and packed (for reference)")
+        for round_ in training:  # each round against the fastest PyTorch of that round
+            round_["fastest pytorch"] = max(round_[name] for name in TORCH_VARIANTS)
+        ratio(training, "postagger", "fastest pytorch", 3)
+        for name in TORCH_VARIANTS:
+            ratio(training, "postagger", name, None)
         ratio(tagging, "postagger", "pytorch", 3)
         ratio(tagging, "postagger warm", "pytorch network", None)
     if not args.skip_memory:
@@ -466,7 +502,7 @@ def main() -> None:
         f"of percent within a minute, so figures are taken in {args.rounds} rounds of paired "
         "measurements: in training, between two iterations of one perceptron training, our "
         "network trains once (the second epoch of a fresh training) and PyTorch makes one pass "
-        "over the same batches with each of its two optimizers, and the perceptron's next "
+        "over the same batches with each of its four optimizers, and the perceptron's next "
         "iteration is timed; in tagging, every "
         "tagger tags the test split once per round. Rates are medians over the rounds; a ratio "
         "is the median of the rounds' ratios, with their range.",
