@@ -66,7 +66,7 @@ def main(
       postagger train                          # treebank, default network, saved to models/tagger
       postagger tag "The cat sat on the mat."
       postagger evaluate --split test
-      postagger gradcheck --bidirectional
+      postagger gradcheck
       postagger corpora
     """
     global _debug, _blas_limits
@@ -178,7 +178,10 @@ def _training_data(source: dict):
         dev = readers.read_tagged_file(source["dev_file"], fmt, column) if source["dev_file"] else []
         return train, dev
     name, tagset, traces = source["corpus"], source["tagset"], source["keep_traces"]
-    return corpora.load_corpus(name, tagset, "train", keep_traces=traces), corpora.load_corpus(name, tagset, "dev", keep_traces=traces)
+    train = corpora.load_corpus(name, tagset, "train", keep_traces=traces)
+    if not train:
+        raise DataError(f"corpus {name!r} has no tagged sentences to train on (its files: {corpora.corpus_status(name)['path']})")
+    return train, corpora.load_corpus(name, tagset, "dev", keep_traces=traces)
 
 
 class _StopOnSignal:
@@ -209,6 +212,7 @@ class _StopOnSignal:
 
 @app.command()
 def train(
+    ctx: typer.Context,
     corpus: Annotated[str, typer.Option(help="NLTK corpus: treebank, brown, conll2000, or any with tagged_sents().")] = DEFAULT_CORPUS,
     tagset: Annotated[Tagset, typer.Option(help="Native tags, or NLTK's 12-tag universal tagset.")] = Tagset.native,
     train_file: Annotated[Optional[Path], typer.Option(help="Train on this file instead of an NLTK corpus.")] = None,
@@ -232,7 +236,7 @@ def train(
     seed: Annotated[int, typer.Option(min=0, help="Seed for every random choice; the same seed gives the same model.")] = 0,
     max_sentences: Annotated[Optional[int], typer.Option(min=1, help="Train on the first N training sentences only.")] = None,
     keep_traces: Annotated[bool, typer.Option(help="Keep empty elements: treebank's -NONE- traces, cess_esp's elided subjects (*0*).")] = False,
-    resume: Annotated[Optional[Path], typer.Option(help="Carry on from a checkpoint folder left by an interrupted run (its settings are used).")] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="Carry on from a checkpoint folder left by an interrupted run, with its settings (other training options are refused), saving beside it.")] = None,
     parallel: Annotated[Optional[bool], typer.Option("--parallel/--no-parallel", help="Run the right-to-left direction of a one-layer bidirectional Elman network, and half of the input tables' updates, in a second process on the other core. Default: on Linux with two cores or more. The model is the same either way (with the default one BLAS thread: two processes use one each).", show_default=False)] = None,
     quiet: Annotated[bool, QUIET] = False,
 ) -> None:
@@ -263,6 +267,11 @@ def train(
     reporter = Reporter(quiet)
     try:
         if resume is not None:
+            given = [f"--{name.replace('_', '-')}" for name in ctx.params if name not in ("resume", "quiet", "parallel")
+                     and ctx.get_parameter_source(name).name in ("COMMANDLINE", "ENVIRONMENT")]
+            if given:
+                raise UsageError(f"--resume carries on with the checkpoint's own settings and saves beside it; "
+                                 f"drop {', '.join(given)}")
             tagger, state = RNNTagger.load_checkpoint(resume)
             source = _recorded_source(tagger.meta_.get("source"), resume / "model.json")
             config = tagger.config
@@ -675,7 +684,7 @@ def list_corpora(
     rows = []
     for name in names or corpora.KNOWN_CORPORA:
         row = corpora.corpus_status(name)
-        if row["found"] and counts:
+        if row["found"] and counts and "error" not in row:
             try:
                 sents = corpora.load_corpus(name, "native", "all")
                 row.update(sentences=len(sents), tokens=sum(map(len, sents)), tags=len({t for s in sents for _, t in s}))
@@ -689,7 +698,7 @@ def list_corpora(
     typer.echo(f"{'corpus':<11} {'found':<6} {'sentences':>9} {'tokens':>10} {'tags':>5}  path")
     for r in rows:
         n = lambda k: f"{r[k]:,}" if k in r else "-"
-        typer.echo(f"{r['name']:<11} {'yes' if r['found'] else 'no':<6} {n('sentences'):>9} {n('tokens'):>10} {n('tags'):>5}  {r['path'] or r.get('error', '')}")
+        typer.echo(f"{r['name']:<11} {'yes' if r['found'] else 'no':<6} {n('sentences'):>9} {n('tokens'):>10} {n('tags'):>5}  {r.get('error') or r['path'] or ''}")
     typer.echo("\nsearched: " + ", ".join(corpora.nltk_data_paths()))
     folder = corpora.cache_folder()
     typer.echo(f"parses cached in: {folder if folder else 'nowhere (POSTAGGER_CACHE=off)'}")
@@ -700,7 +709,7 @@ def list_corpora(
 
 @app.command()
 def gradcheck(
-    bidirectional: Annotated[bool, typer.Option("--bidirectional/--unidirectional", help="Check the bidirectional network.")] = False,
+    bidirectional: Annotated[bool, typer.Option("--bidirectional/--unidirectional", help="Check the bidirectional network (train's default) or one direction.")] = True,
     seq_len: Annotated[int, typer.Option(min=3, help="Timesteps T of the longest sentence (3 or more: gradients flow back through h over two steps at least).")] = 5,
     batch: Annotated[int, typer.Option(min=2, help="Sentences N; all but the first are shorter (padding).")] = 3,
     hidden: Annotated[int, typer.Option(min=1, help="Hidden units H.")] = 7,
@@ -710,7 +719,7 @@ def gradcheck(
     layers: Annotated[int, typer.Option(min=1, help="Stacked RNN layers.")] = 1,
     cell: Annotated[Cell, typer.Option(help="Recurrent cell: rnn, lstm or gru.")] = Cell.rnn,
     seed: Annotated[int, typer.Option(min=0, help="Seed for the random network and batch.")] = 0,
-    tol: Annotated[float, typer.Option(help="Largest relative error allowed.")] = 1e-6,
+    tol: Annotated[float, typer.Option(help="Largest relative error allowed, above 0 and below 1.")] = 1e-6,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Compare analytic BPTT gradients with centred finite differences, in float64.
@@ -722,11 +731,14 @@ def gradcheck(
     \b
     Examples:
       postagger gradcheck
-      postagger gradcheck --bidirectional --layers 2 --seq-len 8
-      postagger gradcheck --cell lstm --bidirectional
+      postagger gradcheck --layers 2 --seq-len 8
+      postagger gradcheck --cell lstm --unidirectional
     """
     from . import gradcheck as gc
 
+    if not 0 < tol < 1:  # also refuses NaN
+        _fail(UsageError(f"--tol {tol:g}: a relative error lies between 0 and 1, so the tolerance must too "
+                         "(1 or more would pass any gradient)"))
     hiding = gc.hiding_sizes(seq_len=seq_len, batch=batch, hidden=hidden, vocab=vocab, tags=tags, groups=groups,
                              bidirectional=bidirectional, cell=cell.value)
     if hiding:
@@ -777,13 +789,39 @@ def _closed_streams() -> None:
         sys.stdout = _ClosedOutput()
 
 
+def _kinds(err: BaseException) -> set[str]:
+    """The names of an exception's classes: typer's own copy of click and click itself name
+    their exceptions alike."""
+    return {kind.__name__ for kind in type(err).__mro__}
+
+
 def run() -> None:
+    """The postagger command. Click's errors about the command line itself (a bad option value,
+    an unknown command) become one line too, naming the --help to read."""
     _closed_streams()
     try:
-        app()
+        code = app(standalone_mode=False)
     except OSError as err:  # writing the output failed (a full disk, say); the commands name the files they read
         if _debug:
             raise
+        if err.errno == errno.EPIPE:  # the reader stopped early (| head): nothing to say
+            sys.stdout = open(os.devnull, "w", encoding="utf-8")  # nor at exit, when Python flushes
+            raise SystemExit(1) from None
         why = reason(err)
         typer.echo(f"error: {err.filename}: {why}" if err.filename else f"error: cannot write the output: {why}", err=True)
         raise SystemExit(1) from None
+    except Exception as err:
+        kinds = _kinds(err)
+        if "Abort" in kinds:  # Ctrl-C, which click turns into Abort
+            raise SystemExit(130) from None
+        if "ClickException" not in kinds:
+            raise
+        if "UsageError" in kinds and "NoArgsIsHelpError" not in kinds:
+            command = err.ctx.command_path if getattr(err, "ctx", None) is not None else "postagger"
+            typer.echo(f"error: {err.format_message()} (see {command} --help)", err=True)
+        else:
+            err.show()
+        raise SystemExit(err.exit_code) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    raise SystemExit(code if isinstance(code, int) else 0)

@@ -34,11 +34,13 @@ import json
 import os
 import tempfile
 import warnings
+import zipfile
+import zlib
 from functools import lru_cache
 from itertools import accumulate
 from pathlib import Path
 
-from .errors import CorpusNotFoundError, UsageError
+from .errors import CorpusNotFoundError, DataError, UsageError
 
 Sentence = list[tuple[str, str]]
 
@@ -116,7 +118,26 @@ def _find(path: str) -> str | None:
             return str(nltk.data.find(candidate))
         except LookupError:
             continue
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as err:  # a zip NLTK cannot open
+            raise DataError(_damaged(candidate, err)) from None
     return None
+
+
+def _readable_zip(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError):
+        return False
+
+
+def _damaged(resource: str, err: BaseException) -> str:
+    """A one-line message for NLTK data that is there but cannot be read."""
+    name = resource.split("/")[1] if "/" in resource else resource
+    candidates = (Path(folder) / path for folder in nltk_data_paths() for path in (resource, f"{resource}.zip"))
+    where = next((str(path) for path in candidates if path.is_file() and not _readable_zip(path)), resource)
+    why = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return f"{where}: damaged ({why}); get it again with: python -m nltk.downloader -d {_shown(PROJECT_DATA)} {name}"
 
 
 def _require(resource_path: str, package: str, name: str) -> None:
@@ -180,6 +201,8 @@ def _parse(reader, name: str, tagset: str, keep_traces: bool) -> tuple[tuple, tu
         sentences = [s for part in parts for s in part]
     except LookupError:
         raise CorpusNotFoundError(_how_to_get(name)) from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, UnicodeDecodeError) as err:  # a file inside it broken
+        raise DataError(_damaged(f"corpora/{name}.zip", err)) from None
     part_of = [i for i, part in enumerate(parts) for _ in range(len(part))]  # of each sentence
     empty = EMPTY_ELEMENTS.get(name)
     if empty and not keep_traces:
@@ -313,8 +336,12 @@ def _write_cache(path: Path, stamp: dict, sentences: tuple, sizes: tuple[int, ..
 
 
 def corpus_status(name: str) -> dict:
-    """Whether an NLTK corpus is installed and where, without loading it."""
-    path = _find(f"corpora/{name}")
+    """Whether an NLTK corpus is installed and where, without loading it; with "error" when it
+    is there but cannot be read."""
+    try:
+        path = _find(f"corpora/{name}")
+    except DataError as err:
+        return {"name": name, "found": True, "path": None, "error": str(err)}
     return {"name": name, "found": path is not None, "path": path}
 
 

@@ -96,6 +96,8 @@ def compare(gold: Sequence[str], pred: Sequence[str], known: Sequence[bool], mod
         known = [known[i] for i in keep]
         labels = {pred_table[t] for t in model_tags if t in pred_table}
         extra["unmapped"] = {"gold": dict(unmapped_gold.most_common()), "predicted": dict(unmapped_pred.most_common())}
+    if not gold and table is None:
+        raise DataError("nothing to score: no tokens")
     if not gold:
         unmapped = list(extra["unmapped"]["gold"].items())
         listed = ", ".join(f"{t} ({n})" for t, n in unmapped[:10]) + (f", and {len(unmapped) - 10} more" if len(unmapped) > 10 else "")

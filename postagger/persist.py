@@ -22,6 +22,13 @@ FORMAT_VERSION = 2  # 2: one input table per group holding both directions (1: o
 WEIGHTS, META, HISTORY = "weights.npz", "model.json", "history.json"
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it, then set back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_folder_atomically(folder: Path, files: dict[str, bytes | np.ndarray | dict]) -> None:
     """Write every file into a fresh sibling folder, fsync it, then swap it in for `folder`.
     dict values are written as JSON, byte strings as they are, dicts of arrays as .npz."""
@@ -29,6 +36,7 @@ def write_folder_atomically(folder: Path, files: dict[str, bytes | np.ndarray | 
     check_replaceable(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private (0700); a model folder is as any other
     try:
         for name, content in files.items():
             path = staging / name

@@ -63,6 +63,8 @@ class RNNTagger:
             tagged_sents = tagged_sents[: cfg.max_sentences]
         words = [[w for w, _ in s] for s in tagged_sents]
         tags = [[t for _, t in s] for s in tagged_sents]
+        if not any(words):
+            raise ValueError("no tagged tokens to train on")
         if resume is None:
             self.vocabs_ = build_vocabs(words, cfg.features, cfg.min_feature_count)
             self.tags_ = Vocab.from_counts(Counter(t for s in tags for t in s))

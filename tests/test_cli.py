@@ -74,12 +74,19 @@ def test_evaluate_json_and_report(tiny_model):
     assert "unknown words" in text.stdout and "largest confusions" in text.stdout
 
 
-@pytest.mark.parametrize("flags", [[], ["--bidirectional"], ["--bidirectional", "--layers", "2", "--seq-len", "4"]])
+@pytest.mark.parametrize("flags", [[], ["--unidirectional"], ["--layers", "2", "--seq-len", "4"]])
 def test_gradcheck_passes(flags):
     result = runner.invoke(app, ["gradcheck", *flags, "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["passed"] and all(p["max_rel_error"] < 1e-6 for p in report["parameters"].values())
+    assert ("Whh_b" in report["parameters"]) == ("--unidirectional" not in flags)  # train's default network by default
+
+
+@pytest.mark.parametrize("tol", ["1", "2", "0", "-1", "nan"])
+def test_gradcheck_refuses_a_tolerance_that_passes_anything_or_nothing(tol):
+    result = runner.invoke(app, ["gradcheck", "--tol", tol])
+    assert result.exit_code == 2 and "the tolerance must too" in result.output and "passed" not in result.output
 
 
 def test_gradcheck_fails_loudly_with_an_impossible_tolerance():
@@ -91,7 +98,7 @@ def test_gradcheck_fails_loudly_with_an_impossible_tolerance():
     (["--seq-len", "2"], "--seq-len"), (["--batch", "1"], "--batch"),
     (["--hidden", "11"], "T, N, H, V and K must all differ (got 5, 3, 11, 11, 6)"),
     (["--seq-len", "6"], "T, N, H, V and K must all differ (got 6, 3, 7, 11, 6)"),
-    (["--vocab", "4", "--hidden", "8", "--tags", "9"], "the g1 input table would be square (8 x 8)"),
+    (["--unidirectional", "--vocab", "4", "--hidden", "8", "--tags", "9"], "the g1 input table would be square (8 x 8)"),
     (["--bidirectional", "--tags", "14"], "Why would be square (14 x 14)"),
 ])
 def test_gradcheck_refuses_problems_that_would_hide_bptt_mistakes(flags, message):
@@ -188,6 +195,42 @@ def test_tag_refuses_conflicting_formats_and_arguments_that_are_not_utf8(tiny_mo
     assert same.exit_code == 0 and json.loads(same.stdout)["tokens"] == ["a", "b"]
     latin1 = runner.invoke(app, ["tag", "--model", str(out), "good", "caf\udce9"])  # b"caf\xe9" as Python decodes argv
     assert latin1.exit_code == 2 and "sentence 2 of the arguments is not valid UTF-8" in latin1.stderr and not latin1.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--epochs", "0"], "error: Invalid value for '--epochs': Input should be greater than or equal to 1 "
+                                 "(see python -m postagger train --help)"),
+    (["bogus"], "error: No such command 'bogus'. (see python -m postagger --help)"),
+    (["info", "--bogus"], "error: No such option: --bogus (see python -m postagger info --help)"),
+])
+def test_command_line_mistakes_are_one_line(args, message):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "postagger", *args], capture_output=True, text=True)
+    assert (result.returncode, result.stdout, result.stderr) == (2, "", message + "\n")
+
+
+def test_without_arguments_the_help_is_shown():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "postagger"], capture_output=True, text=True)
+    assert "Usage: python -m postagger [OPTIONS] COMMAND" in result.stderr and "gradcheck" in result.stderr
+
+
+def test_a_reader_that_stops_early_ends_tagging_quietly(tiny_model, tmp_path):
+    import subprocess
+    import sys
+
+    out, _ = tiny_model
+    lines = tmp_path / "many.txt"
+    lines.write_text("The cat sat on the mat .\n" * 50000)
+    tagger = subprocess.Popen([sys.executable, "-m", "postagger", "tag", "--model", str(out), "-i", str(lines)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = tagger.stdout.readline()
+    tagger.stdout.close()  # as `| head -1` does
+    assert tagger.wait(timeout=60) == 1 and tagger.stderr.read() == b"" and first.startswith(b"The/")
 
 
 @pytest.mark.parametrize("closed", [0, 1, 2])

@@ -194,6 +194,35 @@ def test_a_corpus_found_only_in_nltks_own_paths_is_cached_too(indian_copy, monke
     assert load_afresh() == first and parses == ["indian"] and cached.is_file()
 
 
+def test_a_damaged_corpus_is_one_line_naming_its_file(indian_copy, tmp_path):
+    from typer.testing import CliRunner
+
+    from postagger.cli import app
+    from postagger.errors import DataError
+
+    corpus_file, _, _ = indian_copy
+    whole = corpus_file.read_bytes()
+    corpus_file.write_bytes(whole[:3000])  # cut short: not a zip any more
+    try:
+        with pytest.raises(DataError, match=f"^{corpus_file}: damaged .*python -m nltk.downloader -d .* indian$"):
+            load_afresh()
+        listed = CliRunner().invoke(app, ["corpora", "indian"])
+        assert listed.exit_code == 0 and f"{corpus_file}: damaged" in listed.stdout
+        trained = CliRunner().invoke(app, ["train", "--corpus", "indian", "--out", str(tmp_path / "m")])
+        assert trained.exit_code == 1 and trained.stderr.count("\n") == 1 and "damaged" in trained.stderr
+    finally:  # NLTK keeps the folders it has searched: later lookups in this process may come here
+        corpus_file.write_bytes(whole)
+
+
+def test_a_corpus_without_sentences_trains_nothing(tmp_path):
+    (tmp_path / "data" / "corpora" / "indian").mkdir(parents=True)  # there, but empty
+    env = {**os.environ, "NLTK_DATA": str(tmp_path / "data"), "POSTAGGER_CACHE": "off"}
+    result = subprocess.run([sys.executable, "-m", "postagger", "train", "--corpus", "indian", "--out", str(tmp_path / "m")],
+                            capture_output=True, text=True, env=env)  # a fresh process: NLTK keeps a corpus reader once loaded
+    assert result.returncode == 1 and result.stderr.startswith("error: corpus 'indian' has no tagged sentences to train on")
+    assert result.stderr.count("\n") == 1 and not (tmp_path / "m").exists()
+
+
 def test_a_damaged_or_unwritable_cache_is_skipped(indian_copy, monkeypatch, tmp_path):
     _, cached, parses = indian_copy
     first = load_afresh()

@@ -58,3 +58,11 @@ def test_the_report_has_a_row_for_a_tag_named_like_a_summary_row():
     for tag, row in rows.items():
         precision, recall, f1, support = by_hand(GOLD, PRED, tag)
         assert row == [f"{precision:.3f}", f"{recall:.3f}", f"{f1:.3f}", str(support)]
+
+
+def test_nothing_to_score_is_a_data_error():
+    from postagger.errors import DataError
+    from postagger.evaluate import compare
+
+    with pytest.raises(DataError, match="nothing to score: no tokens"):
+        compare([], [], [], model_tags=["NN"])

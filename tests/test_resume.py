@@ -129,6 +129,16 @@ def test_a_moved_checkpoint_resumes_into_the_model_beside_it(tmp_path):
     assert not recorded.exists() and (tmp_path / "before" / "m.checkpoint").exists()  # the original is left alone
 
 
+def test_resume_refuses_settings_of_its_own(tmp_path):
+    """A resumed training keeps its checkpoint's settings and saves beside it; options that
+    would be ignored are a usage error, before anything is read or written."""
+    checkpoint = tmp_path / "m.checkpoint"
+    checkpoint.mkdir()
+    result = CliRunner().invoke(app, ["train", "--resume", str(checkpoint), "--epochs", "9", "--out", str(tmp_path / "x"), "-q"])
+    assert result.exit_code == 2 and "drop --epochs, --out" in result.stderr and result.stderr.count("\n") == 1
+    assert not (tmp_path / "x").exists() and list(checkpoint.iterdir()) == []
+
+
 def test_resuming_a_checkpoint_without_its_training_source_is_one_line(tmp_path):
     stopped = RNNTagger(TrainConfig(hidden=4, epochs=2, batch_size=8, features=())).fit(tiny_corpus(40), callback=StopAfter(2))
     stopped.save_checkpoint(tmp_path / "ckpt", corpus="tiny", source={})

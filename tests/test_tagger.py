@@ -1,6 +1,7 @@
 """RNNTagger: fit, tag, save and load, determinism, batching."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -237,6 +238,22 @@ def test_broken_model_folders_raise_model_error(trained, tmp_path, damage):
         assert "lexicon.npz" in str(err.value) and "delete it" in str(err.value)
         (folder / "lexicon.npz").unlink()  # as the message says
         assert RNNTagger.load(folder).tag(["the", "dog"])
+
+
+def test_nothing_to_train_on_is_a_value_error():
+    with pytest.raises(ValueError, match="no tagged tokens to train on"):
+        RNNTagger(TrainConfig(**SMALL)).fit([])
+    with pytest.raises(ValueError, match="no tagged tokens to train on"):
+        RNNTagger(TrainConfig(**SMALL)).fit([[], []])
+
+
+def test_a_model_folder_can_be_read_by_others(trained, tmp_path):
+    old = os.umask(0o022)
+    try:
+        trained.save(tmp_path / "m")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m").stat().st_mode & 0o777 == 0o755
 
 
 def test_a_file_is_not_a_model_folder(tmp_path):
