@@ -504,6 +504,11 @@ def evaluate(
     from .tagger import RNNTagger
 
     try:
+        from .persist import check_file_writable
+
+        for path, option in ((confusion_csv, "--confusion-csv"), (confusion_png, "--confusion-png")):
+            if path is not None:
+                check_file_writable(path, option)  # before the evaluation, not after it
         if confusion_png is not None:
             from .plot import check_available
 
@@ -602,6 +607,7 @@ def plot(
     from .plot import learning_curves
 
     try:
+        persist.check_file_writable(out, "--out")
         meta = persist.read_meta(Path(model))
         history = meta.get("history") or []
         if not history:

@@ -84,6 +84,19 @@ def check_writable(folder: Path) -> None:
         raise UsageError(f"{folder}: cannot write in {ancestor} (choose another --out)")
 
 
+def check_file_writable(path: Path, option: str) -> None:
+    """A UsageError unless a file could be written at path: its folder exists and this process
+    may write in it, and path is not a folder. For outputs written after long work."""
+    path = Path(path)
+    folder = path.absolute().parent
+    if path.is_dir():
+        raise UsageError(f"{path}: a folder, not a file (choose another {option})")
+    if not folder.is_dir():
+        raise UsageError(f"{path}: no folder {folder} (choose another {option})")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"{path}: cannot write in {folder} (choose another {option})")
+
+
 def save_model(folder: Path, params: dict[str, np.ndarray], meta: dict, extra_files: dict | None = None) -> None:
     meta = {"format_version": FORMAT_VERSION, **meta}
     write_folder_atomically(Path(folder), {WEIGHTS: params, META: meta, **(extra_files or {})})

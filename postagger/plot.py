@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import PostaggerError, reason
+from .errors import PostaggerError, UsageError, reason
 
 INSTALL = "matplotlib is not installed; install it with: pip install 'postagger[plot]' (or pip install matplotlib)"
 
@@ -94,9 +94,9 @@ def _save(fig, path, plt) -> Path:
     try:
         fig.savefig(path, dpi=120)
     except OSError as err:
-        raise PostaggerError(f"{path}: cannot write ({reason(err)})") from None
+        raise UsageError(f"{path}: cannot write ({reason(err)})") from None
     except ValueError as err:  # an extension matplotlib cannot write
-        raise PostaggerError(f"{path}: {err}") from None
+        raise UsageError(f"{path}: {err}") from None
     finally:
         plt.close(fig)
     return path

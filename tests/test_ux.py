@@ -91,6 +91,20 @@ def test_plots_are_drawn(treebank_model, tmp_path):
     assert result.stderr == f"wrote {tmp_path / 'noext.png'}\n" and min(png_size(tmp_path / "noext.png")) > 300
 
 
+@pytest.mark.parametrize("option", ["--confusion-csv", "--confusion-png", "plot --out"])
+@pytest.mark.parametrize("where, message", [("missing/x.out", "no folder"), (".", "a folder, not a file")])
+def test_an_output_that_cannot_be_written_is_refused_before_the_work(treebank_model, tmp_path, monkeypatch, option, where, message):
+    from postagger.tagger import RNNTagger
+
+    model, _ = treebank_model
+    monkeypatch.setattr(RNNTagger, "load", lambda *_: pytest.fail("the model was loaded before the output was checked"))
+    path = str(tmp_path / where)
+    args = ["plot", str(model), "--out", path] if option.startswith("plot") else ["evaluate", "--model", str(model), option, path]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and message in result.stderr and result.stderr.count("\n") == 1
+    assert f"choose another {option.split()[-1]}" in result.stderr
+
+
 def test_the_heatmap_shows_each_gold_tags_share_of_predictions():
     from postagger.plot import row_normalised
 
