@@ -374,12 +374,14 @@ class LaneWorker:
                 self.settle()
             except LaneWorkerError:
                 pass
+            if self._pending is not None and self._done.acquire(timeout=5.0):  # left running by an error in the caller
+                self._pending = None
             if self._pending is None:
                 self._shared["header"][0] = _STOP
                 self._go.release()
                 self._process.join(timeout=5.0)
             if self._process.is_alive():
-                self._process.terminate()
+                self._process.kill()  # not terminate(): the worker ignores SIGTERM, its caller's to handle
                 self._process.join()
         for key, private in self._private.items():
             owner = self._optimizer.state if "/" in key else self._params

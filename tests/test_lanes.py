@@ -86,6 +86,21 @@ def test_close_ends_the_process():
     assert worker._process.exitcode == 0
 
 
+def test_close_ends_the_process_when_the_caller_failed_between_a_command_and_its_answer():
+    """The worker ignores SIGTERM (its caller handles it), so close cannot leave it running a
+    command and then wait for it to be terminated."""
+    import threading
+
+    worker = lanes.LaneWorker(capacity=8, hidden=3, n_scores=16)
+    worker.start_forward(2, 2, np.zeros((3, 3), np.float32), np.zeros((3, 16), np.float32), np.zeros(0, np.int64))
+    closing = threading.Thread(target=worker.close, daemon=True)  # without finish_forward, as after an error
+    closing.start()
+    closing.join(timeout=30)
+    if closing.is_alive():
+        worker._process.kill()
+    assert not closing.is_alive() and not worker._process.is_alive() and worker._process.exitcode == 0
+
+
 @pytest.mark.parametrize("grad_rows", [200, 3])  # 3: too few for a batch's rows, so the caller updates them all
 def test_the_worker_updates_its_tables_as_the_caller_would(grad_rows):
     params, problem = _problem(0)
