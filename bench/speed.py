@@ -138,7 +138,8 @@ class Ours:
 
 class Torch:
     """The same network in PyTorch: one nn.Embedding per input group (summed), nn.RNN(tanh),
-    nn.Linear; cross-entropy, backward, clipping and an Adam step; 2 threads; our batches.
+    nn.Linear; cross-entropy, backward, clipping (but see optimizer) and an Adam step; 2 threads;
+    our batches.
 
     It differs from ours as the framework's modules do: the groups' embeddings (V_g, H) are
     shared by both directions, and nn.RNN multiplies them by its own input matrix W_ih (H, H)
@@ -198,7 +199,8 @@ class Torch:
             self.optimizers = [torch.optim.Adam(self.net.parameters(), lr=config.lr, fused=optimizer.startswith("fused"))]
         self.batches = self._tensors(train_corpus, config.batch_size, np.random.default_rng(0))
         self.words = [[w for w, _ in s] for s in test]
-        self.tag_batches = [self._packed(self.test_corpus, index) for index in length_batches(self.test_corpus.lengths, tag_batch)]
+        self.tag_batches = [self._packed(self.test_corpus, index)
+                            for index in length_batches(self.test_corpus.lengths, tag_batch)] if times_tagging else []
         self.train_rate()  # the first pass warms PyTorch up
 
     def _tensors(self, corpus, batch_size, rng):
@@ -244,7 +246,7 @@ class Torch:
             if g.is_sparse:
                 grads[i] = g.coalesce()
         norm = float(self.torch.sqrt(sum((g._values() if g.is_sparse else g).pow(2).sum() for g in grads)))
-        factor = self.config.clip / (norm + 1e-6)
+        factor = self.clip / (norm + 1e-6)
         if factor < 1:
             for p in self.net.parameters():
                 if p.grad is not None:

@@ -40,7 +40,7 @@ from functools import lru_cache
 from itertools import accumulate
 from pathlib import Path
 
-from .errors import CorpusNotFoundError, DataError, UsageError
+from .errors import CorpusNotFoundError, DataError, UsageError, first_line
 
 Sentence = list[tuple[str, str]]
 
@@ -136,8 +136,7 @@ def _damaged(resource: str, err: BaseException) -> str:
     name = resource.split("/")[1] if "/" in resource else resource
     candidates = (Path(folder) / path for folder in nltk_data_paths() for path in (resource, f"{resource}.zip"))
     where = next((str(path) for path in candidates if path.is_file() and not _readable_zip(path)), resource)
-    why = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return f"{where}: damaged ({why}); get it again with: python -m nltk.downloader -d {_shown(PROJECT_DATA)} {name}"
+    return f"{where}: damaged ({first_line(err)}); get it again with: python -m nltk.downloader -d {_shown(PROJECT_DATA)} {name}"
 
 
 def _require(resource_path: str, package: str, name: str) -> None:

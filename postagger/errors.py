@@ -30,3 +30,9 @@ class UsageError(PostaggerError):
 def reason(err: OSError) -> str:
     """What went wrong, for a one-line message: "no space left on device"."""
     return (err.strerror or str(err)).lower()
+
+
+def first_line(err: BaseException) -> str:
+    """An exception's message cut to its first line (numpy's and zipfile's run on), or its name."""
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__

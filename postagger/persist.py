@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelError, UsageError, reason
+from .errors import ModelError, UsageError, first_line, reason
 
 FORMAT_VERSION = 2  # 2: one input table per group holding both directions (1: one per direction)
 WEIGHTS, META, HISTORY = "weights.npz", "model.json", "history.json"
@@ -112,7 +112,7 @@ def read_json(path: Path) -> dict:
         raise ModelError(f"{path}: cannot read ({reason(err)})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         line = f":{err.lineno}" if isinstance(err, json.JSONDecodeError) else ""
-        raise ModelError(f"{path}{line}: not valid JSON ({_first_line(err)})") from None
+        raise ModelError(f"{path}{line}: not valid JSON ({first_line(err)})") from None
     if not isinstance(data, dict):
         raise ModelError(f"{path}: expected a JSON object")
     return data
@@ -162,9 +162,4 @@ def load_arrays(path: Path) -> dict[str, np.ndarray]:
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
         if "pickle" in str(err):  # numpy's guess for any file that is not .npy or .npz: no pickle is read here
             raise ModelError(f"{path}: not an .npz archive of arrays (truncated or corrupt)") from None
-        raise ModelError(f"{path}: truncated or corrupt ({_first_line(err)})") from None
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
+        raise ModelError(f"{path}: truncated or corrupt ({first_line(err)})") from None
