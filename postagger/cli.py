@@ -12,6 +12,7 @@ import io
 import json
 import os
 import sys
+import time
 from dataclasses import fields
 from enum import Enum
 from pathlib import Path
@@ -237,6 +238,7 @@ def train(
     max_sentences: Annotated[Optional[int], typer.Option(min=1, help="Train on the first N training sentences only.")] = None,
     keep_traces: Annotated[bool, typer.Option(help="Keep empty elements: treebank's -NONE- traces, cess_esp's elided subjects (*0*).")] = False,
     resume: Annotated[Optional[Path], typer.Option(help="Carry on from a checkpoint folder left by an interrupted run, with its settings (other training options are refused), saving beside it.")] = None,
+    checkpoint_every: Annotated[float, typer.Option(min=0.0, metavar="SECONDS", help="Seconds of training between checkpoints, each saved at the end of an epoch (0: after every epoch). A signal always saves one.")] = 30.0,
     parallel: Annotated[Optional[bool], typer.Option("--parallel/--no-parallel", help="Run the right-to-left direction of a one-layer bidirectional Elman network, and half of the input tables' updates, in a second process on the other core. Default: on Linux with two cores or more. The model is the same either way (with the default one BLAS thread: two processes use one each).", show_default=False)] = None,
     quiet: Annotated[bool, QUIET] = False,
 ) -> None:
@@ -244,8 +246,9 @@ def train(
     epoch on dev.
 
     Ctrl-C (SIGINT) or SIGTERM stops after the current batch and saves a checkpoint next to
-    --out (OUT.checkpoint, also written after every epoch); --resume continues from it and ends
-    with the same weights as an uninterrupted run. --out is replaced only when training ends.
+    --out (OUT.checkpoint, also written at the end of an epoch every --checkpoint-every seconds);
+    --resume continues from it and ends with the same weights as an uninterrupted run. --out is
+    replaced only when training ends.
 
     \b
     Examples:
@@ -255,6 +258,7 @@ def train(
       postagger train --train-file en_ewt-train.conllu --dev-file en_ewt-dev.conllu --column xpos
       postagger train --cell lstm --out models/lstm
       postagger train --resume models/tagger.checkpoint
+      postagger train --corpus brown --checkpoint-every 0    # a checkpoint after every epoch
       postagger train --max-sentences 200 --epochs 2 --out models/tiny
       postagger train --epochs 30 --patience 3      # stop when dev accuracy stalls
       postagger train --no-parallel    # one process, one core
@@ -268,7 +272,7 @@ def train(
     try:
         if resume is not None:
             given = [f"--{name.replace('_', '-')}" for name in ctx.params if name not in ("resume", "quiet", "parallel")
-                     and ctx.get_parameter_source(name).name in ("COMMANDLINE", "ENVIRONMENT")]
+                     and name != "checkpoint_every" and ctx.get_parameter_source(name).name in ("COMMANDLINE", "ENVIRONMENT")]
             if given:
                 raise UsageError(f"--resume carries on with the checkpoint's own settings and saves beside it; "
                                  f"drop {', '.join(given)}")
@@ -308,10 +312,16 @@ def train(
         def save_checkpoint(at_state):
             with _saving(checkpoint, checkpoint):
                 tagger.save_checkpoint(checkpoint, at_state, out=str(out.absolute()), source=source, **info)
+            saved.append(time.monotonic())
+
+        def save_epoch(at_state):  # a checkpoint of a few epochs' weights and moments is tens of MB
+            if time.monotonic() - saved[-1] >= checkpoint_every:
+                save_checkpoint(at_state)
 
         progress = TrainProgress(reporter, config.epochs)
+        saved = [time.monotonic()]  # when training started, then when each checkpoint was saved
         with reporter, _StopOnSignal(progress, reporter) as stopper:
-            tagger.fit(train_sents, dev_sents or None, callback=progress, resume=state, on_epoch_saved=save_checkpoint)
+            tagger.fit(train_sents, dev_sents or None, callback=progress, resume=state, on_epoch_saved=save_epoch)
             if not tagger.state_.finished:
                 save_checkpoint(tagger.state_)
             else:
@@ -320,7 +330,7 @@ def train(
     except TrainingDiverged as err:
         kept = f"{out} was left as it was" if out.exists() else "no model was saved"
         if checkpoint.exists():
-            kept += f"; {checkpoint} holds the last good epoch"
+            kept += f"; {checkpoint} holds the last saved epoch"
         _fail(TrainingDiverged(f"{err}; {kept}"))
     except PostaggerError as err:
         _fail(err)

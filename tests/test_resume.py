@@ -149,7 +149,7 @@ def test_resuming_a_checkpoint_without_its_training_source_is_one_line(tmp_path)
 
 ENV = {**os.environ, "PYTHONPATH": os.getcwd(),  # NLTK_DATA made absolute: some runs start in another folder
        "NLTK_DATA": os.pathsep.join(map(os.path.abspath, filter(None, os.environ.get("NLTK_DATA", "").split(os.pathsep))))}
-TRAIN = [sys.executable, "-m", "postagger", "train", "--max-sentences", "1500", "--epochs", "3", "--hidden", "32"]
+TRAIN = [sys.executable, "-m", "postagger", "train", "--max-sentences", "1500", "--epochs", "6", "--hidden", "32"]
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +168,7 @@ def test_a_signal_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(tmp
     proc = subprocess.Popen([*TRAIN, "--out", "cut"], env=ENV, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
     for line in proc.stderr:
         if line.startswith("epoch"):
-            time.sleep(0.2)
+            time.sleep(0.05)  # into epoch 2: an epoch takes about 0.1 s here, and the signal must land before the end
             proc.send_signal(signum)
             break
     rest = proc.stderr.read()
@@ -207,7 +207,8 @@ def test_a_diverging_loss_stops_training_and_keeps_the_old_model(tmp_path, saved
     assert (tmp_path / "m" / "weights.npz").read_bytes() == before
 
 
-def test_a_failed_save_is_one_line_and_keeps_the_old_model(tmp_path, saved_from_file, monkeypatch):
+@pytest.mark.parametrize("every, failing", [("0", "m.checkpoint"), ("30", "m")])  # the first save: a checkpoint or the model
+def test_a_failed_save_is_one_line_and_keeps_the_old_model(tmp_path, saved_from_file, monkeypatch, every, failing):
     from postagger import persist
 
     base, before = saved_from_file
@@ -216,10 +217,27 @@ def test_a_failed_save_is_one_line_and_keeps_the_old_model(tmp_path, saved_from_
         raise OSError(28, "No space left on device", str(folder))
 
     monkeypatch.setattr(persist, "write_folder_atomically", disk_full)
-    result = CliRunner().invoke(app, [*base, "--quiet"])
+    result = CliRunner().invoke(app, [*base, "--checkpoint-every", every, "--quiet"])
     assert result.exit_code == 1, result.output
-    assert result.stderr == f"error: {tmp_path / 'm.checkpoint'}: cannot write (no space left on device); no checkpoint was saved\n"
+    assert result.stderr == f"error: {tmp_path / failing}: cannot write (no space left on device); no checkpoint was saved\n"
     assert (tmp_path / "m" / "weights.npz").read_bytes() == before
+
+
+@pytest.mark.parametrize("every, written", [("30", ["m"]), ("0", ["m.checkpoint", "m.checkpoint", "m"])])
+def test_checkpoints_are_saved_at_the_end_of_an_epoch_every_checkpoint_every_seconds(tmp_path, monkeypatch, every, written):
+    """A short training saves only its model; with --checkpoint-every 0 a checkpoint follows every
+    epoch but the last, and goes when the model is saved."""
+    from postagger import persist
+
+    path = tmp_path / "train.tsv"
+    write_tsv(path, tiny_corpus(60))
+    saves, save = [], persist.write_folder_atomically
+    monkeypatch.setattr(persist, "write_folder_atomically", lambda folder, files: (saves.append(folder.name), save(folder, files)))
+    result = CliRunner().invoke(app, ["train", "--train-file", str(path), "--hidden", "8", "--epochs", "3",
+                                      "--out", str(tmp_path / "m"), "--checkpoint-every", every, "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert saves == written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "train.tsv"]
 
 
 @pytest.mark.parametrize("out, message", [
