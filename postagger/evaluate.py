@@ -29,14 +29,16 @@ def score(gold: Sequence[str], pred: Sequence[str], known: Sequence[bool]) -> di
     """
     if not (len(gold) == len(pred) == len(known)):
         raise ValueError("gold, pred and known must have the same length")
-    gold_a, pred_a, known_a = np.asarray(gold, dtype=object), np.asarray(pred, dtype=object), np.asarray(known, dtype=bool)
     gold_counts = Counter(gold)
     counts = gold_counts + Counter(pred)
     labels = sorted(counts, key=lambda t: (-gold_counts[t], -counts[t], t))
-    columns = precision_recall_fscore_support(gold, pred, labels=labels, average=None, zero_division=0)
+    number = {tag: i for i, tag in enumerate(labels)}  # scikit-learn sorts strings 5-10x slower than ints
+    gold_a, pred_a = (np.fromiter(map(number.__getitem__, tags), dtype=np.intp, count=len(tags)) for tags in (gold, pred))
+    known_a, ids = np.asarray(known, dtype=bool), np.arange(len(labels))
+    columns = precision_recall_fscore_support(gold_a, pred_a, labels=ids, average=None, zero_division=0)
     per_tag = {tag: {"precision": float(p), "recall": float(r), "f1-score": float(f), "support": int(n)}
                for tag, p, r, f, n in zip(labels, *columns)}
-    matrix = confusion_matrix(gold, pred, labels=labels)
+    matrix = confusion_matrix(gold_a, pred_a, labels=ids)
     return {
         "accuracy": _accuracy(gold_a, pred_a),
         "known_accuracy": _accuracy(gold_a[known_a], pred_a[known_a]),
