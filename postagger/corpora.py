@@ -22,8 +22,8 @@ that says how to get it.
 
 NLTK's readers take seconds to parse a corpus (treebank 1.0 s, brown 2.4 s, after 0.9 s to import
 nltk), so each parse is kept as JSON in a cache folder (see cache_folder) and read back (treebank
-in 0.04 s, without importing nltk) while the corpus files, NLTK's version and this module's
-CACHE_VERSION stay the same.
+in 0.04 s, without importing nltk) while the corpus files' contents, NLTK's version and this
+module's CACHE_VERSION stay the same.
 """
 
 from __future__ import annotations
@@ -266,9 +266,10 @@ def _find_here(path: str) -> str | None:
 
 
 def _stamp(name: str, tagset: str, find) -> dict | None:
-    """What a parse depends on: the versions, and the size and modification time of every file
-    of the corpus (and of the universal mapping, for that tagset) as find(resource) locates
-    them; None when one is not found."""
+    """What a parse depends on: the versions, and the name, size and CRC-32 of every file of the
+    corpus (and of the universal mapping, for that tagset) as find(resource) locates them; None
+    when one is not found. Contents, not modification times: a data folder copied or laid again
+    keeps its parses (the CRC of all the corpora here, 14 MB, takes 15 ms)."""
     resources = [f"corpora/{name}"] + (["taggers/universal_tagset"] if tagset == "universal" else [])
     files = []
     for resource in resources:
@@ -278,9 +279,19 @@ def _stamp(name: str, tagset: str, find) -> dict | None:
         root = Path(found)
         for path in sorted(root.rglob("*")) if root.is_dir() else [root]:
             if path.is_file():
-                info = path.stat()
-                files.append([str(path), info.st_size, info.st_mtime_ns])
+                files.append([path.relative_to(root.parent).as_posix(), path.stat().st_size, _crc32(path)])
     return {"version": CACHE_VERSION, "nltk": _nltk_version(), "files": files}
+
+
+def _crc32(path: Path) -> int | None:
+    crc = 0
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                crc = zlib.crc32(chunk, crc)
+    except OSError:  # unreadable: no parse is kept for it (NLTK's reader will say why)
+        return None
+    return crc
 
 
 def _nltk_version() -> str:

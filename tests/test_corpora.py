@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 
 import pytest
 
@@ -177,9 +178,22 @@ def test_a_parse_is_cached_and_read_back_until_the_corpus_changes(indian_copy):
     first = load_afresh()
     assert cached.is_file() and parses == ["indian"]
     assert load_afresh() == first and parses == ["indian"]  # read from the cache, not parsed
-    os.utime(corpus_file, ns=(1, 1))  # the corpus file changed
+    with zipfile.ZipFile(corpus_file, "a") as archive:  # the corpus file changed
+        archive.writestr("indian/NOTE", "added\n")
     assert load_afresh() == first and parses == ["indian", "indian"]
     assert load_afresh() == first and len(parses) == 2
+
+
+def test_a_corpus_laid_again_with_other_times_keeps_its_parse(indian_copy, tmp_path, monkeypatch):
+    """The cache goes by the files' contents: a data folder copied elsewhere, or laid again with
+    new modification times, is not parsed again."""
+    corpus_file, cached, parses = indian_copy
+    first = load_afresh()
+    os.utime(corpus_file, ns=(1, 1))
+    moved = tmp_path / "moved"
+    shutil.copytree(corpus_file.parent.parent, moved)
+    monkeypatch.setenv("NLTK_DATA", str(moved))
+    assert load_afresh() == first and parses == ["indian"]
 
 
 def test_a_corpus_found_only_in_nltks_own_paths_is_cached_too(indian_copy, monkeypatch, tmp_path):
