@@ -238,6 +238,7 @@ class LaneWorker:
         self._pending = None  # the command the worker is running
         self._sent, self._poller = 0, _Poller()  # commands sent
         self._params, self._optimizer, self._updates, self._private = params, optimizer, updates, {}
+        layers._csc_kernel()  # scipy's import, which the first batch would wait for, while the worker starts
         try:
             self._wait(_START_TIMEOUT)
         except LaneWorkerError:
