@@ -4,7 +4,7 @@ Both taggers train on each corpus's train split (ours also reads dev to pick its
 and are scored on the test split. Unknown words are test words absent from the train split, the
 same set for both. Prints one table and writes it to bench/results/accuracy.md.
 
-    python bench/accuracy.py                       # treebank, conll2000, brown (about 25 min)
+    python bench/accuracy.py                       # treebank, conll2000, brown (about 4 min here)
     python bench/accuracy.py --corpora treebank    # one corpus
     python bench/accuracy.py --cells rnn,lstm,gru  # one row per cell
 """
