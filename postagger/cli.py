@@ -271,8 +271,8 @@ def train(
     reporter = Reporter(quiet)
     try:
         if resume is not None:
-            given = [f"--{name.replace('_', '-')}" for name in ctx.params if name not in ("resume", "quiet", "parallel")
-                     and name != "checkpoint_every" and ctx.get_parameter_source(name).name in ("COMMANDLINE", "ENVIRONMENT")]
+            given = [f"--{name.replace('_', '-')}" for name in ctx.params if name not in ("resume", "quiet", "parallel", "checkpoint_every")
+                     and ctx.get_parameter_source(name).name in ("COMMANDLINE", "ENVIRONMENT")]
             if given:
                 raise UsageError(f"--resume carries on with the checkpoint's own settings and saves beside it; "
                                  f"drop {', '.join(given)}")
@@ -314,7 +314,7 @@ def train(
                 tagger.save_checkpoint(checkpoint, at_state, out=str(out.absolute()), source=source, **info)
             saved.append(time.monotonic())
 
-        def save_epoch(at_state):  # a checkpoint of a few epochs' weights and moments is tens of MB
+        def save_epoch(at_state):  # not after every epoch: a checkpoint (weights twice, Adam's moments) is tens of MB
             if time.monotonic() - saved[-1] >= checkpoint_every:
                 save_checkpoint(at_state)
 
