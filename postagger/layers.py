@@ -225,11 +225,18 @@ def rnn_scores_packed(table: np.ndarray, ids: np.ndarray, Wh: np.ndarray, Wy: np
     return y
 
 
-def rnn_backward(dh: np.ndarray, cache: tuple, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def rnn_backward(dh: np.ndarray, cache: tuple, out: np.ndarray | None = None,
+                 padded: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """dh (D, T, N, H), the loss gradient reaching each h[:, t] from above.
 
     Returns dx (D, T, N, H) (into out when given) and dWh (D, H, H). The gradient from
     h[:, t+1] (dh_next) is added to dh[:, t] before going through tanh.
+
+    padded: positions in (D*T*N) of steps whose input was forced to zero before any real step
+    (the right-to-left lane's padding), where the state is exactly 0 and no weight acts: the
+    gradient stops there. Carried on through hundreds of such steps it would be multiplied by
+    Wh^T at each (tanh' = 1 at h = 0), overflow float32 and turn dWh into NaN (0 * inf); it
+    adds nothing, since h and dx there are 0.
     """
     h, Wh = cache
     D, T, N, H = h.shape
@@ -237,7 +244,10 @@ def rnn_backward(dh: np.ndarray, cache: tuple, out: np.ndarray | None = None) ->
     np.subtract(1.0, dpre, out=dpre)  # in place: numpy's elision of big chained temporaries is slow
     dh_next = np.zeros((D, N, H), dtype=h.dtype)
     WhT = np.ascontiguousarray(Wh.transpose(0, 2, 1))
+    stops = padding_starts(padded, D, T, N) if padded is not None and len(padded) else {}
     for t in range(T - 1, -1, -1):
+        if t in stops:
+            dh_next[stops[t]] = 0.0
         dh_next += dh[:, t]
         dpre[:, t] *= dh_next
         if t:  # at t = 0 it would be the gradient of the zero initial state
@@ -246,6 +256,19 @@ def rnn_backward(dh: np.ndarray, cache: tuple, out: np.ndarray | None = None) ->
     h_prev = h[:, :-1].reshape(D, -1, H)  # (D, (T-1)*N, H)
     dWh = np.matmul(h_prev.transpose(0, 2, 1), dpre[:, 1:].reshape(D, -1, H))
     return dpre, dWh
+
+
+def padding_starts(padded: np.ndarray, D: int, T: int, N: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Step t -> (lanes, sequences) whose padding begins at t going backward in time: padded at t,
+    a real step at t+1. padded: positions in (D*T*N). Padding at a lane's end has none."""
+    flags = np.zeros(D * T * N + N, dtype=bool)
+    flags[padded] = True
+    steps = padded // N % T
+    starts = padded[~flags[padded + N] & (steps < T - 1)]  # the next step real, in the same lane
+    if not len(starts):
+        return {}
+    d, t, n = starts // (T * N), starts // N % T, starts % N
+    return {step: (d[t == step], n[t == step]) for step in set(t.tolist())}
 
 
 # ---------------------------------------------------------------- gated cells
@@ -275,7 +298,7 @@ def rnn_lane_backward(dy: np.ndarray, cache: tuple, padded: np.ndarray, out: np.
     T, N, H = h.shape
     dWy = h.reshape(T * N, H).T @ dy
     dh = (dy @ Wy.T).reshape(1, T, N, H)
-    dx, dWh = rnn_backward(dh, (h[None], Wh[None]), out=None if out is None else out[None])
+    dx, dWh = rnn_backward(dh, (h[None], Wh[None]), out=None if out is None else out[None], padded=padded)
     dx.reshape(T * N, H)[padded] = 0.0
     return dx[0], dWh[0], dWy
 

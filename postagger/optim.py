@@ -58,11 +58,14 @@ class Optimizer:
         self.state: dict[str, np.ndarray] = {}
 
     def step(self, params: dict[str, np.ndarray], grads: dict, helper=None, wait: bool = True) -> float:
-        """Returns the gradient norm before clipping. helper: a lanes.LaneWorker that applies the
+        """Returns the gradient norm before clipping; raises FloatingPointError, updating nothing,
+        when it is not finite. helper: a lanes.LaneWorker that applies the
         step to some of the tables in its own process (see its start_update); with wait=False it
         may still be doing so on return, until helper.settle() (its next batch waits for it)."""
         grad_squares = {k: squares(g) for k, g in grads.items()}  # for the norm, and kept for row-wise Adam
         norm = global_norm(grads, grad_squares)
+        if not np.isfinite(norm):  # before any weight is touched
+            raise FloatingPointError(f"the gradients' norm is {norm}")
         self.steps += 1
         elsewhere = helper.start_update(self, grads, grad_squares, norm) if helper is not None else ()
         self.apply(params, {k: g for k, g in grads.items() if k not in elsewhere} if elsewhere else grads,

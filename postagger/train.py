@@ -249,7 +249,12 @@ def _train_epochs(state: TrainState, optimizer, train, dev, cfg: TrainConfig, ca
             if not np.isfinite(loss):
                 raise TrainingDiverged(f"training stopped: the loss became {loss} in epoch {epoch}, batch {i + 1}; "
                                        f"try a lower --lr or --clip")
-            optimizer.step(params, grads, helper=lanes, wait=False)
+            try:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    optimizer.step(params, grads, helper=lanes, wait=False)
+            except FloatingPointError as err:
+                raise TrainingDiverged(f"training stopped: {err} in epoch {epoch}, batch {i + 1}, whose loss was "
+                                       f"{float(loss):.4g}; try a lower --lr or --clip") from None
             n_tokens, before_next = batch.n_tokens, rng.bit_generator.state  # where a resumed run starts
             batch = make_batch(train, batches[i + 1], rng) if i + 1 < len(batches) else None  # while the worker updates
             _settle(lanes)  # its tables, before anyone (a callback) reads them

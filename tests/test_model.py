@@ -39,8 +39,9 @@ def test_gradcheck_passes(shape):
     assert max(report.values()) < 1e-6
 
 
-def _backward_without_dh_next(dh, cache):
-    """The classic BPTT bug: each step's gradient never reaches the step before it."""
+def _backward_without_dh_next(dh, cache, padded=None):
+    """The classic BPTT bug: each step's gradient never reaches the step before it. (padded:
+    layers.rnn_backward's, where the gradient stops anyway.)"""
     h, Wh = cache
     dpre = dh * (1.0 - h * h)
     h_prev = h[:, :-1].reshape(h.shape[0], -1, h.shape[-1])
@@ -120,6 +121,31 @@ def test_padding_does_not_change_loss_or_gradients(cell):
     assert loss_p == pytest.approx(loss, rel=1e-12)
     for name in params:
         np.testing.assert_allclose(grads_p[name], grads[name], rtol=1e-10, atol=1e-14)
+
+
+def test_the_gradient_stops_at_the_right_to_left_lanes_padding():
+    """A sentence of 300 tokens beside one of 2: in float32, with recurrent weights of norm 1.5,
+    the short one's right-to-left lane is padded for 298 steps, where its state is 0 and tanh' is
+    1. Carried through them, its gradient grew 1.5x a step, overflowed and made dWh NaN; it must
+    stop there, leaving each weight's gradient the token-weighted mean of the two sentences'."""
+    params, _ = gradcheck.random_problem(seq_len=3, batch=2, bidirectional=True, vocab=11, groups=0)
+    params = {k: v.astype(np.float32) for k, v in params.items()}
+    for key in ("Whh", "Whh_b"):
+        params[key] = 1.5 * np.linalg.qr(np.random.default_rng(1).normal(size=params[key].shape))[0].astype(np.float32)
+    rng = np.random.default_rng(2)
+    lengths = (300, 2)
+    words = np.zeros((2, 300), dtype=np.int64)
+    tags = np.zeros((2, 300), dtype=np.int64)
+    mask = (np.arange(300)[None, :] < np.array(lengths)[:, None]).astype(np.int64)
+    for row, n in enumerate(lengths):
+        words[row, :n], tags[row, :n] = rng.integers(1, 11, n), rng.integers(0, 6, n)
+    _, grads = model.loss_and_grads(params, words, tags, mask)
+    alone = [model.loss_and_grads(params, words[r : r + 1, :n], tags[r : r + 1, :n], mask[r : r + 1, :n])[1]
+             for r, n in enumerate(lengths)]
+    for name in params:
+        assert np.isfinite(grads[name]).all(), name
+        expected = (lengths[0] * alone[0][name] + lengths[1] * alone[1][name]) / sum(lengths)
+        np.testing.assert_allclose(grads[name], expected, rtol=1e-3, atol=1e-6, err_msg=name)
 
 
 def test_architecture_is_read_from_the_keys():

@@ -134,3 +134,20 @@ def test_adam_follows_the_textbook_over_several_steps(sparse):
         opt.step(params, {"W": RowGrad(np.arange(6), g) if sparse else g})
     np.testing.assert_allclose(params["W"], textbook_adam(start, grads, 0.05), rtol=1e-10)
 
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_step_with_a_non_finite_gradient_raises_and_changes_nothing(bad):
+    """Training stops at the batch that went wrong, with the weights and the moments as they were."""
+    params = {"W": np.ones((3, 2), dtype=np.float32), "E": np.ones((5, 2), dtype=np.float32)}
+    opt = Adam(lr=0.1, clip=5.0, rowwise=True)
+    opt.step(params, {"W": np.full((3, 2), 0.5, np.float32), "E": RowGrad(np.array([1, 3]), np.ones((2, 2), np.float32))})
+    before = {k: v.copy() for k, v in params.items()}, {k: v.copy() for k, v in opt.state.items()}, opt.steps
+    grad = np.full((3, 2), 0.5, np.float32)
+    grad[1, 1] = bad
+    with pytest.raises(FloatingPointError, match="norm is"):
+        opt.step(params, {"W": grad, "E": RowGrad(np.array([0]), np.ones((1, 2), np.float32))})
+    for k in params:
+        np.testing.assert_array_equal(params[k], before[0][k])
+    for k in opt.state:
+        np.testing.assert_array_equal(opt.state[k], before[1][k])
+    assert opt.steps == before[2]
