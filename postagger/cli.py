@@ -335,6 +335,9 @@ def train(
     except PostaggerError as err:
         _fail(err)
     except KeyboardInterrupt:
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # more Ctrl-Cs would interrupt the clean-up at exit
         say("aborted; the last checkpoint (if any) and any existing model are unchanged")
         raise typer.Exit(code=130)
     if not tagger.state_.finished:

@@ -17,6 +17,8 @@ library (and, in the worker, the model and the optimizer).
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -187,6 +189,21 @@ def _serve(block, layout: list, updates: tuple, optimizer_spec, arch, go, done, 
         done.release()
 
 
+@contextlib.contextmanager
+def _signals_held():
+    """SIGINT and SIGTERM blocked in this thread: one that comes meanwhile waits, and a process
+    started meanwhile inherits them blocked, so that a Ctrl-C during its start-up cannot end it
+    with a traceback before it ignores them."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
 def _row_offset(base: np.ndarray, rows: np.ndarray) -> int | None:
     """Where rows, a block of base's rows, starts in base; None if it is not one."""
     if rows.dtype != base.dtype or rows.ndim != 2 or rows.shape[1] != base.shape[1] or not rows.flags.c_contiguous:
@@ -233,16 +250,27 @@ class LaneWorker:
             target=_serve, args=(self._block, layout, updates, spec, arch, self._go, self._done, os.getpid()),
             daemon=True, name=_NAME,
         )
-        self._process.start()
+        with _signals_held():  # the worker is born with them blocked, and ignores them: its caller's to handle
+            self._process.start()
+        # At exit Python joins its child processes after sending them SIGTERM, which the worker
+        # ignores: a worker left unclosed by a Ctrl-C between here and the caller's `with` would
+        # hang the exit, so it is killed first (exit functions run last registered, first).
+        self._kill_at_exit = self._process.kill
+        atexit.register(self._kill_at_exit)
         self.batch = 0  # batches started: a cache of an earlier one is stale
         self._pending = None  # the command the worker is running
         self._sent, self._poller = 0, _Poller()  # commands sent
         self._params, self._optimizer, self._updates, self._private = params, optimizer, updates, {}
-        layers._csc_kernel()  # scipy's import, which the first batch would wait for, while the worker starts
         try:
+            layers._csc_kernel()  # scipy's import, which the first batch would wait for, while the worker starts
             self._wait(_START_TIMEOUT)
         except LaneWorkerError:
             raise LaneWorkerError(f"the second process did not start (exit code {self._process.exitcode})") from None
+        except BaseException:  # Ctrl-C: no close() follows
+            self._process.kill()
+            self._process.join()
+            atexit.unregister(self._kill_at_exit)
+            raise
         for t in keys:  # into shared memory, kept where they were
             for slot in slots[t]:
                 key, owner = (t, params) if not slot else (f"{t}/{slot}", optimizer.state)
@@ -384,6 +412,7 @@ class LaneWorker:
             if self._process.is_alive():
                 self._process.kill()  # not terminate(): the worker ignores SIGTERM, its caller's to handle
                 self._process.join()
+        atexit.unregister(self._kill_at_exit)
         for key, private in self._private.items():
             owner = self._optimizer.state if "/" in key else self._params
             if private is None:

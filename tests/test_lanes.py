@@ -1,6 +1,12 @@
 """The right-to-left lane in a second process (lanes.LaneWorker) gives exactly the numbers of
 one process: scores, gradients and trained weights, bit for bit."""
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -99,6 +105,25 @@ def test_close_ends_the_process_when_the_caller_failed_between_a_command_and_its
     if closing.is_alive():
         worker._process.kill()
     assert not closing.is_alive() and not worker._process.is_alive() and worker._process.exitcode == 0
+
+
+def test_a_worker_left_unclosed_does_not_hang_the_exit(tmp_path):
+    """A Ctrl-C between the worker's start and the caller's `with` left it unclosed; Python's exit
+    then sent it SIGTERM, which it ignores, and waited for it for ever."""
+    script = tmp_path / "leave.py"
+    script.write_text("from postagger import lanes\n"
+                      "if __name__ == '__main__':\n"
+                      "    worker = lanes.LaneWorker(capacity=8, hidden=3, n_scores=16)\n"
+                      "    print(worker._process.pid, flush=True)\n")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": os.getcwd()})
+    pid = int(proc.stdout.readline())
+    try:
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.parametrize("grad_rows", [200, 3])  # 3: too few for a batch's rows, so the caller updates them all
