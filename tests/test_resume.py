@@ -198,11 +198,15 @@ def saved_from_file(tmp_path):
     return base, (tmp_path / "m" / "weights.npz").read_bytes()
 
 
-def test_a_diverging_loss_stops_training_and_keeps_the_old_model(tmp_path, saved_from_file):
+@pytest.mark.parametrize("extra, said", [
+    (["--lr", "1e38"], "the loss became"),  # caught by the next batch's loss
+    (["--lr", "1e39", "--epochs", "1", "--batch-size", "64"], "became infinite in epoch 1, batch 1"),  # the last update: no loss follows
+])
+def test_a_diverging_loss_stops_training_and_keeps_the_old_model(tmp_path, saved_from_file, extra, said):
     base, before = saved_from_file
-    result = CliRunner().invoke(app, [*base, "--optimizer", "sgd", "--lr", "1e38", "--clip", "0", "--quiet"])
+    result = CliRunner().invoke(app, [*base, "--optimizer", "sgd", "--clip", "0", *extra, "--quiet"])
     assert result.exit_code == 1
-    assert result.stderr.startswith("error: training stopped: the loss became") and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: training stopped: ") and said in result.stderr and result.stderr.count("\n") == 1
     assert "left as it was" in result.stderr
     assert (tmp_path / "m" / "weights.npz").read_bytes() == before
 
