@@ -298,6 +298,9 @@ def train(
                 source = {"corpus": corpus, "tagset": tagset.value, "keep_traces": keep_traces}
             check_writable(out)  # before _checkpoint_folder, which needs a name (not . or /)
             tagger, state, checkpoint = RNNTagger(config), None, _checkpoint_folder(out)
+            if (checkpoint / "model.json").exists():  # a fresh run would replace it, or delete it when done
+                raise UsageError(f"{checkpoint}: holds an interrupted training; carry it on with "
+                                 f"`postagger train --resume {checkpoint}`, or delete it to start afresh")
         tagger.parallel = parallel
         for folder in (out, checkpoint):
             check_replaceable(folder)

@@ -227,6 +227,20 @@ def test_a_failed_save_is_one_line_and_keeps_the_old_model(tmp_path, saved_from_
     assert (tmp_path / "m" / "weights.npz").read_bytes() == before
 
 
+def test_a_fresh_training_leaves_an_interrupted_ones_checkpoint_alone(tmp_path, saved_from_file):
+    """It would have replaced it, or deleted it on finishing: the interrupted run's work, lost."""
+    base, before = saved_from_file
+    stopped = RNNTagger(TrainConfig(**CONFIG)).fit(tiny_corpus(60), callback=StopAfter(2))
+    stopped.save_checkpoint(tmp_path / "m.checkpoint", corpus="tiny")
+    kept = {p.name: p.read_bytes() for p in (tmp_path / "m.checkpoint").iterdir()}
+    result = CliRunner().invoke(app, [*base, "--quiet"])
+    assert result.exit_code == 2
+    assert result.stderr == (f"error: {tmp_path / 'm.checkpoint'}: holds an interrupted training; carry it on with "
+                             f"`postagger train --resume {tmp_path / 'm.checkpoint'}`, or delete it to start afresh\n")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "m.checkpoint").iterdir()} == kept
+    assert (tmp_path / "m" / "weights.npz").read_bytes() == before
+
+
 @pytest.mark.parametrize("every, written", [("30", ["m"]), ("0", ["m.checkpoint", "m.checkpoint", "m"])])
 def test_checkpoints_are_saved_at_the_end_of_an_epoch_every_checkpoint_every_seconds(tmp_path, monkeypatch, every, written):
     """A short training saves only its model; with --checkpoint-every 0 a checkpoint follows every
