@@ -7,6 +7,7 @@ save never leaves a broken model where a good one stood.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -35,8 +36,10 @@ def write_folder_atomically(folder: Path, files: dict[str, bytes | np.ndarray | 
     folder = Path(folder)
     check_replaceable(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    _clear_leftovers(folder)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.{os.getpid()}-", suffix=".tmp", dir=folder.parent))
     staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private (0700); a model folder is as any other
+    old = None
     try:
         for name, content in files.items():
             path = staging / name
@@ -49,16 +52,47 @@ def write_folder_atomically(folder: Path, files: dict[str, bytes | np.ndarray | 
                 path.write_bytes(content)
             with open(path, "rb") as handle:
                 os.fsync(handle.fileno())
-        old = None
         if folder.exists():
             old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
             os.replace(folder, old)
         os.replace(staging, folder)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
+    except BaseException:  # a Ctrl-C between the two renames included: the old folder goes back
+        if old is not None and old.exists() and not folder.exists():
+            os.replace(old, folder)
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _clear_leftovers(folder: Path) -> None:
+    """What a save killed outright (kill -9, a power cut) left beside folder: its staging folder
+    (.NAME.PID-*.tmp), removed, and the folder it had moved aside (.NAME.old-PID), put back
+    when nothing took its place, else removed. Only a dead process's leftovers are touched."""
+    for path in folder.parent.glob(f".{glob.escape(folder.name)}.*"):
+        rest = path.name[len(folder.name) + 2 :]
+        if rest.startswith("old-"):
+            pid = rest[4:]
+        elif rest.endswith(".tmp") and "-" in rest:
+            pid = rest.split("-", 1)[0]
+        else:
+            continue
+        if not pid.isdigit() or _alive(int(pid)) or not path.is_dir() or path.is_symlink():
+            continue
+        if rest.startswith("old-") and not folder.exists():
+            os.replace(path, folder)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's
+        return True
+    return True
 
 
 def check_replaceable(folder: Path) -> None:

@@ -267,3 +267,53 @@ def test_an_out_that_cannot_be_written_stops_before_training(tmp_path, monkeypat
     result = CliRunner().invoke(app, ["train", "--out", out, "--max-sentences", "10", "--epochs", "1"])
     assert result.exit_code == 2 and message in result.stderr and result.stderr.count("\n") == 1, result.output
     assert "training on" not in result.stderr and (tmp_path / "file").read_text() == "mine"
+
+
+# ---------------------------------------------------------------- saves cut short
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_save_cut_between_its_renames_puts_the_old_folder_back(tmp_path, monkeypatch):
+    from postagger import persist
+
+    persist.write_folder_atomically(tmp_path / "m", {"model.json": {"v": 1}})
+    renames = []
+
+    def replace(source, target):
+        renames.append(target)
+        if len(renames) == 2:  # staging -> m: a Ctrl-C just before it
+            raise KeyboardInterrupt
+        os.rename(source, target)
+
+    monkeypatch.setattr(persist.os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        persist.write_folder_atomically(tmp_path / "m", {"model.json": {"v": 2}})
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]
+    assert (tmp_path / "m" / "model.json").read_text() == '{\n "v": 1\n}\n'
+
+
+def test_a_save_killed_outright_leaves_nothing_that_the_next_save_does_not_clear(tmp_path, monkeypatch):
+    """kill -9 mid-save leaves a staging folder (tens of MB for a checkpoint) and, between the
+    renames, the model moved aside: the next save removes the one and puts the other back first,
+    so that the model is there even if that save fails too. A live process's are left alone."""
+    from postagger import persist
+
+    dead, alive = _dead_pid(), os.getpid()
+    for name in (f".m.{dead}-abc.tmp", f".m.{alive}-def.tmp", f".m.{dead}-ghi.tmp"):
+        (tmp_path / name).mkdir()
+    (tmp_path / f".m.old-{dead}").mkdir()
+    (tmp_path / f".m.old-{dead}" / "model.json").write_text("{}")
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(persist.json, "dumps", disk_full)
+    with pytest.raises(OSError):
+        persist.write_folder_atomically(tmp_path / "m", {"model.json": {"v": 2}})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".m.{alive}-def.tmp", "m"]
+    assert (tmp_path / "m" / "model.json").read_text() == "{}"
