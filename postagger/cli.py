@@ -147,15 +147,15 @@ def _recorded_source(source, where: Path) -> dict:
     raise ModelError(f"{where}: malformed checkpoint (no training source)")
 
 
-def _resumed_out(checkpoint: Path, recorded: str | None) -> Path:
+def _resumed_out(checkpoint: Path) -> Path:
     """Where a resumed training saves: beside its checkpoint, which is named OUT.checkpoint,
-    wherever it was moved or copied; else the --out recorded in it."""
+    wherever it was moved or copied. Any other name is refused: the --out recorded in it may
+    hold a newer model by now."""
     here = checkpoint.absolute()
-    if here.name.endswith(".checkpoint") and here.name != ".checkpoint":
-        return here.with_name(here.name.removesuffix(".checkpoint"))
-    if recorded and Path(recorded).is_absolute():
-        return Path(recorded)
-    return here.with_name(Path(recorded or "tagger").name)  # an older postagger recorded it relative
+    if not here.name.endswith(".checkpoint") or here.name == ".checkpoint":
+        raise UsageError(f"{checkpoint}: a checkpoint is named OUT.checkpoint and its model is saved as OUT beside "
+                         f"it; rename the folder so")
+    return here.with_name(here.name.removesuffix(".checkpoint"))
 
 
 @contextlib.contextmanager
@@ -279,7 +279,7 @@ def train(
             tagger, state = RNNTagger.load_checkpoint(resume)
             source = _recorded_source(tagger.meta_.get("source"), resume / "model.json")
             config = tagger.config
-            out, checkpoint = _resumed_out(resume, tagger.meta_.get("out")), resume
+            out, checkpoint = _resumed_out(resume), resume
         else:
             if dev_file and not train_file:
                 raise UsageError("--dev-file needs --train-file")

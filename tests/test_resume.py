@@ -227,6 +227,22 @@ def test_a_failed_save_is_one_line_and_keeps_the_old_model(tmp_path, saved_from_
     assert (tmp_path / "m" / "weights.npz").read_bytes() == before
 
 
+def test_a_checkpoint_renamed_otherwise_is_refused_and_nothing_is_touched(tmp_path, saved_from_file):
+    """Its recorded --out may hold a newer model by now: resuming replaced it, then deleted the copy."""
+    import shutil
+
+    base, before = saved_from_file
+    stopped = RNNTagger(TrainConfig(**CONFIG)).fit(tiny_corpus(60), callback=StopAfter(2))
+    stopped.save_checkpoint(tmp_path / "m.checkpoint", out=str(tmp_path / "m"), corpus="tiny",
+                            source={"train_file": str(tmp_path / "train.tsv"), "dev_file": None, "format": None, "column": "upos"})
+    shutil.move(tmp_path / "m.checkpoint", tmp_path / "backup")
+    result = CliRunner().invoke(app, ["train", "--resume", str(tmp_path / "backup"), "-q"])
+    assert result.exit_code == 2
+    assert result.stderr == (f"error: {tmp_path / 'backup'}: a checkpoint is named OUT.checkpoint and its model is "
+                             f"saved as OUT beside it; rename the folder so\n")
+    assert (tmp_path / "backup" / "model.json").exists() and (tmp_path / "m" / "weights.npz").read_bytes() == before
+
+
 def test_a_fresh_training_leaves_an_interrupted_ones_checkpoint_alone(tmp_path, saved_from_file):
     """It would have replaced it, or deleted it on finishing: the interrupted run's work, lost."""
     base, before = saved_from_file
