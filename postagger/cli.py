@@ -621,11 +621,15 @@ def plot(
     """
     from . import persist
     from .plot import learning_curves
+    from .train import epoch_records
 
     try:
         persist.check_file_writable(out, "--out")
         meta = persist.read_meta(Path(model))
-        history = meta.get("history") or []
+        try:
+            history = [vars(record) for record in epoch_records(meta.get("history", []))]
+        except ValueError as err:
+            raise ModelError(f"{Path(model) / persist.META}: malformed ({err})") from None
         if not history:
             raise UsageError(f"{model}: no training history recorded")
         written = learning_curves(history, out, title=f"{Path(model).name}: {meta.get('corpus')}")

@@ -17,7 +17,7 @@ import numpy as np
 from . import model, persist
 from .encoding import EncodedCorpus, Encoder, encode_corpus, length_batches, make_batch, rare_word_dropout
 from .errors import ModelError
-from .train import Callback, TrainConfig, TrainState, fit_params
+from .train import Callback, TrainConfig, TrainState, checked_config, epoch_records, fit_params
 from .vocab import UNK_ID, Vocab, extractor
 
 Tagged = list[tuple[str, str]]
@@ -231,6 +231,8 @@ class RNNTagger:
         _check_training_arrays(tagger, best, optimizer, folder)
         try:
             state = TrainState.from_position(tagger.meta_["checkpoint"], tagger.params_, best, optimizer)
+            if state.epoch > tagger.config.epochs and not state.finished:
+                raise ValueError(f"epoch is {state.epoch}, after the last, {tagger.config.epochs}")
         except (TypeError, ValueError, AttributeError) as err:
             raise ModelError(f"{folder / persist.META}: malformed checkpoint ({err})") from None
         return tagger, state
@@ -242,7 +244,7 @@ class RNNTagger:
         where = folder / persist.META
         try:
             known = {f.name for f in fields(TrainConfig)}
-            config = TrainConfig(**{k: v for k, v in meta["config"].items() if k in known})
+            config = checked_config(TrainConfig(**{k: v for k, v in meta["config"].items() if k in known}))
             config.features = tuple(config.features)
             tagger = cls(config)
             tagger.vocabs_ = {g: Vocab.from_list(v) for g, v in meta["vocabularies"].items()}
@@ -256,8 +258,11 @@ class RNNTagger:
             source = meta.get("source")  # what train recorded: file names, a corpus, flags
             if source is not None and not (isinstance(source, dict) and all(isinstance(v, (str, bool, type(None))) for v in source.values())):
                 raise ValueError(f"source is {source!r}")
-            tagger.history_ = meta.get("history", [])
+            tagger.history_ = epoch_records(meta.get("history", []))
             tagger.info_ = {k: meta.get(k) for k in ("corpus", "tagset", "split", "keep_traces")}
+            for name, value in tagger.info_.items():
+                if not isinstance(value, (bool, type(None)) if name == "keep_traces" else (str, type(None))):
+                    raise ValueError(f"{name} is {value!r}")
             tagger.meta_ = {k: v for k, v in meta.items() if k != "vocabularies"}  # kept once, in vocabs_
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise ModelError(f"{where}: malformed ({type(err).__name__}: {err})") from None

@@ -58,6 +58,57 @@ class EpochRecord:
     lr: float
 
 
+_INT, _NUMBER, _MAYBE = (int,), (int, float), type(None)
+_CONFIG_TYPES = {  # TrainConfig's fields: the types they may hold, and their least value
+    "hidden": (_INT, 1), "layers": (_INT, 1), "bidirectional": ((bool,), None), "cell": ((str,), None),
+    "epochs": (_INT, 1), "batch_size": (_INT, 1), "optimizer": ((str,), None), "lr": (_NUMBER, 0),
+    "rowwise_adam": ((bool,), None), "sparse_updates": ((bool,), None), "lr_decay": (_NUMBER, 0), "clip": (_NUMBER, 0),
+    "dropout": (_NUMBER, 0), "word_dropout": (_NUMBER, 0), "min_feature_count": (_INT, 1), "patience": (_INT, 0),
+    "seed": (_INT, 0), "max_sentences": ((int, _MAYBE), 1),
+}
+_RECORD_TYPES = {"epoch": (_INT, 1), "loss": (_NUMBER, None), "dev_accuracy": ((*_NUMBER, _MAYBE), 0),
+                 "tokens_per_s": (_NUMBER, 0), "seconds": (_NUMBER, 0), "lr": (_NUMBER, 0)}
+
+
+def _check_fields(values: dict, types: dict, what: str) -> None:
+    """A ValueError naming the first of values that is not of its type or under its least value."""
+    for name, (kinds, least) in types.items():
+        value = values[name]
+        if isinstance(value, bool) != (kinds == (bool,)) or not isinstance(value, kinds):
+            raise ValueError(f"{what}{name} is {value!r}")
+        if least is not None and value is not None and not value >= least:  # not: NaN fails too
+            raise ValueError(f"{what}{name} is {value!r}, under {least}")
+
+
+def checked_config(config: TrainConfig) -> TrainConfig:
+    """config, or a ValueError naming the first field a training cannot use (a hand-edited
+    model.json): each of the type and range the command line allows."""
+    from .optim import OPTIMIZERS
+
+    _check_fields(vars(config), _CONFIG_TYPES, "config.")
+    if not (isinstance(config.features, (list, tuple)) and all(isinstance(f, str) for f in config.features)):
+        raise ValueError(f"config.features is {config.features!r}")
+    for name, known in (("cell", model.CELLS), ("optimizer", OPTIMIZERS)):
+        if getattr(config, name) not in known:
+            raise ValueError(f"config.{name} is {getattr(config, name)!r}, not one of {', '.join(known)}")
+    if config.lr_decay > 1 or config.dropout >= 1:
+        raise ValueError(f"config.lr_decay is {config.lr_decay!r}" if config.lr_decay > 1 else f"config.dropout is {config.dropout!r}")
+    return config
+
+
+def epoch_records(history) -> list[EpochRecord]:
+    """model.json's history as EpochRecords, or a ValueError naming what is wrong."""
+    if not isinstance(history, list):
+        raise ValueError(f"history is {history!r}")
+    records = []
+    for record in history:
+        if not isinstance(record, dict) or set(record) != set(_RECORD_TYPES):
+            raise ValueError(f"history holds {record!r}")
+        _check_fields(record, _RECORD_TYPES, "history's ")
+        records.append(EpochRecord(**record))
+    return records
+
+
 class Callback:
     """Hooks for progress display. The loop stops after the current batch when stop() is true."""
 
@@ -115,14 +166,9 @@ class TrainState:
     def from_position(cls, position: dict, params, best_params, optimizer) -> "TrainState":
         """The state a position() describes; a ValueError naming the first field that cannot be."""
         fields_ = {k: v for k, v in position.items() if k != "history"}
-        history = [EpochRecord(**r) for r in position.get("history", [])]
+        history = epoch_records(position.get("history", []))
         state = cls(params=params, best_params=best_params, optimizer=optimizer, history=history, **fields_)
-        for name, (kinds, least) in _POSITION_TYPES.items():
-            value = getattr(state, name)
-            if isinstance(value, bool) != (kinds == (bool,)) or not isinstance(value, kinds):
-                raise ValueError(f"{name} is {value!r}")
-            if least is not None and value is not None and not value >= least:  # not: NaN fails too
-                raise ValueError(f"{name} is {value!r}, under {least}")
+        _check_fields(vars(state), _POSITION_TYPES, "")
         if state.rng is not None:
             try:
                 np.random.default_rng(0).bit_generator.state = state.rng
@@ -131,9 +177,8 @@ class TrainState:
         return state
 
 
-_NUMBER, _MAYBE = (int, float), type(None)
 _POSITION_TYPES = {  # TrainState's JSON fields: the types they may hold, and their least value
-    "epoch": ((int,), 1), "batch": ((int,), 0), "rng": ((dict, _MAYBE), None), "lr": ((*_NUMBER, _MAYBE), 0),
+    "epoch": ((int,), 1), "batch": ((int,), 0), "rng": ((dict, _MAYBE), None), "lr": (_NUMBER, 0),
     "loss_sum": (_NUMBER, 0), "tokens": ((int,), 0), "seconds": (_NUMBER, 0), "best_epoch": ((int,), 0),
     "best_dev_accuracy": ((*_NUMBER, _MAYBE), 0), "since_best": ((int,), 0), "finished": ((bool,), None),
 }

@@ -62,7 +62,7 @@ def test_a_model_folder_is_not_a_checkpoint(tmp_path):
     ("rng", 5, "rng is 5"), ("rng", {"state": 1}, "not a random generator's state"), ("lr", "x", "lr is 'x'"),
     ("epoch", 1.5, "epoch is 1.5"), ("finished", 0, "finished is 0"), ("extra", 1, "unexpected keyword"),
     ("batch", -3, "batch is -3, under 0"), ("epoch", 0, "epoch is 0, under 1"), ("loss_sum", float("nan"), "loss_sum is nan"),
-    (None, 5, "has no attribute"),
+    (None, 5, "has no attribute"), ("lr", None, "lr is None"), ("epoch", 99, "epoch is 99, after the last, 2"),
 ])
 def test_a_hand_edited_checkpoint_is_a_one_line_model_error(tmp_path, field, value, message):
     import json
@@ -81,6 +81,39 @@ def test_a_hand_edited_checkpoint_is_a_one_line_model_error(tmp_path, field, val
     with pytest.raises(ModelError, match="malformed checkpoint") as err:
         RNNTagger.load_checkpoint(tmp_path / "ckpt")
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("edit, message", [
+    ({"config": {"epochs": "3"}}, "config.epochs is '3'"), ({"config": {"batch_size": 0}}, "config.batch_size is 0, under 1"),
+    ({"config": {"optimizer": "foo"}}, "config.optimizer is 'foo', not one of"), ({"config": {"cell": 5}}, "config.cell is 5"),
+    ({"config": {"lr_decay": None}}, "config.lr_decay is None"), ({"config": {"dropout": 1.5}}, "config.dropout is 1.5"),
+    ({"config": {"features": "suf1"}}, "config.features is 'suf1'"), ({"config": {"bidirectional": 1}}, "config.bidirectional is 1"),
+    ({"history": 5}, "history is 5"), ({"history": [5]}, "history holds 5"),
+    ({"history": [{"epoch": 1, "loss": "x", "dev_accuracy": None, "tokens_per_s": 1, "seconds": 1, "lr": 1}]}, "history's loss is 'x'"),
+    ({"corpus": 5}, "corpus is 5"), ({"keep_traces": "no"}, "keep_traces is 'no'"),
+])
+def test_a_hand_edited_model_json_is_a_one_line_model_error_for_every_command(tmp_path, edit, message):
+    """Every command that reads model.json: a traceback before (info, plot, evaluate, --resume)."""
+    import json
+
+    stopped = RNNTagger(TrainConfig(hidden=4, epochs=2, batch_size=8, features=())).fit(tiny_corpus(40), callback=StopAfter(2))
+    stopped.save_checkpoint(tmp_path / "m.checkpoint", corpus="tiny",
+                            source={"train_file": str(tmp_path / "t.tsv"), "dev_file": None, "format": None, "column": "upos"})
+    meta_path = tmp_path / "m.checkpoint" / "model.json"
+    meta = json.loads(meta_path.read_text())
+    for key, value in edit.items():
+        if isinstance(value, dict):
+            meta[key].update(value)
+        else:
+            meta[key] = value
+    meta_path.write_text(json.dumps(meta))
+    folder = str(tmp_path / "m.checkpoint")
+    for args in (["info", folder], ["evaluate", "--model", folder, "--file", folder + "/none.tsv"], ["train", "--resume", folder],
+                 ["tag", "--model", folder, "a"]) + ((["plot", folder, "--out", str(tmp_path / "c.png")],) if "history" in edit else ()):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 1, (args, result.output)
+        assert result.stderr.startswith(f"error: {meta_path}: malformed") and message in result.stderr, (args, result.stderr)
+        assert result.stderr.count("\n") == 1
 
 
 @pytest.mark.parametrize("damage, message", [
