@@ -131,6 +131,11 @@ FORMAT_HELP = "Format of --train-file/--dev-file/--file: conllu, tagged (word/TA
 # ---------------------------------------------------------------- train
 
 
+def _absolute(path: Path) -> str:
+    """A file's absolute path, for a checkpoint to find it from anywhere; - (stdin) as it is."""
+    return "-" if str(path) == "-" else str(path.absolute())
+
+
 def _checkpoint_folder(out: Path) -> Path:
     return out.with_name(out.name + ".checkpoint")
 
@@ -292,7 +297,7 @@ def train(
                 lr_decay=lr_decay, patience=patience, dropout=dropout, word_dropout=word_dropout,
             )
             if train_file:
-                source = {"train_file": str(train_file.absolute()), "dev_file": str(dev_file.absolute()) if dev_file else None,
+                source = {"train_file": _absolute(train_file), "dev_file": _absolute(dev_file) if dev_file else None,
                           "format": fmt.value if fmt else None, "column": column.value}
             else:
                 source = {"corpus": corpus, "tagset": tagset.value, "keep_traces": keep_traces}
@@ -420,7 +425,7 @@ def tag(
     pretokenized: Annotated[bool, typer.Option(help="Split on whitespace instead of the Penn Treebank tokenizer (NLTK's rules).")] = False,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.text,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json: one JSON object per line.")] = False,
-    probs: Annotated[bool, typer.Option(help="Add each token's tag probability.")] = False,
+    probs: Annotated[bool, typer.Option(help="Add each token's tag probability: word/TAG/P in text and a third column in tsv, which evaluate and train do not read back (they would take P for the tag); prob=P in CoNLL-U's MISC column, which they do.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Sentences read and tagged at once.")] = 2048,
     quiet: Annotated[bool, QUIET] = False,
 ) -> None:
@@ -452,7 +457,9 @@ def tag(
                 except UnicodeEncodeError:  # bytes the terminal's encoding could not decode
                     raise UsageError(f"sentence {number} of the arguments is not valid UTF-8") from None
             lines: Iterator[str] = iter(text)
-        elif input:
+        elif input == "":  # an unset variable in a script, not a wish to read stdin
+            raise UsageError("--input is empty: give a file, or - for stdin")
+        elif input is not None:
             lines = _read_lines(input)
         elif not sys.stdin.isatty():
             lines = _read_lines("-")
@@ -806,13 +813,18 @@ class _ClosedOutput(io.TextIOBase):
 
 def _closed_streams() -> None:
     """A closed stdin reads as empty and a closed stderr takes messages nowhere, as </dev/null
-    and 2>/dev/null would; a closed stdout fails at the first result (see _ClosedOutput)."""
+    and 2>/dev/null would; a closed stdout fails at the first result (see _ClosedOutput). Output
+    is UTF-8, as every file postagger reads must be, whatever the locale's encoding: latin-1 could
+    not write most words, and cp1252 output would not read back."""
     if sys.stdin is None:
         sys.stdin = open(os.devnull, encoding="utf-8")
     if sys.stderr is None:
         sys.stderr = open(os.devnull, "w", encoding="utf-8")
     if sys.stdout is None:
         sys.stdout = _ClosedOutput()
+    for stream in (sys.stdout, sys.stderr):  # written as the readers read, whatever the locale says
+        if getattr(stream, "encoding", "utf-8").lower().replace("-", "") != "utf8" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(encoding="utf-8")
 
 
 def _kinds(err: BaseException) -> set[str]:

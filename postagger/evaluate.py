@@ -6,6 +6,7 @@ model's training data (known) or not (unknown).
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from typing import Sequence
 
@@ -38,7 +39,9 @@ def score(gold: Sequence[str], pred: Sequence[str], known: Sequence[bool]) -> di
     columns = precision_recall_fscore_support(gold_a, pred_a, labels=ids, average=None, zero_division=0)
     per_tag = {tag: {"precision": float(p), "recall": float(r), "f1-score": float(f), "support": int(n)}
                for tag, p, r, f, n in zip(labels, *columns)}
-    matrix = confusion_matrix(gold_a, pred_a, labels=ids)
+    with warnings.catch_warnings():  # "a single label was found": a file of one tag is scored all the same
+        warnings.simplefilter("ignore", UserWarning)
+        matrix = confusion_matrix(gold_a, pred_a, labels=ids)
     return {
         "accuracy": _accuracy(gold_a, pred_a),
         "known_accuracy": _accuracy(gold_a[known_a], pred_a[known_a]),

@@ -174,6 +174,8 @@ def test_usage_errors_exit_2(treebank_model, tmp_path):
     one_line_error(runner.invoke(app, ["evaluate", "--model", str(model), "--file", str(tmp_path / "none.tsv")]), 2)
     one_line_error(runner.invoke(app, ["evaluate", "--model", str(model), "--corpus", "nosuch"]), 2)
     one_line_error(runner.invoke(app, ["tag", "--model", str(model), "--input", str(tmp_path)]), 2)
+    empty = runner.invoke(app, ["tag", "--model", str(model), "--input", ""], input="The cat .\n")  # not stdin
+    assert "--input is empty" in one_line_error(empty, 2) and not empty.stdout
     precious = tmp_path / "precious.txt"
     precious.write_text("mine")
     assert "refusing to replace" in one_line_error(runner.invoke(app, ["train", "--out", str(precious)]), 2)
@@ -340,3 +342,38 @@ def test_a_file_models_tags_are_mapped_by_the_table_that_knows_them_ptb_first():
     assert table_for_tags(["NN", "EX", "UH", "WP$"], corpora.universal_tag_mapping) == universal_table(ptb)  # both know them
     assert table_for_tags(["NN", "NP$", "BEZ"], corpora.universal_tag_mapping) == universal_table(brown)  # Brown's own
     assert table_for_tags(["NOUN", "PROPN", "AUX"], corpora.universal_tag_mapping) == universal_table()  # UD tags
+
+
+def test_output_is_utf8_whatever_the_locale_and_reads_back(treebank_model, tmp_path):
+    """latin-1 could not write most words (a traceback), and cp1252 wrote what evaluate, which
+    reads UTF-8 only, then refused."""
+    import os
+    import subprocess
+    import sys
+
+    model, _ = treebank_model
+    for encoding in ("latin-1", "cp1252", "ascii"):
+        env = {**os.environ, "PYTHONIOENCODING": encoding, "PYTHONPATH": os.getcwd()}
+        done = subprocess.run([sys.executable, "-m", "postagger", "tag", "--model", str(model), "-q", "你好 café ."],
+                              env=env, capture_output=True)
+        assert done.returncode == 0 and done.stderr == b"", (encoding, done.stderr)
+        assert done.stdout.decode("utf-8").startswith("你好/"), encoding
+        (tmp_path / "out.txt").write_bytes(done.stdout)
+        scored = runner.invoke(app, ["evaluate", "--model", str(model), "--file", str(tmp_path / "out.txt"), "--json"])
+        assert scored.exit_code == 0 and json.loads(scored.stdout)["tokens"] == 3
+
+
+def test_train_reads_stdin_as_evaluate_does(tmp_path):
+    text = "".join(" ".join(f"{w}/{t}" for w, t in sent) + "\n" for sent in tiny_corpus(40))
+    result = runner.invoke(app, ["train", "--train-file", "-", "--format", "tagged", "--hidden", "4", "--epochs", "1",
+                                 "--out", str(tmp_path / "m"), "-q"], input=text)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "m" / "weights.npz").exists()
+
+
+def test_a_file_of_one_tag_is_scored_without_a_warning(treebank_model, tmp_path):
+    model, _ = treebank_model
+    (tmp_path / "one.tsv").write_text("the\tDT\n")
+    result = runner.invoke(app, ["evaluate", "--model", str(model), "--file", str(tmp_path / "one.tsv"), "--json", "-q"])
+    assert result.exit_code == 0 and result.stderr == ""
+
