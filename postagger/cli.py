@@ -363,6 +363,10 @@ def train(
     if ran < config.epochs:
         reporter.say(f"stopped after epoch {ran} of {config.epochs}: no better dev accuracy for {config.patience} epochs (--patience)")
     reporter.say(f"saved {out}{best_text}")
+    if stopper.signal is not None:  # in the last batch, or after it: training had ended
+        import signal
+
+        reporter.say(f"{signal.Signals(stopper.signal).name} came as training ended: the model is saved, no checkpoint is needed")
 
 
 def _model_info(source: dict) -> dict:

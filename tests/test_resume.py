@@ -366,3 +366,23 @@ def test_a_save_killed_outright_leaves_nothing_that_the_next_save_does_not_clear
         persist.write_folder_atomically(tmp_path / "m", {"model.json": {"v": 2}})
     assert sorted(p.name for p in tmp_path.iterdir()) == [f".m.{alive}-def.tmp", "m"]
     assert (tmp_path / "m" / "model.json").read_text() == "{}"
+
+
+def test_a_signal_as_training_ends_saves_the_model_and_says_so(tmp_path, monkeypatch):
+    """A signal in the last batch, or during the last dev evaluation, comes too late to stop
+    anything: the model is saved, and the message no longer promises a checkpoint."""
+    path = tmp_path / "train.tsv"
+    write_tsv(path, tiny_corpus(40))
+    fit = RNNTagger.fit
+
+    def fit_then_signal(self, *args, **kwargs):
+        fitted = fit(self, *args, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)  # caught by train's handler, as in the last batch
+        return fitted
+
+    monkeypatch.setattr(RNNTagger, "fit", fit_then_signal)
+    result = CliRunner().invoke(app, ["train", "--train-file", str(path), "--hidden", "4", "--epochs", "1",
+                                      "--out", str(tmp_path / "m")])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[-1] == "SIGTERM came as training ended: the model is saved, no checkpoint is needed"
+    assert (tmp_path / "m" / "weights.npz").exists() and not (tmp_path / "m.checkpoint").exists()
