@@ -828,7 +828,7 @@ def _closed_streams() -> None:
         sys.stdout = _ClosedOutput()
     for stream in (sys.stdout, sys.stderr):  # written as the readers read, whatever the locale says
         if getattr(stream, "encoding", "utf-8").lower().replace("-", "") != "utf8" and hasattr(stream, "reconfigure"):
-            stream.reconfigure(encoding="utf-8")
+            stream.reconfigure(encoding="utf-8", errors=stream.errors)  # stderr's backslashreplace kept
 
 
 def _kinds(err: BaseException) -> set[str]:
