@@ -132,10 +132,14 @@ def _readable_zip(path: Path) -> bool:
 
 
 def _damaged(resource: str, err: BaseException) -> str:
-    """A one-line message for NLTK data that is there but cannot be read."""
-    name = resource.split("/")[1] if "/" in resource else resource
-    candidates = (Path(folder) / path for folder in nltk_data_paths() for path in (resource, f"{resource}.zip"))
-    where = next((str(path) for path in candidates if path.is_file() and not _readable_zip(path)), resource)
+    """A one-line message for NLTK data that is there but cannot be read. resource: corpora/NAME
+    or taggers/NAME (with .zip or without), named where it lies: the first zip that cannot be
+    opened, else the first folder or zip found."""
+    resource = resource.removesuffix(".zip")
+    name = resource.rsplit("/", 1)[-1]
+    found = [path for folder in nltk_data_paths() for path in (Path(folder) / resource, Path(folder) / f"{resource}.zip")
+             if path.exists()]
+    where = next((path for path in found if path.is_file() and not _readable_zip(path)), found[0] if found else resource)
     return f"{where}: damaged ({first_line(err)}); get it again with: python -m nltk.downloader -d {_shown(PROJECT_DATA)} {name}"
 
 
@@ -185,6 +189,11 @@ def _load(name: str, tagset: str, keep_traces: bool) -> tuple[tuple[tuple[tuple[
     return parsed
 
 
+# What NLTK's readers raise on data they cannot read: a damaged zip, bytes that are not text, a
+# line not in the corpus's format (ValueError, and an IndexError or AssertionError in some readers).
+_UNREADABLE = (zipfile.BadZipFile, zlib.error, EOFError, UnicodeDecodeError, ValueError, IndexError, AssertionError)
+
+
 def _parse(reader, name: str, tagset: str, keep_traces: bool) -> tuple[tuple, tuple[int, ...]]:
     from nltk.tag.mapping import map_tag
 
@@ -200,15 +209,18 @@ def _parse(reader, name: str, tagset: str, keep_traces: bool) -> tuple[tuple, tu
         sentences = [s for part in parts for s in part]
     except LookupError:
         raise CorpusNotFoundError(_how_to_get(name)) from None
-    except (zipfile.BadZipFile, zlib.error, EOFError, UnicodeDecodeError) as err:  # a file inside it broken
-        raise DataError(_damaged(f"corpora/{name}.zip", err)) from None
+    except _UNREADABLE as err:  # a file inside it broken, or not in the reader's format
+        raise DataError(_damaged(f"corpora/{name}", err)) from None
     part_of = [i for i, part in enumerate(parts) for _ in range(len(part))]  # of each sentence
     empty = EMPTY_ELEMENTS.get(name)
     if empty and not keep_traces:
         sentences = [[(w, t) for w, t in s if not empty(w, t)] for s in sentences]
     if tagset == "universal":
         source = UNIVERSAL_SOURCE[name]
-        sentences = [[(w, map_tag(source, "universal", t)) for w, t in s] for s in sentences]
+        try:
+            sentences = [[(w, map_tag(source, "universal", t)) for w, t in s] for s in sentences]
+        except _UNREADABLE as err:
+            raise DataError(_damaged("taggers/universal_tagset", err)) from None
     clean = tuple(tuple((w, t) for w, t in s if w.strip() and t.strip()) for s in sentences)
     kept = [i for i, s in enumerate(clean) if s]
     sizes = [0] * len(parts)
@@ -369,7 +381,9 @@ def universal_tag_mapping(source: str) -> dict[str, str]:
     _require("taggers/universal_tagset", "universal_tagset", "universal_tagset")
     try:
         text = nltk.data.load(f"taggers/universal_tagset/{source}.map", format="text")
+        pairs = [line.split("\t") for line in text.splitlines() if line.strip()]
+        return {fine: coarse for fine, coarse in pairs}
     except LookupError:
         raise UsageError(f"NLTK has no universal mapping for the tagset {source!r}") from None
-    pairs = (line.split("\t") for line in text.splitlines() if line.strip())
-    return {fine: coarse for fine, coarse in pairs}
+    except _UNREADABLE as err:
+        raise DataError(_damaged("taggers/universal_tagset", err)) from None

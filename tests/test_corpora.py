@@ -228,6 +228,47 @@ def test_a_damaged_corpus_is_one_line_naming_its_file(indian_copy, tmp_path):
         corpus_file.write_bytes(whole)
 
 
+def _fresh_postagger(args, data, tmp_path):
+    """postagger in a fresh process (NLTK keeps a corpus reader once loaded) on data alone."""
+    env = {**os.environ, "NLTK_DATA": str(data), "POSTAGGER_CACHE": str(tmp_path / "cache")}
+    return subprocess.run([sys.executable, "-m", "postagger", *args], capture_output=True, text=True, env=env)
+
+
+def test_a_corpus_file_not_in_its_format_is_one_line_naming_the_corpus(tmp_path):
+    """A conll2000 line with one column gave a ValueError traceback; the download advice named
+    a package "conll2000.zip", which does not exist."""
+    require_corpus("conll2000")
+    data = tmp_path / "data"
+    with zipfile.ZipFile(corpora._find("corpora/conll2000")) as archive:
+        archive.extractall(data / "corpora")
+    test_file = data / "corpora" / "conll2000" / "test.txt"
+    lines = test_file.read_text().splitlines(keepends=True)
+    test_file.write_text("".join(lines[:4] + ["onlyoneword\n"] + lines[5:]))
+    result = _fresh_postagger(["train", "--corpus", "conll2000", "--out", str(tmp_path / "m")], data, tmp_path)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"error: {data / 'corpora' / 'conll2000'}: damaged (Inconsistent number of columns")
+    assert result.stderr.endswith("python -m nltk.downloader -d corpora conll2000\n")
+    listed = _fresh_postagger(["corpora", "conll2000"], data, tmp_path)
+    assert listed.returncode == 0 and "damaged" in listed.stdout
+
+
+def test_a_damaged_universal_mapping_is_one_line(tmp_path):
+    require_corpus("treebank")
+    data = tmp_path / "data"
+    (data / "corpora").mkdir(parents=True)
+    (data / "taggers").mkdir()
+    shutil.copy(corpora._find("corpora/treebank"), data / "corpora" / "treebank.zip")
+    mapping = corpora._find("taggers/universal_tagset")
+    with zipfile.ZipFile(mapping) as source, zipfile.ZipFile(data / "taggers" / "universal_tagset.zip", "w") as copy:
+        for info in source.infolist():
+            content = source.read(info)
+            copy.writestr(info, content[: len(content) // 2] + b"\nno tab here\n" if info.filename.endswith(".map") else content)
+    result = _fresh_postagger(["train", "--tagset", "universal", "--out", str(tmp_path / "m")], data, tmp_path)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"error: {data / 'taggers' / 'universal_tagset.zip'}: damaged")
+    assert result.stderr.endswith(" universal_tagset\n")
+
+
 def test_a_corpus_without_sentences_trains_nothing(tmp_path):
     (tmp_path / "data" / "corpora" / "indian").mkdir(parents=True)  # there, but empty
     env = {**os.environ, "NLTK_DATA": str(tmp_path / "data"), "POSTAGGER_CACHE": "off"}
