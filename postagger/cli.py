@@ -582,7 +582,11 @@ def evaluate(
         pred = [t for s in predicted for _, t in s]
         known = [tagger.is_known(w) for s in tokens for w in s]
         model_tags = tagger.tags_.itos[2:]
-        result = compare(gold, pred, known, model_tags, table, pred_table)
+        try:
+            result = compare(gold, pred, known, model_tags, table, pred_table)
+        except DataError as err:  # nothing to score
+            raise DataError(f"{where}: {err}") from None
+        tags_used = "universal" if table is not None else model_tagset
         if confusion_csv is not None:
             _write_confusion_csv(result["confusion"], confusion_csv)
         if confusion_png is not None:
@@ -591,10 +595,9 @@ def evaluate(
             confusion_png = confusion_heatmap(result["confusion"], confusion_png, title=f"{model.name} on {where}")
     except PostaggerError as err:
         _fail(err)
-    if as_json:
-        typer.echo(json.dumps(result))
+    if as_json:  # what the text report's first line says, then the scores
+        typer.echo(json.dumps({"data": where, "tagset": tags_used, "model": str(model), **result}))
     else:
-        tags_used = "universal" if table is not None else model_tagset
         typer.echo(f"{where}, {tags_used} tags, model {model}\n")
         typer.echo(format_report(result))
     for path in (confusion_csv, confusion_png):

@@ -94,8 +94,8 @@ def compare(gold: Sequence[str], pred: Sequence[str], known: Sequence[bool], mod
     if table is not None:
         pred_table = pred_table or table
         unmapped_gold = Counter(t for t in gold if t not in table)
-        unmapped_pred = Counter(t for t in pred if t not in pred_table)
         keep = [i for i, t in enumerate(gold) if t in table]
+        unmapped_pred = Counter(pred[i] for i in keep if pred[i] not in pred_table)  # those scored, as wrong
         gold = [table[gold[i]] for i in keep]
         pred = [pred_table.get(pred[i], pred[i]) for i in keep]
         known = [known[i] for i in keep]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from postagger.evaluate import format_report, score, top_confusions
+from postagger.evaluate import compare, format_report, score, top_confusions
 
 # Tags named like classification_report's summary rows, a tag only in gold (ZZ) and one only
 # predicted (QQ).
@@ -66,3 +66,13 @@ def test_nothing_to_score_is_a_data_error():
 
     with pytest.raises(DataError, match="nothing to score: no tokens"):
         compare([], [], [], model_tags=["NN"])
+
+
+def test_unmapped_predictions_are_counted_only_where_they_were_scored():
+    """A prediction on a token left out (its gold tag unmapped) is not counted wrong, so it is
+    not listed as such."""
+    table = {"NN": "NOUN", "DT": "DET"}
+    result = compare(["DT", "NN", "FOO", "FOO"], ["DT", "NUMBER", "NUMBER", "NUMBER"], [True] * 4, ["DT", "NN", "NUMBER"], table)
+    assert result["unmapped"] == {"gold": {"FOO": 2}, "predicted": {"NUMBER": 1}}
+    assert result["tokens"] == 2 and result["accuracy"] == 0.5
+

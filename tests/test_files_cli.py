@@ -77,11 +77,12 @@ def test_unmapped_and_unseen_gold_tags_are_counted_not_hidden(treebank_model, tm
     assert native["unseen_gold_tags"] == {"MEOW": 2} and native["tokens"] == 6
     universal = evaluate("--model", str(model), "--file", str(path), "--tagset", "universal")
     assert universal["unmapped"]["gold"] == {"MEOW": 2} and universal["tokens"] == 4
+    assert (universal["data"], universal["tagset"], universal["model"]) == (str(path), "universal", str(model))
     text = runner.invoke(app, ["evaluate", "--model", str(model), "--file", str(path), "--tagset", "universal"])
     assert "2 tokens left out" in text.stdout and "MEOW (2)" in text.stdout
     path.write_text("meow\tMEOW\n", encoding="utf-8")
     nothing = runner.invoke(app, ["evaluate", "--model", str(model), "--file", str(path), "--tagset", "universal"])
-    assert nothing.exit_code == 1 and "nothing to score" in nothing.stderr and "MEOW (1)" in nothing.stderr
+    assert nothing.exit_code == 1 and nothing.stderr.startswith(f"error: {path}: nothing to score") and "MEOW (1)" in nothing.stderr
     assert nothing.stderr.count("\n") == 1
 
 
