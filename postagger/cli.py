@@ -774,6 +774,8 @@ def gradcheck(
       postagger gradcheck --layers 2 --seq-len 8
       postagger gradcheck --cell lstm --unidirectional
     """
+    import numpy as np
+
     from . import gradcheck as gc
 
     if not 0 < tol < 1:  # also refuses NaN
@@ -792,7 +794,8 @@ def gradcheck(
     if as_json:
         typer.echo(json.dumps({
             "passed": passed, "tol": tol,
-            "parameters": {k: {"shape": list(params[k].shape), "max_rel_error": v} for k, v in report.items()},
+            "parameters": {k: {"shape": list(params[k].shape), "max_rel_error": v if np.isfinite(v) else None}  # JSON has no NaN
+                           for k, v in report.items()},
         }))
     else:
         typer.echo(f"gradcheck: {cell.value}, T={seq_len} N={batch} H={hidden} V={vocab} K={tags}, "

@@ -53,6 +53,8 @@ def hiding_sizes(*, seq_len: int, batch: int, hidden: int, vocab: int, tags: int
     under which a transposed matrix or a swapped axis still fits."""
     if seq_len < 3 or batch < 2:
         return f"T = {seq_len} and N = {batch}: T must be 3 or more and N 2 or more (padding)"
+    if hidden < 2:
+        return f"H = {hidden}: H must be 2 or more (a 1 x 1 Whh is its own transpose)"
     if len({seq_len, batch, hidden, vocab, tags}) < 5:
         return f"T, N, H, V and K must all differ (got {seq_len}, {batch}, {hidden}, {vocab}, {tags})"
     directions, gates = (2 if bidirectional else 1), model.CELLS[cell][1]
@@ -107,11 +109,38 @@ def check_gradients(
     loss_and_grads: LossAndGrads = model.loss_and_grads,
     h: float = 1e-5,
 ) -> dict[str, float]:
-    """The largest relative error between analytic and numerical gradient, per parameter."""
+    """The largest relative error between analytic and numerical gradient, per parameter (1, the
+    largest there is, for a gradient of another shape). Two traps for common mistakes:
+
+    - the analytic gradients come from a second call, after one at other weights, so that a
+      backward that reuses an earlier call's forward cache is caught;
+    - "by" is checked again with the output weights scaled by STEEP, where all the gradients'
+      norm (5.2-36 on the default problems of every cell, with 1 or 2 layers) is above the
+      clipping thresholds in use (train clips at 5): gradients clipped inside the loss come out
+      scaled and are caught. by's loss curvature stays small there, so a centred difference with
+      a step of 10 h, above the larger loss's round-off, stays exact.
+    """
     params = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
+    loss_and_grads({k: v * 1.5 for k, v in params.items()}, **batch)  # the trap for a stale cache
+    report = _errors(params, batch, loss_and_grads, h, params)
+    steep = {**params, "Why": params["Why"] * STEEP}
+    steep_by = _errors(steep, batch, loss_and_grads, 10 * h, {"by": steep["by"]})["by"]  # a larger loss: a larger step
+    report["by"] = max(report["by"], steep_by)
+    return report
+
+
+STEEP = 30.0
+
+
+def _errors(params: dict, batch: dict, loss_and_grads: LossAndGrads, h: float, checked: dict) -> dict[str, float]:
+    """check_gradients's errors at params, for the parameters in checked (the arrays of params)."""
     _, analytic = loss_and_grads(params, **batch)
     report = {}
-    for name, value in params.items():
+    for name, value in checked.items():
+        grad = np.asarray(analytic[name])
+        if grad.shape != value.shape:
+            report[name] = 1.0
+            continue
         numeric = numerical_grad(lambda: loss_and_grads(params, **batch)[0], value, h)
-        report[name] = float(rel_error(np.asarray(analytic[name]), numeric).max())
+        report[name] = float(rel_error(grad, numeric).max())
     return report

@@ -68,14 +68,48 @@ def test_gradcheck_passes_without_dh_next_for_t_of_one(broken_rnn):
     assert max(gradcheck.check_gradients(params, batch).values()) < 1e-6
 
 
-def test_gradcheck_catches_clipping_inside_the_loss():
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("shape", [{"bidirectional": True}, {"bidirectional": False, "layers": 2}])
+def test_gradcheck_catches_clipping_inside_the_loss_at_trains_threshold(cell, shape):
+    """At 5, train's --clip: the default problems' gradients are smaller than that, so only the
+    check at steep output weights sees the clipping."""
     def clipped(params, **batch):
         loss, grads = model.loss_and_grads(params, **batch)
         norm = np.sqrt(sum((g * g).sum() for g in grads.values()))
-        return loss, {k: g * min(1.0, 0.01 / norm) for k, g in grads.items()}
+        return loss, {k: g * min(1.0, 5.0 / norm) for k, g in grads.items()}
+
+    params, batch = gradcheck.random_problem(cell=cell, **shape)
+    assert max(gradcheck.check_gradients(params, batch).values()) < 1e-6
+    assert gradcheck.check_gradients(params, batch, clipped)["by"] > 1e-2
+
+
+def test_gradcheck_catches_a_backward_that_uses_the_previous_calls_forward():
+    """A model object keeping its last forward's cache, whose backward ran on the one before."""
+    previous = {}
+
+    def stale_backward(params, **batch):
+        loss, grads = model.loss_and_grads(params, **batch)
+        kept, previous["grads"] = previous.get("grads", grads), grads
+        return loss, kept
 
     params, batch = gradcheck.random_problem()
-    assert max(gradcheck.check_gradients(params, batch, clipped).values()) > 1e-2
+    assert max(gradcheck.check_gradients(params, batch, stale_backward).values()) > 1e-2
+
+
+def test_gradcheck_refuses_a_hidden_size_of_one():
+    """Whh would be 1 x 1, its own transpose."""
+    assert "H must be 2 or more" in gradcheck.hiding_sizes(seq_len=5, batch=6, hidden=1, vocab=3, tags=4, groups=1,
+                                                            bidirectional=True, cell="rnn")
+
+
+def test_a_gradient_of_another_shape_fails_its_parameter_without_a_crash():
+    def reshaped(params, **batch):
+        loss, grads = model.loss_and_grads(params, **batch)
+        return loss, {**grads, "by": grads["by"][None, :], "Whh": grads["Whh"][:, :-1]}
+
+    params, batch = gradcheck.random_problem()
+    report = gradcheck.check_gradients(params, batch, reshaped)
+    assert report["by"] == report["Whh"] == 1.0 and report["bh"] < 1e-6
 
 
 def test_gradcheck_catches_a_stale_forward_cache():
