@@ -58,13 +58,18 @@ class RNNTagger:
         load_checkpoint, which also restores the vocabularies), carry on where training stopped.
         If callback.stop() ends training early, state_.finished is False and save_checkpoint
         saves where it stands."""
-        cfg = self.config
+        cfg = checked_config(self.config)
+        tagged_sents = list(tagged_sents)  # read once: a generator would be empty the second time
         if cfg.max_sentences:
             tagged_sents = tagged_sents[: cfg.max_sentences]
         words = [[w for w, _ in s] for s in tagged_sents]
         tags = [[t for _, t in s] for s in tagged_sents]
         if not any(words):
             raise ValueError("no tagged tokens to train on")
+        for kind, sentences in (("word", words), ("tag", tags)):  # a model.json keeps only strings
+            odd = [x for s in sentences for x in s if not isinstance(x, str)][:1]
+            if odd:
+                raise TypeError(f"every {kind} must be a string, not {type(odd[0]).__name__} ({odd[0]!r})")
         if resume is None:
             self.vocabs_ = build_vocabs(words, cfg.features, cfg.min_feature_count)
             self.tags_ = Vocab.from_counts(Counter(t for s in tags for t in s))

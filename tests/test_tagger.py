@@ -432,3 +432,22 @@ def test_accuracy_is_the_fraction_of_tokens_tagged_as_gold(trained):
 def test_the_reserved_names_are_not_known_words(trained):
     assert trained.is_known("the") and not trained.is_known("zzyzx")
     assert not trained.is_known("<unk>") and not trained.is_known("<pad>")  # the reserved ids' names
+
+
+@pytest.mark.parametrize("change, error, message", [
+    (lambda s: [[(w, i % 5) for i, (w, _) in enumerate(x)] for x in s], TypeError, "every tag must be a string, not int"),
+    (lambda s: [[(None, t) for _, t in x] for x in s], TypeError, "every word must be a string, not NoneType"),
+])
+def test_fit_refuses_what_a_saved_model_could_not_hold(change, error, message):
+    """Non-string tags trained, tagged, saved, and then failed to load."""
+    with pytest.raises(error, match=message):
+        RNNTagger(TrainConfig(hidden=4, epochs=1)).fit(change(tiny_corpus(40)))
+
+
+def test_fit_checks_its_configuration_and_reads_a_generator_once():
+    with pytest.raises(ValueError, match="config.hidden is 0, under 1"):
+        RNNTagger(TrainConfig(hidden=0, epochs=1)).fit(tiny_corpus(40))
+    from_generator = RNNTagger(TrainConfig(hidden=4, epochs=1)).fit(iter(tiny_corpus(40)))
+    from_list = RNNTagger(TrainConfig(hidden=4, epochs=1)).fit(tiny_corpus(40))
+    for name in from_list.params_:
+        np.testing.assert_array_equal(from_generator.params_[name], from_list.params_[name])
