@@ -78,8 +78,7 @@ def test_gradcheck_catches_clipping_inside_the_loss_at_trains_threshold(cell, sh
         norm = np.sqrt(sum((g * g).sum() for g in grads.values()))
         return loss, {k: g * min(1.0, 5.0 / norm) for k, g in grads.items()}
 
-    params, batch = gradcheck.random_problem(cell=cell, **shape)
-    assert max(gradcheck.check_gradients(params, batch).values()) < 1e-6
+    params, batch = gradcheck.random_problem(cell=cell, **shape)  # clean, it passes: test_cells, test_gradcheck_passes
     assert gradcheck.check_gradients(params, batch, clipped)["by"] > 1e-2
 
 
