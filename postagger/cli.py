@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import io
 import json
 import os
@@ -288,6 +289,8 @@ def train(
         else:
             if dev_file and not train_file:
                 raise UsageError("--dev-file needs --train-file")
+            if str(train_file) == str(dev_file) == "-":
+                raise UsageError("--train-file and --dev-file cannot both be - (stdin is read once)")
             if train_file and (corpus != DEFAULT_CORPUS or tagset is not Tagset.native or keep_traces):
                 raise UsageError("--corpus, --tagset and --keep-traces choose an NLTK corpus; a --train-file "
                                  "trains on its own tags as they are")
@@ -311,11 +314,15 @@ def train(
             check_replaceable(folder)
             check_writable(folder)
         train_sents, dev_sents = _training_data(source)
+        digest = _data_digest(train_sents, dev_sents)
+        if state is not None and tagger.meta_.get("data_digest", digest) != digest:
+            raise UsageError(f"{resume}: the training data differs from the data it began with (a file changed, or "
+                             f"other data on stdin); resuming would not finish that run")
         n_train = min(len(train_sents), config.max_sentences or len(train_sents))
         what = source.get("train_file") or f"{source['corpus']} ({source['tagset']} tags)"
         reporter.say(f"training on {what}: {n_train} sentences, dev {len(dev_sents) or 'none'}"
                      + (f"; resuming at epoch {state.epoch}, batch {state.batch + 1}" if state else ""))
-        info = _model_info(source)
+        info = {**_model_info(source), "data_digest": digest}
 
         def save_checkpoint(at_state):
             with _saving(checkpoint, checkpoint):
@@ -337,8 +344,8 @@ def train(
                     tagger.save(out, source=source, **info)
     except TrainingDiverged as err:
         kept = f"{out} was left as it was" if out.exists() else "no model was saved"
-        if checkpoint.exists():
-            kept += f"; {checkpoint} holds the last saved epoch"
+        if checkpoint.exists():  # resumed, it would diverge again: the same weights, the same settings
+            kept += f"; {checkpoint} holds the last saved epoch (delete it to train afresh with other settings)"
         _fail(TrainingDiverged(f"{err}; {kept}"))
     except PostaggerError as err:
         _fail(err)
@@ -367,6 +374,17 @@ def train(
         import signal
 
         reporter.say(f"{signal.Signals(stopper.signal).name} came as training ended: the model is saved, no checkpoint is needed")
+
+
+def _data_digest(train_sents, dev_sents) -> str:
+    """SHA-256 of the training and dev sentences, kept in checkpoints (and models): a resumed run
+    checks that it reads the data its run began with (0.2 s for brown)."""
+    digest = hashlib.sha256()
+    for sentences in (train_sents, dev_sents):
+        for sentence in sentences:
+            digest.update("\x1f".join(f"{w}\x1e{t}" for w, t in sentence).encode("utf-8", "surrogatepass") + b"\x1d")
+        digest.update(b"\x1c")
+    return digest.hexdigest()
 
 
 def _model_info(source: dict) -> dict:

@@ -139,8 +139,11 @@ def _damaged(resource: str, err: BaseException) -> str:
     name = resource.rsplit("/", 1)[-1]
     found = [path for folder in nltk_data_paths() for path in (Path(folder) / resource, Path(folder) / f"{resource}.zip")
              if path.exists()]
-    where = next((path for path in found if path.is_file() and not _readable_zip(path)), found[0] if found else resource)
-    return f"{where}: damaged ({first_line(err)}); get it again with: python -m nltk.downloader -d {_shown(PROJECT_DATA)} {name}"
+    where = next((path for path in found if path.is_file() and not _readable_zip(path)), found[0] if found else None)
+    if where is None:
+        return f"{resource}: damaged ({first_line(err)}); get it again with: python -m nltk.downloader -d {_shown(PROJECT_DATA)} {name}"
+    root = where.parents[len(Path(resource).parts) - 1]  # the NLTK data folder it lies in: searched before any later one
+    return f"{where}: damaged ({first_line(err)}); delete it and get it again with: python -m nltk.downloader -d {_shown(root)} {name}"
 
 
 def _require(resource_path: str, package: str, name: str) -> None:

@@ -25,6 +25,14 @@ def squares(grad) -> np.ndarray | float:
     return float(np.dot(flat, flat))
 
 
+def _values(grad) -> np.ndarray:
+    return grad.values if isinstance(grad, RowGrad) else grad
+
+
+def _scaled(grad, factor: float):
+    return RowGrad(grad.rows, grad.values * np.float32(factor)) if isinstance(grad, RowGrad) else grad * np.float32(factor)
+
+
 def global_norm(grads: dict, grad_squares: dict | None = None) -> float:
     """The joint L2 norm of all gradients, from their squares when already computed."""
     grad_squares = grad_squares if grad_squares is not None else {k: squares(g) for k, g in grads.items()}
@@ -63,7 +71,14 @@ class Optimizer:
         step to some of the tables in its own process (see its start_update); with wait=False it
         may still be doing so on return, until helper.settle() (its next batch waits for it)."""
         grad_squares = {k: squares(g) for k, g in grads.items()}  # for the norm, and kept for row-wise Adam
-        norm = global_norm(grads, grad_squares)
+        norm = reported = global_norm(grads, grad_squares)
+        if not np.isfinite(norm) and self.clip > 0 and all(np.isfinite(_values(g)).all() for g in grads.values()):
+            # finite gradients whose squares pass float32's range: clipped here, to norm clip
+            scale = 2.0 ** -np.ceil(np.log2(max(float(np.abs(_values(g)).max(initial=0.0)) for g in grads.values())))
+            scaled_norm = global_norm({k: _scaled(g, scale) for k, g in grads.items()})
+            grads = {k: _scaled(g, scale * self.clip / scaled_norm) for k, g in grads.items()}
+            grad_squares = {k: squares(g) for k, g in grads.items()}
+            norm, reported = global_norm(grads, grad_squares), scaled_norm / scale
         if not np.isfinite(norm):  # before any weight is touched
             raise FloatingPointError(f"the gradients' norm is {norm}")
         self.steps += 1
@@ -72,7 +87,7 @@ class Optimizer:
                    grad_squares, norm)
         if elsewhere and wait:
             helper.settle()
-        return norm
+        return reported
 
     def apply(self, params: dict[str, np.ndarray], grads: dict, grad_squares: dict, norm: float) -> None:
         """The update of step, after self.steps has counted it: clip grads by the global norm of

@@ -247,7 +247,7 @@ def test_a_corpus_file_not_in_its_format_is_one_line_naming_the_corpus(tmp_path)
     result = _fresh_postagger(["train", "--corpus", "conll2000", "--out", str(tmp_path / "m")], data, tmp_path)
     assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith(f"error: {data / 'corpora' / 'conll2000'}: damaged (Inconsistent number of columns")
-    assert result.stderr.endswith("python -m nltk.downloader -d corpora conll2000\n")
+    assert result.stderr.endswith(f"delete it and get it again with: python -m nltk.downloader -d {data} conll2000\n")
     listed = _fresh_postagger(["corpora", "conll2000"], data, tmp_path)
     assert listed.returncode == 0 and "damaged" in listed.stdout
 

@@ -151,3 +151,17 @@ def test_a_step_with_a_non_finite_gradient_raises_and_changes_nothing(bad):
     for k in opt.state:
         np.testing.assert_array_equal(opt.state[k], before[1][k])
     assert opt.steps == before[2]
+
+
+def test_finite_gradients_whose_squares_overflow_float32_are_clipped_not_refused():
+    """1e19 and 1e20 are finite in float32, their squares are not: with clipping on, the step
+    goes ahead with the gradients scaled to the clip's norm; without, it is refused."""
+    params = {"W": np.ones((4, 4), np.float32), "E": np.ones((3, 2), np.float32)}
+    grads = {"W": np.full((4, 4), 1e19, np.float32), "E": RowGrad(np.array([1]), np.full((1, 2), -1e20, np.float32))}
+    with np.errstate(over="ignore"):
+        norm = make_optimizer("sgd", 0.1, clip=5.0).step(params, grads)
+        moved = np.sqrt(((1 - params["W"]) ** 2).sum() + ((1 - params["E"]) ** 2).sum())
+        assert norm == pytest.approx(np.sqrt(16 * 1e38 + 2 * 1e40), rel=1e-5)
+        assert moved == pytest.approx(0.1 * 5.0, rel=1e-5) and params["E"][0, 0] == 1.0
+        with pytest.raises(FloatingPointError, match="norm is inf"):
+            make_optimizer("sgd", 0.1, clip=0.0).step(params, grads)

@@ -386,3 +386,41 @@ def test_a_signal_as_training_ends_saves_the_model_and_says_so(tmp_path, monkeyp
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines()[-1] == "SIGTERM came as training ended: the model is saved, no checkpoint is needed"
     assert (tmp_path / "m" / "weights.npz").exists() and not (tmp_path / "m.checkpoint").exists()
+
+
+def test_resuming_on_other_data_than_the_run_began_with_is_refused(tmp_path, monkeypatch):
+    """A training file edited since, or other data piped to a run trained from stdin, would
+    finish some other run than the one stopped."""
+    path = tmp_path / "train.tsv"
+    write_tsv(path, tiny_corpus(40))
+    fit = RNNTagger.fit
+
+    def stop_at_once(self, *args, callback=None, **kwargs):
+        if kwargs.get("resume") is None:
+            callback.stop_requested = True  # as a Ctrl-C does: stop after the first batch
+        return fit(self, *args, callback=callback, **kwargs)
+
+    monkeypatch.setattr(RNNTagger, "fit", stop_at_once)
+    stopped = CliRunner().invoke(app, ["train", "--train-file", str(path), "--hidden", "4", "--epochs", "2",
+                                       "--out", str(tmp_path / "m"), "-q"])
+    assert stopped.exit_code == 130 and (tmp_path / "m.checkpoint").exists()
+    write_tsv(path, tiny_corpus(40, seed=5))
+    refused = CliRunner().invoke(app, ["train", "--resume", str(tmp_path / "m.checkpoint"), "-q"])
+    assert refused.exit_code == 2 and "the training data differs from the data it began with" in refused.stderr
+    write_tsv(path, tiny_corpus(40))
+    resumed = CliRunner().invoke(app, ["train", "--resume", str(tmp_path / "m.checkpoint"), "-q"])
+    assert resumed.exit_code == 0 and (tmp_path / "m" / "weights.npz").exists()
+
+
+def test_train_and_dev_cannot_both_read_stdin(tmp_path):
+    result = CliRunner().invoke(app, ["train", "--train-file", "-", "--dev-file", "-", "--format", "tsv",
+                                      "--out", str(tmp_path / "m")], input="a\tDT\n")
+    assert result.exit_code == 2 and "cannot both be -" in result.stderr
+
+
+def test_a_leftover_whose_name_holds_no_process_number_is_left_alone(tmp_path):
+    from postagger import persist
+
+    (tmp_path / ".m.old-99999999999999999999").mkdir()
+    persist.write_folder_atomically(tmp_path / "m", {"model.json": {"v": 1}})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".m.old-99999999999999999999", "m"]
