@@ -76,7 +76,8 @@ class Optimizer:
             # finite gradients whose squares pass float32's range: clipped here, to norm clip
             scale = 2.0 ** -np.ceil(np.log2(max(float(np.abs(_values(g)).max(initial=0.0)) for g in grads.values())))
             scaled_norm = global_norm({k: _scaled(g, scale) for k, g in grads.items()})
-            grads = {k: _scaled(g, scale * self.clip / scaled_norm) for k, g in grads.items()}
+            grads = {k: _scaled(_scaled(g, scale), self.clip / scaled_norm) for k, g in grads.items()}  # two steps: one
+            # factor can fall under float32's normal range and lose digits
             grad_squares = {k: squares(g) for k, g in grads.items()}
             norm, reported = global_norm(grads, grad_squares), scaled_norm / scale
         if not np.isfinite(norm):  # before any weight is touched
