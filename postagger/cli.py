@@ -504,12 +504,19 @@ def tag(
 
 
 def _chunked(lines: Iterator[str], size: int) -> Iterator[list[str]]:
+    """lines in lists of size; a line that cannot be read (not UTF-8) ends them, after the lines
+    read before it, so that their tags are written first."""
     chunk: list[str] = []
-    for line in lines:
-        chunk.append(line)
-        if len(chunk) == size:
+    try:
+        for line in lines:
+            chunk.append(line)
+            if len(chunk) == size:
+                yield chunk
+                chunk = []
+    except PostaggerError:
+        if chunk:
             yield chunk
-            chunk = []
+        raise
     if chunk:
         yield chunk
 
@@ -656,6 +663,8 @@ def plot(
     from .train import epoch_records
 
     try:
+        if str(out) == "-":  # not stdout: it would have written a file named -.png
+            raise UsageError("--out -: the curves are an image; give a file name (curves.png, .pdf, .svg)")
         persist.check_file_writable(out, "--out")
         meta = persist.read_meta(Path(model))
         try:
@@ -663,7 +672,7 @@ def plot(
         except ValueError as err:
             raise ModelError(f"{Path(model) / persist.META}: malformed ({err})") from None
         if not history:
-            raise UsageError(f"{model}: no training history recorded")
+            raise DataError(f"{model}: no training history recorded (no epoch was finished)")
         written = learning_curves(history, out, title=f"{Path(model).name}: {meta.get('corpus')}")
     except PostaggerError as err:
         _fail(err)
@@ -702,6 +711,9 @@ def info(
         "dev_accuracy": tagger.dev_accuracy_, "best_epoch": tagger.best_epoch_,
         "epochs_trained": len(tagger.history_), "bytes_on_disk": size,
     }
+    position = tagger.meta_.get("checkpoint")  # an interrupted training's, not a finished model
+    if isinstance(position, dict):
+        record["checkpoint"] = {"epoch": position.get("epoch"), "batch": position.get("batch")}
     if as_json:
         typer.echo(json.dumps(record))
         return
@@ -719,6 +731,10 @@ def info(
         f"config         " + ", ".join(f"{k}={v}" for k, v in record["config"].items() if k != "features"),
         f"features       {', '.join(cfg.features) or 'none'}",
     ]
+    if "checkpoint" in record:
+        where = record["checkpoint"]
+        lines.insert(1, f"checkpoint     of a training stopped in epoch {where['epoch']} before batch {(where['batch'] or 0) + 1}; "
+                        f"carry it on with: postagger train --resume {model}")
     typer.echo("\n".join(lines))
 
 

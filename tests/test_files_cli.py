@@ -187,7 +187,9 @@ def test_tag_handles_bad_bytes_long_sentences_blank_lines_and_any_script(treeban
     model, _ = treebank_model
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"fine line\n\xc3\x28 broken\n")
-    assert "bad.txt:2: not valid UTF-8" in one_line_error(runner.invoke(app, ["tag", "--model", str(model), "--input", str(bad)]), 1)
+    broken = runner.invoke(app, ["tag", "--model", str(model), "--input", str(bad)])
+    assert "bad.txt:2: not valid UTF-8" in one_line_error(broken, 1)
+    assert broken.stdout.startswith("fine/") and broken.stdout.count("\n") == 1  # the lines before it are not lost
     long_line = " ".join(["word"] * 2000)
     text = "\n".join(["Hello world .", "", long_line, "Привет мир 東京 ١٢٣ 🙂 naïve"]) + "\n"
     result = runner.invoke(app, ["tag", "--model", str(model), "--pretokenized", "--input", "-"], input=text)

@@ -105,6 +105,36 @@ def test_an_output_that_cannot_be_written_is_refused_before_the_work(treebank_mo
     assert f"choose another {option.split()[-1]}" in result.stderr
 
 
+def test_plot_does_not_take_a_dash_for_a_file_name(treebank_model, tmp_path, monkeypatch):
+    model, _ = treebank_model
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["plot", str(model), "--out", "-"])
+    assert result.exit_code == 2 and "--out -: the curves are an image" in result.stderr and not list(tmp_path.iterdir())
+
+
+def test_info_and_plot_on_an_interrupted_trainings_checkpoint(tmp_path):
+    """info said "0 epochs, dev accuracy n/a" and nothing of the checkpoint; plot called the
+    missing history a usage error."""
+    from postagger.tagger import RNNTagger
+    from postagger.train import Callback, TrainConfig
+    from tests.conftest import tiny_corpus
+
+    class StopAtOnce(Callback):
+        def stop(self):
+            return True
+
+    stopped = RNNTagger(TrainConfig(hidden=4, epochs=2, features=())).fit(tiny_corpus(40), callback=StopAtOnce())
+    stopped.save_checkpoint(tmp_path / "m.checkpoint", corpus="tiny")
+    info = runner.invoke(app, ["info", str(tmp_path / "m.checkpoint")])
+    assert info.exit_code == 0
+    assert (f"checkpoint     of a training stopped in epoch 1 before batch 2; carry it on with: postagger train "
+            f"--resume {tmp_path / 'm.checkpoint'}") in info.stdout
+    as_json = json.loads(runner.invoke(app, ["info", str(tmp_path / "m.checkpoint"), "--json"]).stdout)
+    assert as_json["checkpoint"] == {"epoch": 1, "batch": 1}
+    plotted = runner.invoke(app, ["plot", str(tmp_path / "m.checkpoint"), "--out", str(tmp_path / "c.png")])
+    assert plotted.exit_code == 1 and "no training history recorded" in plotted.stderr
+
+
 def test_the_heatmap_shows_each_gold_tags_share_of_predictions():
     from postagger.plot import row_normalised
 
