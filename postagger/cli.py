@@ -360,10 +360,13 @@ def train(
 
         reporter.say(f"stopped; checkpoint saved to {checkpoint}; continue with: postagger train --resume {checkpoint}")
         raise typer.Exit(code=128 + int(stopper.signal or signal.SIGINT))
-    if checkpoint.exists() and checkpoint.resolve() != out.resolve():
+    if checkpoint.resolve() != out.resolve():  # its work is in the model now, with what killed saves left of it
         import shutil
 
+        from .persist import clear_leftovers
+
         shutil.rmtree(checkpoint, ignore_errors=True)
+        clear_leftovers(checkpoint, restore=False)
     best = tagger.dev_accuracy_
     best_text = "" if best is None else f", dev accuracy {100 * best:.2f}% at epoch {tagger.best_epoch_}"
     ran = len(tagger.history_)

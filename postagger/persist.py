@@ -36,7 +36,7 @@ def write_folder_atomically(folder: Path, files: dict[str, bytes | np.ndarray | 
     folder = Path(folder)
     check_replaceable(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    _clear_leftovers(folder)
+    clear_leftovers(folder)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.{os.getpid()}-", suffix=".tmp", dir=folder.parent))
     staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private (0700); a model folder is as any other
     old = None
@@ -65,10 +65,11 @@ def write_folder_atomically(folder: Path, files: dict[str, bytes | np.ndarray | 
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _clear_leftovers(folder: Path) -> None:
+def clear_leftovers(folder: Path, restore: bool = True) -> None:
     """What a save killed outright (kill -9, a power cut) left beside folder: its staging folder
     (.NAME.PID-*.tmp), removed, and the folder it had moved aside (.NAME.old-PID), put back
-    when nothing took its place, else removed. Only a dead process's leftovers are touched."""
+    when nothing took its place (and restore), else removed. Only a dead process's leftovers
+    are touched."""
     for path in folder.parent.glob(f".{glob.escape(folder.name)}.*"):
         rest = path.name[len(folder.name) + 2 :]
         if rest.startswith("old-"):
@@ -79,7 +80,7 @@ def _clear_leftovers(folder: Path) -> None:
             continue
         if not pid.isdigit() or _alive(int(pid)) or not path.is_dir() or path.is_symlink():
             continue
-        if rest.startswith("old-") and not folder.exists():
+        if rest.startswith("old-") and restore and not folder.exists():
             os.replace(path, folder)
         else:
             shutil.rmtree(path, ignore_errors=True)

@@ -424,3 +424,26 @@ def test_a_leftover_whose_name_holds_no_process_number_is_left_alone(tmp_path):
     (tmp_path / ".m.old-99999999999999999999").mkdir()
     persist.write_folder_atomically(tmp_path / "m", {"model.json": {"v": 1}})
     assert sorted(p.name for p in tmp_path.iterdir()) == [".m.old-99999999999999999999", "m"]
+
+
+def test_a_finished_resume_clears_what_killed_checkpoint_saves_left(tmp_path, monkeypatch):
+    """A kill -9 in a checkpoint save left a staging folder (56 MB) that only a later save of
+    that checkpoint would clear: a resume that finishes saves none, so it stayed."""
+    path = tmp_path / "train.tsv"
+    write_tsv(path, tiny_corpus(40))
+    fit = RNNTagger.fit
+
+    def stop_at_once(self, *args, callback=None, **kwargs):
+        if kwargs.get("resume") is None:
+            callback.stop_requested = True
+        return fit(self, *args, callback=callback, **kwargs)
+
+    monkeypatch.setattr(RNNTagger, "fit", stop_at_once)
+    base = ["train", "--train-file", str(path), "--hidden", "4", "--epochs", "2", "--out", str(tmp_path / "m"), "-q"]
+    assert CliRunner().invoke(app, base).exit_code == 130
+    dead = _dead_pid()
+    (tmp_path / f".m.checkpoint.{dead}-abc.tmp").mkdir()
+    (tmp_path / f".m.checkpoint.old-{dead}").mkdir()
+    resumed = CliRunner().invoke(app, ["train", "--resume", str(tmp_path / "m.checkpoint"), "-q"])
+    assert resumed.exit_code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "train.tsv"]
