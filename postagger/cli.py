@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import os
+import signal
 import sys
 import time
 from dataclasses import fields
@@ -198,8 +199,6 @@ class _StopOnSignal:
         self.progress, self.reporter, self.signal = progress, reporter, None
 
     def __enter__(self):
-        import signal
-
         def handler(signum, frame):
             if self.signal is not None:
                 raise KeyboardInterrupt
@@ -211,8 +210,6 @@ class _StopOnSignal:
         return self
 
     def __exit__(self, *exc):
-        import signal
-
         for s, old in self._old.items():
             signal.signal(s, old)
 
@@ -326,7 +323,7 @@ def train(
 
         def save_checkpoint(at_state):
             with _saving(checkpoint, checkpoint):
-                tagger.save_checkpoint(checkpoint, at_state, out=str(out.absolute()), source=source, **info)
+                tagger.save_checkpoint(checkpoint, at_state, source=source, **info)
             saved.append(time.monotonic())
 
         def save_epoch(at_state):  # not after every epoch: a checkpoint (weights twice, Adam's moments) is tens of MB
@@ -350,14 +347,10 @@ def train(
     except PostaggerError as err:
         _fail(err)
     except KeyboardInterrupt:
-        import signal
-
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # more Ctrl-Cs would interrupt the clean-up at exit
         say("aborted; the last checkpoint (if any) and any existing model are unchanged")
         raise typer.Exit(code=130)
     if not tagger.state_.finished:
-        import signal
-
         reporter.say(f"stopped; checkpoint saved to {checkpoint}; continue with: postagger train --resume {checkpoint}")
         raise typer.Exit(code=128 + int(stopper.signal or signal.SIGINT))
     if checkpoint.resolve() != out.resolve():  # its work is in the model now, with what killed saves left of it
@@ -374,8 +367,6 @@ def train(
         reporter.say(f"stopped after epoch {ran} of {config.epochs}: no better dev accuracy for {config.patience} epochs (--patience)")
     reporter.say(f"saved {out}{best_text}")
     if stopper.signal is not None:  # in the last batch, or after it: training had ended
-        import signal
-
         reporter.say(f"{signal.Signals(stopper.signal).name} came as training ended: the model is saved, no checkpoint is needed")
 
 

@@ -348,8 +348,9 @@ def lstm_forward(x: np.ndarray, Wh: np.ndarray) -> tuple[np.ndarray, tuple]:
     return h, (gates, c, tanh_c, h, Wh)
 
 
-def lstm_backward(dh: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """dh (D, T, N, H) -> dx (D, T, N, 4H), dWh (D, H, 4H)."""
+def lstm_backward(dh: np.ndarray, cache: tuple, padded: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """dh (D, T, N, H) -> dx (D, T, N, 4H), dWh (D, H, 4H). padded: as for rnn_backward, but the
+    gradient is not stopped there: the gates damp it through padding, where tanh' is 1."""
     gates, c, tanh_c, h, Wh = cache
     D, T, N, G = gates.shape
     H = G // 4
@@ -423,8 +424,9 @@ def gru_forward(x: np.ndarray, Wh: np.ndarray) -> tuple[np.ndarray, tuple]:
     return h, (gates, hn, h, Wh)
 
 
-def gru_backward(dh: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """dh (D, T, N, H) -> dx (D, T, N, 3H), dWh (D, H, 3H)."""
+def gru_backward(dh: np.ndarray, cache: tuple, padded: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """dh (D, T, N, H) -> dx (D, T, N, 3H), dWh (D, H, 3H). padded: as for rnn_backward, but the
+    gradient is not stopped there: the gates damp it through padding, where tanh' is 1."""
     gates, hn, h, Wh = cache
     D, T, N, G = gates.shape
     H = G // 3

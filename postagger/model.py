@@ -414,8 +414,7 @@ def backward(dscores: np.ndarray, cache: tuple, *, sparse: bool = False) -> dict
     grads: dict[str, np.ndarray] = {"by": layers.column_sums(dscores)[:K], "Why": np.ascontiguousarray(dWhy[:, :K])}
     for layer in range(arch.layers, 0, -1):
         cell_cache, keep, _ = caches[layer - 1]
-        dh = layers.dropout_backward(dh, keep)
-        dx, dWh = cell_backward(dh, cell_cache, padded=padded) if arch.cell == "rnn" else cell_backward(dh, cell_cache)
+        dx, dWh = cell_backward(layers.dropout_backward(dh, keep), cell_cache, padded=padded)
         dx.reshape(D * T * N, -1)[padded] = 0.0  # padded steps had their pre-activation forced to zero
         if layer == 1:
             grads.update(_input_grads(params, arch, inputs, tokens, dx, sparse))

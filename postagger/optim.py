@@ -33,6 +33,17 @@ def _scaled(grad, factor: float):
     return RowGrad(grad.rows, grad.values * np.float32(factor)) if isinstance(grad, RowGrad) else grad * np.float32(factor)
 
 
+def _clipped_past_float32(grads: dict, clip: float) -> tuple[dict, float]:
+    """Finite gradients whose squares pass float32's range, clipped to norm clip, and their true
+    norm: first scaled by the power of two that brings the largest entry to 1, then by clip over
+    that norm (two steps: one factor could fall under float32's normal range and lose digits)."""
+    largest = max(float(np.abs(_values(g)).max(initial=0.0)) for g in grads.values())
+    scale = 2.0 ** -np.ceil(np.log2(largest))
+    scaled = {k: _scaled(g, scale) for k, g in grads.items()}
+    norm = global_norm(scaled)
+    return {k: _scaled(g, clip / norm) for k, g in scaled.items()}, norm / scale
+
+
 def global_norm(grads: dict, grad_squares: dict | None = None) -> float:
     """The joint L2 norm of all gradients, from their squares when already computed."""
     grad_squares = grad_squares if grad_squares is not None else {k: squares(g) for k, g in grads.items()}
@@ -73,13 +84,9 @@ class Optimizer:
         grad_squares = {k: squares(g) for k, g in grads.items()}  # for the norm, and kept for row-wise Adam
         norm = reported = global_norm(grads, grad_squares)
         if not np.isfinite(norm) and self.clip > 0 and all(np.isfinite(_values(g)).all() for g in grads.values()):
-            # finite gradients whose squares pass float32's range: clipped here, to norm clip
-            scale = 2.0 ** -np.ceil(np.log2(max(float(np.abs(_values(g)).max(initial=0.0)) for g in grads.values())))
-            scaled_norm = global_norm({k: _scaled(g, scale) for k, g in grads.items()})
-            grads = {k: _scaled(_scaled(g, scale), self.clip / scaled_norm) for k, g in grads.items()}  # two steps: one
-            # factor can fall under float32's normal range and lose digits
+            grads, reported = _clipped_past_float32(grads, self.clip)
             grad_squares = {k: squares(g) for k, g in grads.items()}
-            norm, reported = global_norm(grads, grad_squares), scaled_norm / scale
+            norm = global_norm(grads, grad_squares)
         if not np.isfinite(norm):  # before any weight is touched
             raise FloatingPointError(f"the gradients' norm is {norm}")
         self.steps += 1

@@ -21,6 +21,7 @@ from .train import Callback, TrainConfig, TrainState, checked_config, epoch_reco
 from .vocab import UNK_ID, Vocab, extractor
 
 Tagged = list[tuple[str, str]]
+_NONE = object()  # no such value (None may be one)
 SPECIAL_TAGS = 2  # PAD and UNK head the tag vocabulary and are never predicted
 TAG_BATCH = 64  # sentences per padded tagging batch (gated cells): larger batches pad more
 PACKED_BATCH = 256  # sentences per packed tagging batch (Elman cells): no padding, so larger products
@@ -67,9 +68,9 @@ class RNNTagger:
         if not any(words):
             raise ValueError("no tagged tokens to train on")
         for kind, sentences in (("word", words), ("tag", tags)):  # a model.json keeps only strings
-            odd = [x for s in sentences for x in s if not isinstance(x, str)][:1]
-            if odd:
-                raise TypeError(f"every {kind} must be a string, not {type(odd[0]).__name__} ({odd[0]!r})")
+            odd = next((x for s in sentences for x in s if not isinstance(x, str)), _NONE)
+            if odd is not _NONE:
+                raise TypeError(f"every {kind} must be a string, not {type(odd).__name__} ({odd!r})")
         if resume is None:
             self.vocabs_ = build_vocabs(words, cfg.features, cfg.min_feature_count)
             self.tags_ = Vocab.from_counts(Counter(t for s in tags for t in s))

@@ -91,8 +91,10 @@ def checked_config(config: TrainConfig) -> TrainConfig:
     for name, known in (("cell", model.CELLS), ("optimizer", OPTIMIZERS)):
         if getattr(config, name) not in known:
             raise ValueError(f"config.{name} is {getattr(config, name)!r}, not one of {', '.join(known)}")
-    if config.lr_decay > 1 or config.dropout >= 1:
-        raise ValueError(f"config.lr_decay is {config.lr_decay!r}" if config.lr_decay > 1 else f"config.dropout is {config.dropout!r}")
+    if config.lr_decay > 1:
+        raise ValueError(f"config.lr_decay is {config.lr_decay!r}, over 1")
+    if config.dropout >= 1:
+        raise ValueError(f"config.dropout is {config.dropout!r}, not under 1")
     return config
 
 
