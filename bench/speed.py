@@ -96,7 +96,7 @@ def forward_backward_rate(tagger: RNNTagger, train, batch_size: int) -> float:
     gradient, the input tables' rows included), in this process on its one BLAS thread, over
     one epoch's batches of the trained tagger; no optimizer step, no batching in the time. The
     faster of two passes."""
-    corpus = encode_corpus(tagger._encoder_(), [[w for w, _ in s] for s in train], [[t for _, t in s] for s in train], tagger.tags_)
+    corpus = encode_corpus(tagger.encoder_, [[w for w, _ in s] for s in train], [[t for _, t in s] for s in train], tagger.tags_)
     batches = [make_batch(corpus, index) for index in length_batches(corpus.lengths, batch_size, np.random.default_rng(0))]
     n_tokens = sum(int(b.mask.sum()) for b in batches)
 
@@ -185,7 +185,7 @@ class Torch:
                 packed = torch.nn.utils.rnn.PackedSequence(self.embed(ids), batch_sizes)
                 return self.out(self.rnn(packed)[0].data)
 
-        encoder = tagger._encoder_()
+        encoder = tagger.encoder_
         self.lexicon = encoder.lexicon
         train_corpus = encode_corpus(encoder, [[w for w, _ in s] for s in train], [[t for _, t in s] for s in train], tagger.tags_)
         self.test_corpus = encode_corpus(encoder, [[w for w, _ in s] for s in test], [[t for _, t in s] for s in test], tagger.tags_)

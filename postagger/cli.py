@@ -35,7 +35,6 @@ app = typer.Typer(
 DEFAULT_MODEL = Path("models/tagger")
 DEFAULT_CORPUS = "treebank"
 _debug = False
-_blas_limits = None  # kept alive: the BLAS thread limit holds while it exists
 
 
 def _fail(err: PostaggerError) -> None:
@@ -57,6 +56,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
     version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
     threads: Annotated[int, typer.Option(min=1, envvar="POSTAGGER_THREADS", help="BLAS threads. One thread trains as fast as two on an idle machine (the matrices are small); two tag a large file about 12 % faster. One never stalls when another program keeps a core busy: two then tag at about half speed.")] = 1,
@@ -72,16 +72,18 @@ def main(
       postagger gradcheck
       postagger corpora
     """
-    global _debug, _blas_limits
+    global _debug
     _debug = debug
+    # both last as long as the command, not the process (the tests run many in one)
     if not debug:  # a library's warning is one line here, like every other message
         import warnings
 
+        ctx.with_resource(warnings.catch_warnings())
         warnings.showwarning = lambda message, *_, **__: say(f"warning: {message}")
     import numpy  # noqa: F401  threadpoolctl limits only the BLAS libraries already loaded
     from threadpoolctl import threadpool_limits
 
-    _blas_limits = threadpool_limits(limits=threads, user_api="blas")
+    ctx.with_resource(threadpool_limits(limits=threads, user_api="blas"))
 
 
 class Optimizer(str, Enum):
@@ -588,7 +590,7 @@ def evaluate(
                 source = corpora.native_tagset_name(corpus_name or "") if model_tagset == "native" else None
                 return universal_table(corpora.universal_tag_mapping(source) if source else None)
 
-            pred_table = table_for(info.get("corpus")) if info.get("split") != "file" else table_for_tags(tagger.tags_.itos[2:], corpora.universal_tag_mapping)
+            pred_table = table_for(info.get("corpus")) if info.get("split") != "file" else table_for_tags(tagger.classes_, corpora.universal_tag_mapping)
             table = pred_table if file is not None else table_for(name)  # gold from a file: UPOS or the model's tags
         tokens = [[w for w, _ in s] for s in sents]
         with Reporter(quiet) as reporter:
@@ -600,7 +602,7 @@ def evaluate(
         gold = [t for s in sents for _, t in s]
         pred = [t for s in predicted for _, t in s]
         known = [tagger.is_known(w) for s in tokens for w in s]
-        model_tags = tagger.tags_.itos[2:]
+        model_tags = tagger.classes_
         try:
             result = compare(gold, pred, known, model_tags, table, pred_table)
         except DataError as err:  # nothing to score
@@ -700,7 +702,7 @@ def info(
         "cell": arch.cell, "layers": arch.layers, "directions": arch.directions,
         "parameters": int(sum(p.size for p in tagger.params_.values())),
         "vocabulary": {g: len(v) for g, v in tagger.vocabs_.items()},
-        "tags": len(tagger.tags_) - 2,
+        "tags": len(tagger.classes_),
         "corpus": tagger.info_.get("corpus"), "tagset": tagger.info_.get("tagset"),
         "dev_accuracy": tagger.dev_accuracy_, "best_epoch": tagger.best_epoch_,
         "epochs_trained": len(tagger.history_), "bytes_on_disk": size,
@@ -717,12 +719,12 @@ def info(
         f"model          {model}",
         f"network        {arch.cell}, {arch.layers} layer(s), {'bi' if arch.directions == 2 else 'uni'}directional, hidden {cfg.hidden}",
         f"parameters     {record['parameters']:,}",
-        f"inputs         " + ", ".join(f"{g} {n:,}" for g, n in record["vocabulary"].items()),
+        "inputs         " + ", ".join(f"{g} {n:,}" for g, n in record["vocabulary"].items()),
         f"tags           {record['tags']} ({record['tagset']})",
         f"trained on     {record['corpus']}, {record['epochs_trained']} epochs, seed {cfg.seed}",
         f"dev accuracy   {dev}",
         f"size on disk   {size / 2**20:.1f} MiB",
-        f"config         " + ", ".join(f"{k}={v}" for k, v in record["config"].items() if k != "features"),
+        "config         " + ", ".join(f"{k}={v}" for k, v in record["config"].items() if k != "features"),
         f"features       {', '.join(cfg.features) or 'none'}",
     ]
     if "checkpoint" in record:

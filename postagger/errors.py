@@ -21,6 +21,18 @@ class ModelError(DataError):
     """A model folder that is missing, incomplete, corrupt or from a newer format."""
 
 
+class TrainingDiverged(PostaggerError):
+    """The loss, or a weight, became NaN or infinite."""
+
+
+class LaneWorkerError(PostaggerError):
+    """The second training process failed or stopped."""
+
+
+class MissingExtra(PostaggerError):
+    """An optional dependency that a command needs is not installed."""
+
+
 class UsageError(PostaggerError):
     """Options that make no sense together, an unknown corpus or format name."""
 

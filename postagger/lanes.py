@@ -11,8 +11,8 @@ process, on one BLAS thread each (BLAS rounds by its thread count), so the weigh
 those of one process on one BLAS thread, bit for bit.
 
 Arrays pass through one block of shared memory, sized for the largest batch; the processes hand
-over with two semaphores, five times a batch. This module imports numpy and the standard
-library (and, in the worker, the model and the optimizer).
+over with two semaphores, five times a batch. This module imports numpy, the standard library,
+layers and errors (and, in the worker, the model and the optimizer).
 """
 
 from __future__ import annotations
@@ -29,11 +29,7 @@ import warnings
 import numpy as np
 
 from . import layers
-from .errors import PostaggerError
-
-
-class LaneWorkerError(PostaggerError):
-    """The second process failed or stopped."""
+from .errors import LaneWorkerError
 
 
 _FORWARD, _BACKWARD, _UPDATE, _STOP = 1, 2, 3, 4

@@ -1,7 +1,9 @@
-"""Pure forward/backward pairs, in the style of CS231n's rnn_layers.py.
+"""Forward/backward pairs, in the style of CS231n's rnn_layers.py.
 
-Every forward returns `(out, cache)` and every backward takes `(dout, cache)`. Nothing here keeps
-state between calls, so a backward can never read a stale forward.
+A training forward returns `(out, cache)` and its backward takes `(dout, cache)`; the packed
+forwards of tagging have no backward and return no cache. Nothing here keeps state between
+calls, so a backward can never read a stale forward. For speed some functions write into an
+`out` array, or over their input where their docstrings say so.
 
 Shapes: N sentences in a batch, T timesteps, D lanes (recurrences run side by side, e.g. the two
 directions of a bidirectional RNN), H hidden units, V input vocabulary, K tags.
@@ -271,14 +273,6 @@ def padding_starts(padded: np.ndarray, D: int, T: int, N: int) -> dict[int, tupl
     return {step: (d[t == step], n[t == step]) for step in set(t.tolist())}
 
 
-# ---------------------------------------------------------------- gated cells
-#
-# Both take x (D, T, N, G*H), the input pre-activation of every gate with its bias already added,
-# and Wh (D, H, G*H), and return h (D, T, N, H). Gates are stacked along the last axis so that
-# every step does one product with Wh. With x = 0 and a zero state the state stays exactly 0,
-# which is what lets the model pad the backward lane at its start.
-
-
 def rnn_lane_forward(x: np.ndarray, Wh: np.ndarray, Wy: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, tuple]:
     """One lane of an Elman layer and its share of the output scores: x (T, N, H) pre-activations,
     overwritten with the states; Wh (H, H); Wy (H, K), the lane's rows of the output weights.
@@ -301,6 +295,14 @@ def rnn_lane_backward(dy: np.ndarray, cache: tuple, padded: np.ndarray, out: np.
     dx, dWh = rnn_backward(dh, (h[None], Wh[None]), out=None if out is None else out[None], padded=padded)
     dx.reshape(T * N, H)[padded] = 0.0
     return dx[0], dWh[0], dWy
+
+
+# ---------------------------------------------------------------- gated cells
+#
+# Both take x (D, T, N, G*H), the input pre-activation of every gate with its bias already added,
+# and Wh (D, H, G*H), and return h (D, T, N, H). Gates are stacked along the last axis so that
+# every step does one product with Wh. With x = 0 and a zero state the state stays exactly 0,
+# which is what lets the model pad the backward lane at its start.
 
 
 def _one_minus(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

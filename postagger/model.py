@@ -1,4 +1,5 @@
-"""The tagging network: one-hot input groups -> (bi)directional Elman RNN layers -> softmax per step.
+"""The tagging network: one-hot input groups -> (bi)directional recurrent layers (Elman by
+default; LSTM and GRU cells too) -> softmax per step.
 
     h_t = tanh(sum_g x_t^g . W^g + h_{t-1} . Whh + bh)        x_t^g one-hot: a row lookup
     p_t = softmax([h_t ; h_t^b] . Why + by)
@@ -16,7 +17,8 @@ and its gradient and update written, once for both. Inside, activations are lane
 time-major: (D, T, N, H), the backward lane running over reversed time. Padded steps get a zero
 pre-activation, so a lane that starts on padding keeps h = 0 until its sentence begins, and
 padding never reaches a real token.
-This module imports numpy and nothing else.
+This module imports numpy and layers; forward and backward can hand the right-to-left lane to a
+lanes.LaneWorker (a second process) that the caller passes in.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from typing import NamedTuple
 import numpy as np
 
 from . import layers
-from .layers import RowGrad
 
 # cell name -> (input weight, recurrent weight, bias) base names, gate blocks, forward, backward
 CELLS = {
@@ -492,9 +493,7 @@ def loss_and_grads(
     N, T = mask.shape
     inputs = {g: ids.reshape(-1) for g, ids in {"word": words, **(features or {})}.items()}
     tokens = np.arange(N * T).reshape(N, T)  # every position its own type
-    scores, cache = forward(params, inputs, tokens, mask, dropout=dropout, rng=rng, lanes=lanes)
-    loss, dscores = layers.softmax_cross_entropy(scores, tags.T.reshape(-1), mask.T.reshape(-1))
-    return loss, backward(dscores, cache, sparse=sparse)
+    return batch_loss_and_grads(params, inputs, tokens, tags, mask, dropout=dropout, rng=rng, sparse=sparse, lanes=lanes)
 
 
 def batch_loss_and_grads(
@@ -506,13 +505,14 @@ def batch_loss_and_grads(
     *,
     dropout: float = 0.0,
     rng: np.random.Generator | None = None,
+    sparse: bool = True,
     lanes=None,
 ) -> tuple[float, dict]:
-    """loss_and_grads for a batch given by word types (see forward), with row-sparse gradients
-    for the input tables: what the training loop uses. lanes: see forward."""
+    """loss_and_grads for a batch given by word types (see forward), by default with row-sparse
+    gradients for the input tables: what the training loop uses. lanes: see forward."""
     scores, cache = forward(params, inputs, tokens, mask, dropout=dropout, rng=rng, lanes=lanes)
     loss, dscores = layers.softmax_cross_entropy(scores, tags.T.reshape(-1), mask.T.reshape(-1))
-    return loss, backward(dscores, cache, sparse=True)
+    return loss, backward(dscores, cache, sparse=sparse)
 
 
 def predict_scores(

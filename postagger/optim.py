@@ -4,7 +4,8 @@ Gradient clipping lives here and only here: loss_and_grads always returns the tr
 A one-hot input table's gradient may come as a RowGrad: only the rows a batch used. SGD and
 Adagrad then give exactly the dense update. Adam becomes "lazy Adam": a row's moments decay only
 on steps that use the row, instead of decaying towards zero on every step as dense Adam's do.
-This module imports numpy and nothing else.
+This module imports numpy and layers (for RowGrad); Optimizer.step can hand half of the input
+tables' updates to a lanes.LaneWorker that the caller passes in.
 """
 
 from __future__ import annotations

@@ -7,13 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import PostaggerError, UsageError, reason
+from .errors import MissingExtra, UsageError, reason
 
 INSTALL = "matplotlib is not installed; install it with: pip install 'postagger[plot]' (or pip install matplotlib)"
-
-
-class MissingExtra(PostaggerError):
-    exit_code = 1
 
 
 def _pyplot():

@@ -18,11 +18,10 @@ from . import model, persist
 from .encoding import EncodedCorpus, Encoder, encode_corpus, length_batches, make_batch, rare_word_dropout
 from .errors import ModelError
 from .train import Callback, TrainConfig, TrainState, checked_config, epoch_records, fit_params
-from .vocab import UNK_ID, Vocab, extractor
+from .vocab import N_SPECIAL, UNK_ID, Vocab, extractor
 
 Tagged = list[tuple[str, str]]
 _NONE = object()  # no such value (None may be one)
-SPECIAL_TAGS = 2  # PAD and UNK head the tag vocabulary and are never predicted
 TAG_BATCH = 64  # sentences per padded tagging batch (gated cells): larger batches pad more
 PACKED_BATCH = 256  # sentences per packed tagging batch (Elman cells): no padding, so larger products
 PACKED_TOKENS = 16384  # and at most this many tokens in one, unless a single sentence is longer
@@ -50,6 +49,9 @@ class RNNTagger:
         are those of one process on one BLAS thread either way (two processes use one each)."""
         self.config = config or TrainConfig()
         self.parallel = parallel
+        self._encoder: Encoder | None = None
+        self._lexicon: np.ndarray | None = None  # the encoder's word ids, saved with the model
+        self._preactivations: _PreactivationCache | None = None
 
     # ------------------------------------------------------------ training
 
@@ -71,23 +73,25 @@ class RNNTagger:
             odd = next((x for s in sentences for x in s if not isinstance(x, str)), _NONE)
             if odd is not _NONE:
                 raise TypeError(f"every {kind} must be a string, not {type(odd).__name__} ({odd!r})")
+        if resume is not None and not hasattr(self, "vocabs_"):
+            raise ValueError("fit(resume=) carries on a tagger from RNNTagger.load_checkpoint, not a new one")
         if resume is None:
             self.vocabs_ = build_vocabs(words, cfg.features, cfg.min_feature_count)
             self.tags_ = Vocab.from_counts(Counter(t for s in tags for t in s))
             self._lexicon = None
         self._encoder = None
-        train = encode_corpus(self._encoder_(), words, tags, self.tags_)
+        train = encode_corpus(self.encoder_, words, tags, self.tags_)
         if cfg.word_dropout > 0:
             train.drop_prob = rare_word_dropout(train, cfg.word_dropout)
         dev = None
         if dev_sents:
-            dev = encode_corpus(self._encoder, [[w for w, _ in s] for s in dev_sents],
+            dev = encode_corpus(self.encoder_, [[w for w, _ in s] for s in dev_sents],
                                 [[t for _, t in s] for s in dev_sents], self.tags_)
         net = model.RNNConfig(
             input_sizes={g: len(v) for g, v in self.vocabs_.items()}, n_tags=len(self.tags_),
             hidden=cfg.hidden, layers=cfg.layers, bidirectional=cfg.bidirectional, cell=cfg.cell,
         )
-        params = model.init_params(net, np.random.default_rng(cfg.seed)) if resume is None else resume.params
+        params = model.init_params(net, np.random.default_rng(cfg.seed)) if resume is None else None
         result = fit_params(params, train, dev, cfg, callback, resume, on_epoch_saved, parallel=self.parallel)
         self.params_ = result.params
         self.history_ = result.history
@@ -98,9 +102,11 @@ class RNNTagger:
 
     # ------------------------------------------------------------ tagging
 
-    def _encoder_(self) -> Encoder:
-        if getattr(self, "_encoder", None) is None:
-            self._encoder = Encoder(self.vocabs_, getattr(self, "_lexicon", None))
+    @property
+    def encoder_(self) -> Encoder:
+        """Words to input ids, with the vocabularies of fit or load (built on first use)."""
+        if self._encoder is None:
+            self._encoder = Encoder(self.vocabs_, self._lexicon)
         return self._encoder
 
     def predict_ids(self, sentences: Iterable[Sequence[str]], batch_size: int | None = None,
@@ -122,7 +128,7 @@ class RNNTagger:
 
         Elman networks tag packed batches (model.predict_packed): no padding, so batches can be
         large. Gated cells tag padded batches of TAG_BATCH sentences of similar length."""
-        corpus = encode_corpus(self._encoder_(), sentences)
+        corpus = encode_corpus(self.encoder_, sentences)
         by_row, row_of_type = self._input_preactivations(corpus)  # (D, rows, F), (types,)
         packed = model.architecture(self.params_).cell == "rnn"
         batch_size = batch_size or (PACKED_BATCH if packed else TAG_BATCH)
@@ -137,11 +143,11 @@ class RNNTagger:
                 starts = np.cumsum(lengths) - lengths  # of each sentence, end to end
                 positions = np.arange(lengths.sum()) + np.repeat(corpus.offsets[index] - starts, lengths)
                 rows = np.take(row_of_type, np.take(corpus.types, positions))
-                scores, row_of_token = model.predict_packed(self.params_, by_row, rows, lengths, skip=SPECIAL_TAGS)
+                scores, row_of_token = model.predict_packed(self.params_, by_row, rows, lengths, skip=N_SPECIAL)
             else:
                 batch = make_batch(corpus, index, corpus_types=True)
                 rows = np.take(row_of_type, batch.tokens)
-                scores = model.predict_scores(self.params_, {}, rows, batch.mask, by_row, skip=SPECIAL_TAGS)[batch.mask == 1]
+                scores = model.predict_scores(self.params_, {}, rows, batch.mask, by_row, skip=N_SPECIAL)[batch.mask == 1]
             best = scores.argmax(axis=-1)
             probs = None
             if probabilities:
@@ -154,8 +160,8 @@ class RNNTagger:
     def _input_preactivations(self, corpus) -> tuple[np.ndarray, np.ndarray]:
         """The input pre-activations of an encoded corpus's types, through the cache: a table
         (D, rows, F) and each type's row in it (padding's row is arbitrary: forward zeroes it)."""
-        encoder = self._encoder_()
-        cache = getattr(self, "_preactivations", None)
+        encoder = self.encoder_
+        cache = self._preactivations
         if cache is None or cache.encoder is not encoder or cache.generation != encoder.generation:
             cache = self._preactivations = _PreactivationCache(encoder, self.params_)
         return cache.lookup(corpus)
@@ -186,6 +192,11 @@ class RNNTagger:
         tagged = self.tag_sents([[word for word, _ in s] for s in gold])
         pairs = zip(chain.from_iterable(gold), chain.from_iterable(tagged))
         return sum(gold_tag == tag for (_, gold_tag), (_, tag) in pairs) / tokens
+
+    @property
+    def classes_(self) -> list[str]:
+        """The tags the tagger can predict, in index order."""
+        return self.tags_.tokens
 
     def is_known(self, word: str) -> bool:
         """Whether the word was in the training data: it has a word id of its own (the literal
@@ -221,7 +232,7 @@ class RNNTagger:
         persist.save_model(Path(folder), state.params, meta, {BEST: state.best_params, OPTIMIZER: state.optimizer, **self._lexicon_file()})
 
     def _lexicon_file(self) -> dict:
-        return {LEXICON: {"ids": self._encoder_().lexicon}}
+        return {LEXICON: {"ids": self.encoder_.lexicon}}
 
     @classmethod
     def load_checkpoint(cls, folder: str | Path) -> tuple["RNNTagger", TrainState]:

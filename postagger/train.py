@@ -16,9 +16,11 @@ import numpy as np
 
 from . import lanes as lane_workers
 from . import model
-from .errors import PostaggerError
 from .encoding import EncodedCorpus, length_batches, make_batch
+from .errors import TrainingDiverged
+from .layers import RowGrad
 from .optim import make_optimizer
+from .vocab import N_SPECIAL
 
 DEFAULT_FEATURES = ("lower", "suf1", "suf2", "suf3", "suf4", "pre1", "pre2", "pre3", "shape")
 
@@ -121,7 +123,7 @@ class Callback:
         return False
 
 
-def accuracy(params: dict[str, np.ndarray], corpus: EncodedCorpus, batch_size: int = 256, skip: int = 2) -> float:
+def accuracy(params: dict[str, np.ndarray], corpus: EncodedCorpus, batch_size: int = 256, skip: int = N_SPECIAL) -> float:
     """Token accuracy of the network on an encoded, tagged corpus."""
     correct = 0
     for index in length_batches(corpus.lengths, batch_size):
@@ -129,10 +131,6 @@ def accuracy(params: dict[str, np.ndarray], corpus: EncodedCorpus, batch_size: i
         predicted = model.predict(params, batch.inputs, batch.tokens, batch.mask, skip=skip)
         correct += int(((predicted == batch.tags) & (batch.mask == 1)).sum())
     return correct / max(corpus.n_tokens, 1)
-
-
-class TrainingDiverged(PostaggerError):
-    """The loss became NaN or infinite."""
 
 
 @dataclass
@@ -196,7 +194,7 @@ class TrainResult:
 
 
 def fit_params(
-    params: dict[str, np.ndarray],
+    params: dict[str, np.ndarray] | None,
     train: EncodedCorpus,
     dev: EncodedCorpus | None,
     cfg: TrainConfig,
@@ -205,7 +203,8 @@ def fit_params(
     on_epoch_saved=None,
     parallel: bool | None = None,
 ) -> TrainResult:
-    """Train params in place for cfg.epochs epochs; return the best weights on dev.
+    """Train params in place for cfg.epochs epochs; return the best weights on dev. With resume
+(whose weights carry on), params is None.
 
     When callback.stop() turns true, return after the current batch, with result.state ready to
     pass back as `resume`. on_epoch_saved(state), when given, is called after every epoch (for
@@ -213,6 +212,8 @@ def fit_params(
     network, and the step of half of its input tables, in a second process (lanes.LaneWorker),
     with the weights of one process on one BLAS thread (both then use one); None: when
     lanes.worthwhile() (Linux, two cores or more)."""
+    if (params is None) == (resume is None):
+        raise ValueError("fit_params takes the weights to train or a state to resume, one of them")
     callback = callback or Callback()
     optimizer = training_optimizer(cfg)
     state = resume or TrainState(params=params, best_params={k: v.copy() for k, v in params.items()})
@@ -292,7 +293,7 @@ def _train_epochs(state: TrainState, optimizer, train, dev, cfg: TrainConfig, ca
                     lanes=lanes,
                 )
             if not cfg.sparse_updates:
-                grads = {k: g.to_dense(params[k].shape) if isinstance(g, model.RowGrad) else g for k, g in grads.items()}
+                grads = {k: g.to_dense(params[k].shape) if isinstance(g, RowGrad) else g for k, g in grads.items()}
             if not np.isfinite(loss):
                 raise TrainingDiverged(f"training stopped: the loss became {loss} in epoch {epoch}, batch {i + 1}; "
                                        f"try a lower --lr or --clip")

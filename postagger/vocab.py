@@ -16,6 +16,7 @@ import numpy as np
 
 PAD, UNK = "<pad>", "<unk>"
 PAD_ID, UNK_ID = 0, 1
+N_SPECIAL = 2  # PAD and UNK head every vocabulary; a tagger never predicts them
 
 
 class Vocab:
@@ -35,6 +36,11 @@ class Vocab:
     def itos(self) -> list[str]:
         """Every token in index order (a new list: for display; decode maps many ids)."""
         return self.to_list()
+
+    @property
+    def tokens(self) -> list[str]:
+        """The tokens after PAD and UNK, in index order (for a tag vocabulary: the tags)."""
+        return self.to_list()[N_SPECIAL:]
 
     @classmethod
     def from_counts(cls, counts: Counter, min_count: int = 1) -> "Vocab":
@@ -67,9 +73,9 @@ class Vocab:
 
     @classmethod
     def from_list(cls, itos: list[str]) -> "Vocab":
-        if itos[:2] != [PAD, UNK] or len(set(itos)) != len(itos) or not all(isinstance(s, str) for s in itos):
+        if itos[:N_SPECIAL] != [PAD, UNK] or len(set(itos)) != len(itos) or not all(isinstance(s, str) for s in itos):
             raise ValueError("a vocabulary list must hold strings, start with PAD, UNK and hold no duplicates")
-        return cls(itos[2:])
+        return cls(itos[N_SPECIAL:])
 
 
 # ---------------------------------------------------------------- input groups

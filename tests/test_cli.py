@@ -138,19 +138,22 @@ def test_tag_in_small_chunks_loses_and_reorders_nothing(tiny_model):
     assert [[p.rsplit("/", 1)[0] for p in line.split()] for line in chunked.stdout.splitlines()] == [l.split() for l in lines.splitlines()]
 
 
-def test_threads_sets_the_blas_threads_and_debug_shows_the_error():
+def test_threads_sets_the_blas_threads_for_the_command_alone_and_debug_shows_the_error(monkeypatch):
     from threadpoolctl import threadpool_info
 
+    from postagger import gradcheck
     from postagger.errors import ModelError
 
     def blas_threads():
         return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
 
-    try:
-        assert runner.invoke(app, ["--threads", "2", "gradcheck"]).exit_code == 0 and blas_threads() == {2}
-        assert runner.invoke(app, ["gradcheck"], env={"POSTAGGER_THREADS": "1"}).exit_code == 0 and blas_threads() == {1}
-    finally:
-        runner.invoke(app, ["--threads", "1", "gradcheck"])
+    seen, check = [], gradcheck.check_gradients
+    monkeypatch.setattr(gradcheck, "check_gradients", lambda *a, **k: seen.append(blas_threads()) or check(*a, **k))
+    before = blas_threads()
+    assert runner.invoke(app, ["--threads", "2", "gradcheck"]).exit_code == 0
+    assert runner.invoke(app, ["gradcheck"], env={"POSTAGGER_THREADS": "1"}).exit_code == 0
+    assert runner.invoke(app, ["gradcheck"]).exit_code == 0
+    assert seen == [{2}, {1}, {1}] and blas_threads() == before  # the caller's threads back after each
     shown = runner.invoke(app, ["--debug", "tag", "--model", "no/such/model", "x"])
     assert isinstance(shown.exception, ModelError)  # raised, so that Python prints its traceback
 

@@ -50,6 +50,13 @@ def test_stopped_and_resumed_training_ends_with_the_same_weights(tmp_path, stop_
         np.testing.assert_array_equal(resumed.state_.params[name], full.state_.params[name], err_msg=name)
 
 
+def test_resume_needs_the_tagger_of_its_checkpoint():
+    train = tiny_corpus(20)
+    stopped = RNNTagger(TrainConfig(hidden=4, epochs=2, features=())).fit(train, callback=StopAfter(1))
+    with pytest.raises(ValueError, match="load_checkpoint"):
+        RNNTagger(stopped.config).fit(train, resume=stopped.state_)
+
+
 def test_a_model_folder_is_not_a_checkpoint(tmp_path):
     from postagger.errors import ModelError
 

@@ -43,7 +43,8 @@ def test_fit_returns_self_and_sets_learned_attributes():
     assert not hasattr(tagger, "params_")
     assert tagger.fit(tiny_corpus(20)) is tagger
     assert set(tagger.vocabs_) == {"word", "lower", "suf2", "shape"}
-    assert tagger.tags_.itos[2:] and "<pad>" == tagger.tags_.itos[0]
+    assert tagger.tags_.itos[:2] == ["<pad>", "<unk>"]
+    assert sorted(tagger.classes_) == sorted({tag for s in tiny_corpus(20) for _, tag in s})
 
 
 SPECIAL_TAG_NAMES = ("<pad>", "<unk>")  # head the tag vocabulary; never predicted
@@ -55,7 +56,7 @@ def _training_forward_scores(tagger, sents) -> list[np.ndarray]:
     from postagger import model
     from postagger.encoding import encode_corpus, make_batch
 
-    corpus = encode_corpus(tagger._encoder_(), sents)
+    corpus = encode_corpus(tagger.encoder_, sents)
     batch = make_batch(corpus, np.arange(len(sents)))
     scores = model.predict_scores(tagger.params_, batch.inputs, batch.tokens, batch.mask).astype(np.float64)
     return [scores[row, : len(s)] for row, s in enumerate(sents)]
@@ -278,13 +279,13 @@ def test_a_saved_lexicon_gives_the_tags_of_one_built_from_the_vocabularies(train
     folder = tmp_path / "m"
     trained.save(folder)
     loaded = RNNTagger.load(folder)
-    np.testing.assert_array_equal(loaded._lexicon, trained._encoder_().lexicon)
+    np.testing.assert_array_equal(loaded._lexicon, trained.encoder_.lexicon)
     (folder / "lexicon.npz").unlink()
     rebuilt = RNNTagger.load(folder)
     assert rebuilt._lexicon is None
     sents = [[w for w, _ in s] for s in tiny_corpus(12, seed=3)] + [["Zyx", "<unk>", "<pad>", "naïve", "1984"]]
     assert loaded.tag_sents(sents) == rebuilt.tag_sents(sents) == trained.tag_sents(sents)
-    np.testing.assert_array_equal(rebuilt._encoder_().lexicon, loaded._lexicon)
+    np.testing.assert_array_equal(rebuilt.encoder_.lexicon, loaded._lexicon)
 
 
 def test_tagging_path_equals_the_training_forward(trained):
@@ -293,7 +294,7 @@ def test_tagging_path_equals_the_training_forward(trained):
     from postagger.encoding import encode_corpus, make_batch
 
     sents = [[w for w, _ in s] for s in tiny_corpus(12, seed=3)]
-    corpus = encode_corpus(trained._encoder_(), sents)
+    corpus = encode_corpus(trained.encoder_, sents)
     batch = make_batch(corpus, np.arange(len(sents)))
     scores = model.predict_scores(trained.params_, batch.inputs, batch.tokens, batch.mask)
     best = scores[..., 2:].argmax(axis=-1) + 2
@@ -337,7 +338,7 @@ def test_cached_input_preactivations_give_the_same_tags(trained, tmp_path, monke
         np.testing.assert_array_equal(ids_a, ids_b)
         np.testing.assert_array_equal(p_a, p_b)
     if cache_limit == 5:
-        assert tagger._encoder_().generation > 0
+        assert tagger.encoder_.generation > 0
 
 
 def _save_with_weights(trained, folder, change) -> dict:
