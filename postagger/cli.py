@@ -547,7 +547,7 @@ def evaluate(
       postagger evaluate --confusion-png confusion.png --confusion-csv confusion.csv
     """
     from . import corpora, readers
-    from .evaluate import compare, format_report, table_for_tags, universal_table
+    from .evaluate import evaluate_tagger, format_report, table_for_tags, universal_table
     from .progress import Reporter
     from .tagger import RNNTagger
 
@@ -592,21 +592,12 @@ def evaluate(
 
             pred_table = table_for(info.get("corpus")) if info.get("split") != "file" else table_for_tags(tagger.classes_, corpora.universal_tag_mapping)
             table = pred_table if file is not None else table_for(name)  # gold from a file: UPOS or the model's tags
-        tokens = [[w for w, _ in s] for s in sents]
         with Reporter(quiet) as reporter:
-            reporter.start("tagging (sentences)", len(tokens))
-            predicted = []
-            for i in range(0, len(tokens), 2048):
-                predicted += tagger.tag_sents(tokens[i : i + 2048])
-                reporter.advance(len(tokens[i : i + 2048]))
-        gold = [t for s in sents for _, t in s]
-        pred = [t for s in predicted for _, t in s]
-        known = [tagger.is_known(w) for s in tokens for w in s]
-        model_tags = tagger.classes_
-        try:
-            result = compare(gold, pred, known, model_tags, table, pred_table)
-        except DataError as err:  # nothing to score
-            raise DataError(f"{where}: {err}") from None
+            reporter.start("tagging (sentences)", len(sents))
+            try:
+                result = evaluate_tagger(tagger, sents, table, pred_table, advance=reporter.advance)
+            except DataError as err:  # nothing to score
+                raise DataError(f"{where}: {err}") from None
         tags_used = "universal" if table is not None else model_tagset
         if confusion_csv is not None:
             _write_confusion_csv(result["confusion"], confusion_csv)

@@ -112,6 +112,22 @@ def compare(gold: Sequence[str], pred: Sequence[str], known: Sequence[bool], mod
     return {**result, **extra}
 
 
+def evaluate_tagger(tagger, tagged_sents: Sequence[Sequence[tuple[str, str]]], table: dict[str, str] | None = None,
+                    pred_table: dict[str, str] | None = None, advance=None, chunk: int = 2048) -> dict:
+    """compare() of a tagger's tags for the words of tagged_sents with their gold tags. tagger:
+    an RNNTagger (tag_sents, is_known, classes_). advance(n), when given, is called after each
+    chunk of n sentences is tagged."""
+    words = [[w for w, _ in s] for s in tagged_sents]
+    pred = []
+    for i in range(0, len(words), chunk):
+        pred += [t for s in tagger.tag_sents(words[i : i + chunk]) for _, t in s]
+        if advance is not None:
+            advance(len(words[i : i + chunk]))
+    gold = [t for s in tagged_sents for _, t in s]
+    known = [tagger.is_known(w) for s in words for w in s]
+    return compare(gold, pred, known, tagger.classes_, table, pred_table)
+
+
 def top_confusions(confusion: dict, n: int = 10) -> list[tuple[str, str, int]]:
     """The n largest off-diagonal cells: (gold, predicted, count); equal counts in the labels'
     order (gold tags by frequency, then predicted ones)."""

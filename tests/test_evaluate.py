@@ -76,3 +76,22 @@ def test_unmapped_predictions_are_counted_only_where_they_were_scored():
     assert result["unmapped"] == {"gold": {"FOO": 2}, "predicted": {"NUMBER": 1}}
     assert result["tokens"] == 2 and result["accuracy"] == 0.5
 
+
+
+def test_evaluate_tagger_scores_the_tags_of_tag_sents_in_chunks():
+    from postagger.evaluate import evaluate_tagger
+    from postagger.tagger import RNNTagger
+    from postagger.train import TrainConfig
+    from tests.conftest import tiny_corpus
+
+    tagger = RNNTagger(TrainConfig(hidden=6, epochs=1, features=("suf2",))).fit(tiny_corpus(30))
+    gold = tiny_corpus(7, seed=3) + [[("zyzzyva", "NN"), ("glorps", "VBZ")]]  # unknown words too
+    chunks = []
+    result = evaluate_tagger(tagger, gold, advance=chunks.append, chunk=3)
+    assert chunks == [3, 3, 2]
+    pairs = [(g, p, w) for s, t in zip(gold, tagger.tag_sents([[w for w, _ in s] for s in gold])) for (w, g), (_, p) in zip(s, t)]
+    assert result["tokens"] == len(pairs)
+    assert result["accuracy"] == pytest.approx(sum(g == p for g, p, _ in pairs) / len(pairs))
+    unknown = [(g, p) for g, p, w in pairs if w in ("zyzzyva", "glorps")]
+    assert result["unknown_tokens"] == 2
+    assert result["unknown_accuracy"] == pytest.approx(sum(g == p for g, p in unknown) / 2)
