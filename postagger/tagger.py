@@ -18,7 +18,7 @@ from . import model, persist
 from .encoding import EncodedCorpus, Encoder, encode_corpus, length_batches, make_batch, rare_word_dropout
 from .errors import ModelError
 from .train import Callback, TrainConfig, TrainState, checked_config, epoch_records, fit_params
-from .vocab import N_SPECIAL, UNK_ID, Vocab, extractor
+from .vocab import N_SPECIAL, UNK_ID, Vocab, group_column, normalise_all
 
 Tagged = list[tuple[str, str]]
 _NONE = object()  # no such value (None may be one)
@@ -35,10 +35,11 @@ def build_vocabs(sentences: Sequence[Sequence[str]], features: Sequence[str], mi
     groups = ("word", *features)
     counts = {g: Counter() for g in groups}
     word_counts = Counter(w for s in sentences for w in s)
+    words = list(word_counts)
+    normalised = normalise_all(words)
     for g in groups:
-        extract = extractor(g)
-        for word, n in word_counts.items():
-            counts[g][extract(word)] += n
+        for string, n in zip(group_column(g, words, normalised), word_counts.values()):
+            counts[g][string] += n
     return {g: Vocab.from_counts(counts[g], 1 if g == "word" else min_count) for g in groups}
 
 

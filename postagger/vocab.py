@@ -10,7 +10,7 @@ import re
 from collections import Counter
 from functools import cached_property
 from operator import itemgetter
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -153,30 +153,10 @@ def shape_by_characters(word: str) -> str:
     return "".join(out)[:8]
 
 
-def _group_function(group: str) -> Callable[[str, str], str]:
-    """f(word, normalised word) -> the group's string."""
-    if group == "word":
-        return lambda word, low: word
-    if group == "lower":
-        return lambda word, low: low
-    if group == "shape":
-        return lambda word, low: shape(word)
-    match = re.fullmatch(r"(suf|pre)([1-9])", group)
-    if match:
-        n = int(match[2])
-        return (lambda word, low: low[-n:]) if match[1] == "suf" else (lambda word, low: low[:n])
-    raise ValueError(f"unknown input group {group!r}; use word, lower, shape, suf1-9 or pre1-9")
-
-
-def extractor(group: str) -> Callable[[str], str]:
-    """The string a token contributes to an input group: word, lower, shape, sufN or preN."""
-    f = _group_function(group)
-    return lambda word: f(word, normalise(word))
-
-
 def group_column(group: str, words: Sequence[str], normalised: Sequence[str]) -> Sequence[str]:
-    """Every word's string in one group, given the words and their normalised forms: the same
-    strings as extractor(group), a whole column at a time (much faster in Python)."""
+    """The string each word contributes to an input group, given the words and their normalised
+    forms: the word itself (word), its normalised form (lower), its shape, or the last or first
+    N characters of its normalised form (sufN, preN)."""
     if group == "word":
         return words
     if group == "lower":

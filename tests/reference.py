@@ -178,3 +178,18 @@ def loss_and_grads(params, words, tags, mask, features=None):
                         dbelow[t] += params[_key(WX + tag, d)] @ da
             dstates = dbelow
     return loss, grads
+
+
+# ------------------------------------------------------------------ input groups, one word at a time
+
+
+def group_string(group: str, word: str) -> str:
+    """The string a word contributes to an input group, by the groups' definitions (the per-word
+    normalise and shape of postagger.vocab, whose column versions these check)."""
+    from postagger.vocab import normalise, shape_by_characters
+
+    low = normalise(word)
+    if group in ("word", "lower", "shape"):
+        return {"word": word, "lower": low, "shape": shape_by_characters(word)}[group]
+    kind, n = group[:3], int(group[3:])
+    return low[-n:] if kind == "suf" else low[:n]
