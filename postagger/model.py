@@ -50,7 +50,6 @@ class RNNConfig:
     bidirectional: bool = True
     cell: str = "rnn"
     input_scale: float = 0.1  # std of the one-hot input tables
-    recurrent_gain: float = 1.0  # Whh starts as gain * a random orthogonal matrix
 
 
 @dataclass(frozen=True)
@@ -162,7 +161,7 @@ def init_params(cfg: RNNConfig, rng: np.random.Generator, dtype=np.float32) -> d
             if layer > 1:
                 fan_in = D * H
                 params[wx] = rng.uniform(-1, 1, (fan_in, gates * H)) * np.sqrt(3.0 / fan_in)
-            blocks = [_orthogonal(rng, H) * cfg.recurrent_gain for _ in range(gates)]
+            blocks = [_orthogonal(rng, H) for _ in range(gates)]  # Whh starts orthogonal
             params[wh] = np.concatenate(blocks, axis=1)
             params[b] = np.zeros(gates * H)
             if cfg.cell in ("lstm", "gru"):

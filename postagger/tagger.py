@@ -88,10 +88,7 @@ class RNNTagger:
         if dev_sents:
             dev = encode_corpus(self.encoder_, [[w for w, _ in s] for s in dev_sents],
                                 [[t for _, t in s] for s in dev_sents], self.tags_)
-        net = model.RNNConfig(
-            input_sizes={g: len(v) for g, v in self.vocabs_.items()}, n_tags=len(self.tags_),
-            hidden=cfg.hidden, layers=cfg.layers, bidirectional=cfg.bidirectional, cell=cfg.cell,
-        )
+        net = cfg.network({g: len(v) for g, v in self.vocabs_.items()}, len(self.tags_))
         params = model.init_params(net, np.random.default_rng(cfg.seed)) if resume is None else None
         result = fit_params(params, train, dev, cfg, callback, resume, on_epoch_saved, parallel=self.parallel)
         self.params_ = result.params

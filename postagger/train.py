@@ -49,6 +49,11 @@ class TrainConfig:
     seed: int = 0
     max_sentences: int | None = None  # train on the first N training sentences only
 
+    def network(self, input_sizes: dict[str, int], n_tags: int) -> model.RNNConfig:
+        """The network these options build, for inputs and tags of these sizes."""
+        return model.RNNConfig(input_sizes=input_sizes, n_tags=n_tags, hidden=self.hidden, layers=self.layers,
+                               bidirectional=self.bidirectional, cell=self.cell)
+
 
 @dataclass
 class EpochRecord:

@@ -300,3 +300,15 @@ def test_a_file_that_cannot_be_read_during_training_is_not_called_a_failed_save(
     with pytest.raises(SystemExit) as exit_:
         cli.run()
     assert exit_.value.code == 1 and capsys.readouterr().err == "error: wsj_0001.mrg: permission denied\n"
+
+
+def test_the_cli_choices_are_the_librarys():
+    """The CLI spells its choices out (importing the library for --help would cost numpy's
+    import); they must stay those the library knows."""
+    from postagger import cli, corpora, model, optim, readers
+
+    choices = {enum: [member.value for member in enum] for enum in (cli.Optimizer, cli.Cell, cli.Tagset, cli.Split, cli.FileFormat, cli.Column)}
+    assert sorted(choices[cli.Optimizer]) == sorted(optim.OPTIMIZERS)
+    assert sorted(choices[cli.Cell]) == sorted(model.CELLS)
+    assert choices[cli.Tagset] == list(corpora.TAGSETS) and choices[cli.Split] == list(corpora.SPLITS)
+    assert choices[cli.FileFormat] == list(readers.FORMATS) and choices[cli.Column] == list(readers.COLUMNS)
