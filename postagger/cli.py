@@ -6,15 +6,12 @@ usage), and a traceback only with --debug.
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import hashlib
 import io
 import json
 import os
 import signal
 import sys
-import time
 from dataclasses import fields
 from enum import Enum
 from pathlib import Path
@@ -135,65 +132,6 @@ FORMAT_HELP = "Format of --train-file/--dev-file/--file: conllu, tagged (word/TA
 # ---------------------------------------------------------------- train
 
 
-def _absolute(path: Path) -> str:
-    """A file's absolute path, for a checkpoint to find it from anywhere; - (stdin) as it is."""
-    return "-" if str(path) == "-" else str(path.absolute())
-
-
-def _checkpoint_folder(out: Path) -> Path:
-    return out.with_name(out.name + ".checkpoint")
-
-
-def _recorded_source(source, where: Path) -> dict:
-    """The training source a checkpoint records, with every field: files, or an NLTK corpus
-    and its tagset (as train makes it); a ModelError naming the file when it is neither."""
-    source = source if isinstance(source, dict) else {}
-    if isinstance(source.get("train_file"), str):
-        return {"train_file": source["train_file"], "dev_file": source.get("dev_file"), "format": source.get("format"),
-                "column": source.get("column") or "upos"}
-    if isinstance(source.get("corpus"), str) and source.get("tagset") in ("native", "universal"):
-        return {"corpus": source["corpus"], "tagset": source["tagset"], "keep_traces": bool(source.get("keep_traces"))}
-    raise ModelError(f"{where}: malformed checkpoint (no training source)")
-
-
-def _resumed_out(checkpoint: Path) -> Path:
-    """Where a resumed training saves: beside its checkpoint, which is named OUT.checkpoint,
-    wherever it was moved or copied. Any other name is refused: the --out recorded in it may
-    hold a newer model by now."""
-    here = checkpoint.absolute()
-    if not here.name.endswith(".checkpoint") or here.name == ".checkpoint":
-        raise UsageError(f"{checkpoint}: a checkpoint is named OUT.checkpoint and its model is saved as OUT beside "
-                         f"it; rename the folder so")
-    return here.with_name(here.name.removesuffix(".checkpoint"))
-
-
-@contextlib.contextmanager
-def _saving(folder: Path, checkpoint: Path):
-    """A failed save (a full disk, a folder made read-only meanwhile) as one line saying what
-    the last checkpoint holds."""
-    try:
-        yield
-    except OSError as err:
-        kept = f"{checkpoint} holds the last saved epoch" if checkpoint.exists() else "no checkpoint was saved"
-        raise DataError(f"{err.filename or folder}: cannot write ({reason(err)}); {kept}") from None
-
-
-def _training_data(source: dict):
-    """(train, dev) sentences for a source as _recorded_source gives it: an NLTK corpus or files."""
-    from . import corpora, readers
-
-    if source.get("train_file"):
-        fmt, column = source["format"], source["column"]
-        train = readers.read_tagged_file(source["train_file"], fmt, column)
-        dev = readers.read_tagged_file(source["dev_file"], fmt, column) if source["dev_file"] else []
-        return train, dev
-    name, tagset, traces = source["corpus"], source["tagset"], source["keep_traces"]
-    train = corpora.load_corpus(name, tagset, "train", keep_traces=traces)
-    if not train:
-        raise DataError(f"corpus {name!r} has no tagged sentences to train on (its files: {corpora.corpus_status(name)['path']})")
-    return train, corpora.load_corpus(name, tagset, "dev", keep_traces=traces)
-
-
 class _StopOnSignal:
     """SIGINT and SIGTERM ask training to stop after the current batch; a second one aborts."""
 
@@ -268,10 +206,12 @@ def train(
       postagger train --epochs 30 --patience 3      # stop when dev accuracy stalls
       postagger train --no-parallel    # one process, one core
     """
+    from . import runs
+    from .errors import TrainingDiverged
     from .persist import check_replaceable, check_writable
     from .progress import Reporter, TrainProgress
     from .tagger import RNNTagger
-    from .train import TrainConfig, TrainingDiverged
+    from .train import TrainConfig
 
     reporter = Reporter(quiet)
     try:
@@ -282,9 +222,9 @@ def train(
                 raise UsageError(f"--resume carries on with the checkpoint's own settings and saves beside it; "
                                  f"drop {', '.join(given)}")
             tagger, state = RNNTagger.load_checkpoint(resume)
-            source = _recorded_source(tagger.meta_.get("source"), resume / "model.json")
+            source = runs.recorded_source(tagger.meta_.get("source"), resume / "model.json")
             config = tagger.config
-            out, checkpoint = _resumed_out(resume), resume
+            out, checkpoint = runs.resumed_out(resume), resume
         else:
             if dev_file and not train_file:
                 raise UsageError("--dev-file needs --train-file")
@@ -299,12 +239,11 @@ def train(
                 lr_decay=lr_decay, patience=patience, dropout=dropout, word_dropout=word_dropout,
             )
             if train_file:
-                source = {"train_file": _absolute(train_file), "dev_file": _absolute(dev_file) if dev_file else None,
-                          "format": fmt.value if fmt else None, "column": column.value}
+                source = runs.file_source(train_file, dev_file, fmt.value if fmt else None, column.value)
             else:
-                source = {"corpus": corpus, "tagset": tagset.value, "keep_traces": keep_traces}
-            check_writable(out)  # before _checkpoint_folder, which needs a name (not . or /)
-            tagger, state, checkpoint = RNNTagger(config), None, _checkpoint_folder(out)
+                source = runs.corpus_source(corpus, tagset.value, keep_traces)
+            check_writable(out)  # before checkpoint_folder, which needs a name (not . or /)
+            tagger, state, checkpoint = RNNTagger(config), None, runs.checkpoint_folder(out)
             if (checkpoint / "model.json").exists():  # a fresh run would replace it, or delete it when done
                 raise UsageError(f"{checkpoint}: holds an interrupted training; carry it on with "
                                  f"`postagger train --resume {checkpoint}`, or delete it to start afresh")
@@ -312,35 +251,14 @@ def train(
         for folder in (out, checkpoint):
             check_replaceable(folder)
             check_writable(folder)
-        train_sents, dev_sents = _training_data(source)
-        digest = _data_digest(train_sents, dev_sents)
-        if state is not None and tagger.meta_.get("data_digest", digest) != digest:
-            raise UsageError(f"{resume}: the training data differs from the data it began with (a file changed, or "
-                             f"other data on stdin); resuming would not finish that run")
+        train_sents, dev_sents = runs.training_data(source)
         n_train = min(len(train_sents), config.max_sentences or len(train_sents))
-        what = source.get("train_file") or f"{source['corpus']} ({source['tagset']} tags)"
-        reporter.say(f"training on {what}: {n_train} sentences, dev {len(dev_sents) or 'none'}"
+        reporter.say(f"training on {runs.describe(source)}: {n_train} sentences, dev {len(dev_sents) or 'none'}"
                      + (f"; resuming at epoch {state.epoch}, batch {state.batch + 1}" if state else ""))
-        info = {**_model_info(source), "data_digest": digest}
-
-        def save_checkpoint(at_state):
-            with _saving(checkpoint, checkpoint):
-                tagger.save_checkpoint(checkpoint, at_state, source=source, **info)
-            saved.append(time.monotonic())
-
-        def save_epoch(at_state):  # not after every epoch: a checkpoint (weights twice, Adam's moments) is tens of MB
-            if time.monotonic() - saved[-1] >= checkpoint_every:
-                save_checkpoint(at_state)
-
         progress = TrainProgress(reporter, config.epochs)
-        saved = [time.monotonic()]  # when training started, then when each checkpoint was saved
         with reporter, _StopOnSignal(progress, reporter) as stopper:
-            tagger.fit(train_sents, dev_sents or None, callback=progress, resume=state, on_epoch_saved=save_epoch)
-            if not tagger.state_.finished:
-                save_checkpoint(tagger.state_)
-            else:
-                with _saving(out, checkpoint):
-                    tagger.save(out, source=source, **info)
+            finished = runs.train_to_folder(tagger, train_sents, dev_sents, out, checkpoint, source, state=state,
+                                            checkpoint_every=checkpoint_every, callback=progress)
     except TrainingDiverged as err:
         kept = f"{out} was left as it was" if out.exists() else "no model was saved"
         if checkpoint.exists():  # resumed, it would diverge again: the same weights, the same settings
@@ -352,16 +270,9 @@ def train(
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # more Ctrl-Cs would interrupt the clean-up at exit
         say("aborted; the last checkpoint (if any) and any existing model are unchanged")
         raise typer.Exit(code=130)
-    if not tagger.state_.finished:
+    if not finished:
         reporter.say(f"stopped; checkpoint saved to {checkpoint}; continue with: postagger train --resume {checkpoint}")
         raise typer.Exit(code=128 + int(stopper.signal or signal.SIGINT))
-    if checkpoint.resolve() != out.resolve():  # its work is in the model now, with what killed saves left of it
-        import shutil
-
-        from .persist import clear_leftovers
-
-        shutil.rmtree(checkpoint, ignore_errors=True)
-        clear_leftovers(checkpoint, restore=False)
     best = tagger.dev_accuracy_
     best_text = "" if best is None else f", dev accuracy {100 * best:.2f}% at epoch {tagger.best_epoch_}"
     ran = len(tagger.history_)
@@ -370,24 +281,6 @@ def train(
     reporter.say(f"saved {out}{best_text}")
     if stopper.signal is not None:  # in the last batch, or after it: training had ended
         reporter.say(f"{signal.Signals(stopper.signal).name} came as training ended: the model is saved, no checkpoint is needed")
-
-
-def _data_digest(train_sents, dev_sents) -> str:
-    """SHA-256 of the training and dev sentences, kept in checkpoints (and models): a resumed run
-    checks that it reads the data its run began with (0.2 s for brown)."""
-    digest = hashlib.sha256()
-    for sentences in (train_sents, dev_sents):
-        for sentence in sentences:
-            digest.update("\x1f".join(f"{w}\x1e{t}" for w, t in sentence).encode("utf-8", "surrogatepass") + b"\x1d")
-        digest.update(b"\x1c")
-    return digest.hexdigest()
-
-
-def _model_info(source: dict) -> dict:
-    """What model.json records about the training data (source: as _recorded_source gives it)."""
-    if source.get("train_file"):
-        return {"corpus": source["train_file"], "tagset": "native", "split": "file", "keep_traces": False}
-    return {"corpus": source["corpus"], "tagset": source["tagset"], "split": "train", "keep_traces": source["keep_traces"]}
 
 
 # ---------------------------------------------------------------- tag
