@@ -132,6 +132,11 @@ FORMAT_HELP = "Format of --train-file/--dev-file/--file: conllu, tagged (word/TA
 # ---------------------------------------------------------------- train
 
 
+def _given(ctx: typer.Context, *names: str) -> list[str]:
+    """Those of the named parameters given on the command line or in the environment."""
+    return [name for name in names if ctx.get_parameter_source(name).name in ("COMMANDLINE", "ENVIRONMENT")]
+
+
 class _StopOnSignal:
     """SIGINT and SIGTERM ask training to stop after the current batch; a second one aborts."""
 
@@ -216,8 +221,8 @@ def train(
     reporter = Reporter(quiet)
     try:
         if resume is not None:
-            given = [f"--{name.replace('_', '-')}" for name in ctx.params if name not in ("resume", "quiet", "parallel", "checkpoint_every")
-                     and ctx.get_parameter_source(name).name in ("COMMANDLINE", "ENVIRONMENT")]
+            given = [f"--{'format' if name == 'fmt' else name.replace('_', '-')}" for name in _given(ctx, *ctx.params)
+                     if name not in ("resume", "quiet", "parallel", "checkpoint_every")]
             if given:
                 raise UsageError(f"--resume carries on with the checkpoint's own settings and saves beside it; "
                                  f"drop {', '.join(given)}")
@@ -228,6 +233,8 @@ def train(
         else:
             if dev_file and not train_file:
                 raise UsageError("--dev-file needs --train-file")
+            if not train_file and _given(ctx, "fmt", "column"):
+                raise UsageError("--format and --column describe a --train-file; an NLTK corpus has its own")
             if str(train_file) == str(dev_file) == "-":
                 raise UsageError("--train-file and --dev-file cannot both be - (stdin is read once)")
             if train_file and (corpus != DEFAULT_CORPUS or tagset is not Tagset.native or keep_traces):
@@ -255,6 +262,10 @@ def train(
         n_train = min(len(train_sents), config.max_sentences or len(train_sents))
         reporter.say(f"training on {runs.describe(source)}: {n_train} sentences, dev {len(dev_sents) or 'none'}"
                      + (f"; resuming at epoch {state.epoch}, batch {state.batch + 1}" if state else ""))
+        unseen = runs.unseen_tag_share(train_sents[:n_train], dev_sents)
+        if unseen > 0.5:
+            say(f"warning: {unseen:.0%} of the dev tokens have tags that no training token has (another tagset?), "
+                f"so dev accuracy cannot choose the best epoch")
         progress = TrainProgress(reporter, config.epochs)
         with reporter, _StopOnSignal(progress, reporter) as stopper:
             finished = runs.train_to_folder(tagger, train_sents, dev_sents, out, checkpoint, source, state=state,
@@ -415,6 +426,7 @@ def _chunked(lines: Iterator[str], size: int) -> Iterator[list[str]]:
 
 @app.command()
 def evaluate(
+    ctx: typer.Context,
     model: Annotated[Path, typer.Option(help="Model folder.")] = DEFAULT_MODEL,
     corpus: Annotated[Optional[str], typer.Option(help="NLTK corpus to score on (default: the model's own).")] = None,
     split: Annotated[Split, typer.Option(help="Which part of the corpus.")] = Split.test,
@@ -447,13 +459,18 @@ def evaluate(
     try:
         from .persist import check_file_writable
 
+        if file is None and _given(ctx, "fmt", "column"):
+            raise UsageError("--format and --column describe a --file; an NLTK corpus has its own")
+        read = (model, file) if file is not None and str(file) != "-" else (model,)
         for path, option in ((confusion_csv, "--confusion-csv"), (confusion_png, "--confusion-png")):
             if path is not None:
-                check_file_writable(path, option)  # before the evaluation, not after it
+                check_file_writable(path, option, read)  # before the evaluation, not after it
+        if confusion_csv is not None and confusion_png is not None and confusion_csv.resolve() == confusion_png.resolve():
+            raise UsageError(f"{confusion_csv}: given to both --confusion-csv and --confusion-png")
         if confusion_png is not None:
             from .plot import check_available
 
-            check_available()
+            check_available(confusion_png, "--confusion-png")
         tagger = RNNTagger.load(model)
         info = tagger.info_
         model_tagset = info.get("tagset") or "native"
@@ -539,13 +556,14 @@ def plot(
       postagger plot models/tagger --out curves.png
     """
     from . import persist
-    from .plot import learning_curves
+    from .plot import check_available, learning_curves
     from .train import epoch_records
 
     try:
         if str(out) == "-":  # not stdout: it would have written a file named -.png
             raise UsageError("--out -: the curves are an image; give a file name (curves.png, .pdf, .svg)")
-        persist.check_file_writable(out, "--out")
+        persist.check_file_writable(out, "--out", (model,))
+        check_available(out)
         meta = persist.read_meta(Path(model))
         try:
             history = [vars(record) for record in epoch_records(meta.get("history", []))]

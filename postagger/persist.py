@@ -21,6 +21,9 @@ from .errors import ModelError, UsageError, first_line, reason
 
 FORMAT_VERSION = 2  # 2: one input table per group holding both directions (1: one per direction)
 WEIGHTS, META, HISTORY = "weights.npz", "model.json", "history.json"
+LEXICON = "lexicon.npz"  # every vocabulary word's input group ids (see encoding.Encoder); rebuilt when absent
+BEST, OPTIMIZER = "best.npz", "optimizer.npz"  # in checkpoints only
+OWN_FILES = frozenset((WEIGHTS, META, HISTORY, LEXICON, BEST, OPTIMIZER))  # what a save may replace
 
 
 def _umask() -> int:
@@ -97,11 +100,21 @@ def _alive(pid: int) -> bool:
 
 
 def check_replaceable(folder: Path) -> None:
-    """A UsageError unless folder is absent, empty, or a model folder: never replace anything else."""
+    """A UsageError unless folder is absent, empty, or a model folder holding only the files a
+    save writes: never replace anything else (a save replaces the folder whole)."""
     folder = Path(folder)
-    if folder.exists() and not (folder.is_dir() and ((folder / META).exists() or not any(folder.iterdir()))):
+    if folder.is_symlink():
+        raise UsageError(f"{folder}: a symbolic link; give the folder it stands for (choose another --out)")
+    if not folder.exists():
+        return
+    if not folder.is_dir() or not (folder / META).exists() and any(folder.iterdir()):
         kind = "a folder that is not a model" if folder.is_dir() else "a file"
         raise UsageError(f"{folder}: is {kind}; refusing to replace it (choose another --out)")
+    others = sorted(path.name for path in folder.iterdir() if path.name not in OWN_FILES)
+    if others:
+        listed = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        raise UsageError(f"{folder}: holds files postagger did not write ({listed}), which replacing the model "
+                         f"would delete; move them out or choose another --out")
 
 
 def check_writable(folder: Path) -> None:
@@ -117,15 +130,31 @@ def check_writable(folder: Path) -> None:
         raise UsageError(f"{folder}: {ancestor} is not a folder (choose another --out)")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise UsageError(f"{folder}: cannot write in {ancestor} (choose another --out)")
+    staging = f".{folder.name}.{os.getpid()}-xxxxxxxx.tmp"  # the longest name a save uses
+    try:
+        limit = os.pathconf(ancestor, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    if len(os.fsencode(staging)) > limit:
+        raise UsageError(f"{folder}: a name too long to save under (at most {limit - len(staging) + len(folder.name)} "
+                         f"bytes here; choose another --out)")
 
 
-def check_file_writable(path: Path, option: str) -> None:
+def check_file_writable(path: Path, option: str, inputs: tuple[Path, ...] = ()) -> None:
     """A UsageError unless a file could be written at path: its folder exists and this process
-    may write in it, and path is not a folder. For outputs written after long work."""
+    may write in it, path is not a folder nor a file it may not write, and it is none of the
+    inputs nor inside one of them (a model folder). For outputs written after long work."""
     path = Path(path)
     folder = path.absolute().parent
     if path.is_dir():
         raise UsageError(f"{path}: a folder, not a file (choose another {option})")
+    for given in map(Path, inputs):
+        if path.resolve() == given.resolve():
+            raise UsageError(f"{path}: would write over {given}, which this command reads (choose another {option})")
+        if given.is_dir() and given.resolve() in path.resolve().parents:
+            raise UsageError(f"{path}: would write into {given}, which this command reads (choose another {option})")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UsageError(f"{path}: cannot write (permission denied; choose another {option})")
     if not folder.is_dir():
         raise UsageError(f"{path}: no folder {folder} (choose another {option})")
     if not os.access(folder, os.W_OK | os.X_OK):
@@ -145,9 +174,10 @@ def read_json(path: Path) -> dict:
         raise ModelError(f"{path}: missing; is {path.parent} a model folder?") from None
     except OSError as err:
         raise ModelError(f"{path}: cannot read ({reason(err)})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except (ValueError, RecursionError) as err:  # ValueError: bad JSON, bad UTF-8, an integer of 4,300 digits
         line = f":{err.lineno}" if isinstance(err, json.JSONDecodeError) else ""
-        raise ModelError(f"{path}{line}: not valid JSON ({first_line(err)})") from None
+        why = "nested too deeply" if isinstance(err, RecursionError) else first_line(err)
+        raise ModelError(f"{path}{line}: not valid JSON ({why})") from None
     if not isinstance(data, dict):
         raise ModelError(f"{path}: expected a JSON object")
     return data
@@ -186,8 +216,17 @@ def read_meta(folder: Path) -> dict:
 def load_arrays(path: Path) -> dict[str, np.ndarray]:
     """Every array of an .npz file, without pickle; a ModelError when it is missing or broken."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {name: archive[name] for name in archive.files}
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):  # a single .npy array
+            raise ModelError(f"{path}: one .npy array, not an .npz archive of named arrays")
+        with archive:
+            arrays = {name: archive[name] for name in archive.files}
+        odd = next((name for name, value in arrays.items() if not isinstance(value, np.ndarray)), None)
+        if odd is not None:  # numpy hands a member that is not .npy over as bytes
+            raise ModelError(f"{path}: {odd} is not an array")
+        return arrays
+    except MemoryError:
+        raise ModelError(f"{path}: an array too large to load (corrupt?)") from None
     except FileNotFoundError:
         raise ModelError(f"{path}: missing") from None
     except PermissionError:

@@ -12,6 +12,7 @@ Anything malformed raises a DataError naming the file and line; reading never fa
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Iterator
 
@@ -87,7 +88,11 @@ def _decoded(handle, name) -> Iterator[tuple[int, str]]:
             raise DataError(f"{name}:{number}: not valid UTF-8 (byte {err.start + 1} of the line)") from None
         if number == 1:
             text = text.removeprefix("\ufeff")
-        yield number, text.rstrip("\r\n")
+        text = text.rstrip("\r\n")
+        if "\r" in text:
+            raise DataError(f"{name}:{number}: a carriage return inside the line (lines ending in CR alone? "
+                            f"convert them to LF)")
+        yield number, text
 
 
 def _blocks(lines) -> Iterator[list[tuple[int, str]]]:
@@ -103,6 +108,14 @@ def _blocks(lines) -> Iterator[list[tuple[int, str]]]:
         yield block
 
 
+_WORD_ID, _OTHER_ID = re.compile(r"[1-9][0-9]*"), re.compile(r"[1-9][0-9]*-[1-9][0-9]*|[0-9]+\.[1-9][0-9]*")
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    """text for an error message, cut short when long (a line of a minified file, say)."""
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
 def _conllu(lines, path, index: int, name: str) -> Iterator[Sentence]:
     for block in _blocks(lines):
         sentence = []
@@ -112,15 +125,18 @@ def _conllu(lines, path, index: int, name: str) -> Iterator[Sentence]:
             cols = line.split("\t")
             if len(cols) != 10:
                 raise DataError(f"{path}:{number}: expected 10 tab-separated CoNLL-U columns, found {len(cols)}")
-            token_id, form, tag = cols[0], cols[1], cols[index]
-            if "-" in token_id or "." in token_id:  # multiword range or empty node
+            token_id, form, tag = cols[0], cols[1], cols[index].strip()
+            if _OTHER_ID.fullmatch(token_id):  # multiword range or empty node
                 continue
-            if not token_id.isdigit():
-                raise DataError(f"{path}:{number}: token id {token_id!r} is not a number")
+            if not _WORD_ID.fullmatch(token_id):
+                raise DataError(f"{path}:{number}: {_shown(token_id)} is not a CoNLL-U word id (1, 2, ..., or 1-2, 1.1)")
+            if int(token_id) != len(sentence) + 1:
+                missing = "; is a blank line missing before it?" if token_id == "1" else ""
+                raise DataError(f"{path}:{number}: word id {token_id} where {len(sentence) + 1} should come{missing}")
             if not form or form.isspace():
                 raise DataError(f"{path}:{number}: empty word form")
-            if not tag or tag == "_" or tag.isspace():
-                raise DataError(f"{path}:{number}: no {name} tag for {form!r}")
+            if not tag or tag == "_":
+                raise DataError(f"{path}:{number}: no {name} tag for {_shown(form)}")
             sentence.append((form, tag))
         if sentence:  # a block of comments only is no sentence
             yield sentence
@@ -149,6 +165,6 @@ def _tagged(lines, path) -> Iterator[Sentence]:
         for token in tokens:
             word, slash, tag = token.rpartition("/")
             if not slash or not word or not tag:
-                raise DataError(f"{path}:{number}: token {token!r} is not word/TAG")
+                raise DataError(f"{path}:{number}: token {_shown(token)} is not word/TAG")
             sentence.append((word, tag))
         yield sentence

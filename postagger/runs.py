@@ -65,6 +65,13 @@ def training_data(source: dict) -> tuple[list, list]:
     return train, corpora.load_corpus(name, tagset, "dev", keep_traces=traces)
 
 
+def unseen_tag_share(train_sents, dev_sents) -> float:
+    """The share of dev tokens whose tag no training token has (most of them: another tagset)."""
+    train_tags = {tag for sentence in train_sents for _, tag in sentence}
+    dev_tags = [tag for sentence in dev_sents for _, tag in sentence]
+    return sum(tag not in train_tags for tag in dev_tags) / len(dev_tags) if dev_tags else 0.0
+
+
 def data_digest(train_sents, dev_sents) -> str:
     """SHA-256 of the training and dev sentences, kept in checkpoints (and models): a resumed run
     checks that it reads the data its run began with."""

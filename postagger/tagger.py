@@ -15,6 +15,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from . import model, persist
+from .persist import BEST, LEXICON, OPTIMIZER
 from .encoding import EncodedCorpus, Encoder, encode_corpus, length_batches, make_batch, rare_word_dropout
 from .errors import ModelError
 from .train import Callback, TrainConfig, TrainState, checked_config, epoch_records, fit_params
@@ -25,8 +26,6 @@ _NONE = object()  # no such value (None may be one)
 TAG_BATCH = 64  # sentences per padded tagging batch (gated cells): larger batches pad more
 PACKED_BATCH = 256  # sentences per packed tagging batch (Elman cells): no padding, so larger products
 PACKED_TOKENS = 16384  # and at most this many tokens in one, unless a single sentence is longer
-BEST, OPTIMIZER = "best.npz", "optimizer.npz"  # in checkpoints only
-LEXICON = "lexicon.npz"  # every vocabulary word's input group ids (see Encoder); rebuilt when absent
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # of weights: trained float32, float64 computes as well
 
 
@@ -389,6 +388,11 @@ def _check_weights(params: dict[str, np.ndarray], tagger: RNNTagger, folder: Pat
         raise ModelError(f"{weights}: {err}") from None
     if set(arch.groups) != set(tagger.vocabs_):
         raise ModelError(f"{folder}: weights have input groups {list(arch.groups)}, model.json has {list(tagger.vocabs_)}")
+    cfg = tagger.config
+    for name, said, found in (("cell", cfg.cell, arch.cell), ("layers", cfg.layers, arch.layers),
+                              ("hidden", cfg.hidden, arch.hidden), ("bidirectional", cfg.bidirectional, arch.directions == 2)):
+        if said != found:
+            raise ModelError(f"{folder}: model.json's config has {name} {said!r}, the weights {found!r}")
     sizes, n_tags = {g: len(tagger.vocabs_[g]) for g in arch.groups}, len(tagger.tags_)
     sources = {arch.input_key(g): f" for model.json's {g} vocabulary of {n}" for g, n in sizes.items()}
     sources["Why"] = sources["by"] = f" for model.json's {n_tags} tags"

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from postagger import corpora
 from postagger.cli import app
-from tests.conftest import tiny_corpus
+from tests.conftest import tiny_corpus, write_tsv
 
 runner = CliRunner()
 TO_UPOS = {"CONJ": "CCONJ", "PRT": "PART", ".": "PUNCT"}  # NLTK universal -> UD, where they differ
@@ -380,3 +380,32 @@ def test_a_file_of_one_tag_is_scored_without_a_warning(treebank_model, tmp_path)
     result = runner.invoke(app, ["evaluate", "--model", str(model), "--file", str(tmp_path / "one.tsv"), "--json", "-q"])
     assert result.exit_code == 0 and result.stderr == ""
 
+
+
+def test_train_refuses_an_out_it_could_not_save_to_or_would_empty(tmp_path):
+    """Before any training: a model folder holding the user's own files (a save replaces the
+    folder whole), a symbolic link, a name too long for the save's temporary folder."""
+    data = tmp_path / "train.tsv"
+    write_tsv(data, tiny_corpus(10))
+    args = ["train", "--train-file", str(data), "--epochs", "1", "--hidden", "4", "-q", "--out"]
+    model = tmp_path / "m"
+    assert runner.invoke(app, [*args, str(model)]).exit_code == 0
+    (model / "NOTES.md").write_text("mine", encoding="utf-8")
+    before = {path.name: path.read_bytes() for path in model.iterdir()}
+    (tmp_path / "link").symlink_to(tmp_path / "gone")
+    for out, message in [(model, "holds files postagger did not write (NOTES.md)"), (tmp_path / "link", "a symbolic link"),
+                         (tmp_path / ("a" * 240), "a name too long to save under")]:
+        result = runner.invoke(app, [*args, str(out)])
+        assert result.exit_code == 2 and message in result.stderr and "epoch" not in result.stderr, result.stderr
+    assert {path.name: path.read_bytes() for path in model.iterdir()} == before
+
+
+def test_format_options_without_a_file_and_a_dev_file_of_other_tags(tmp_path):
+    assert "describe a --train-file" in runner.invoke(app, ["train", "--format", "tsv"]).stderr
+    assert "describe a --file" in runner.invoke(app, ["evaluate", "--column", "xpos"]).stderr
+    train, dev = tmp_path / "train.tsv", tmp_path / "dev.tsv"
+    write_tsv(train, tiny_corpus(10))
+    write_tsv(dev, [[(word, tag.lower()) for word, tag in sentence] for sentence in tiny_corpus(4, seed=1)])
+    result = runner.invoke(app, ["train", "--train-file", str(train), "--dev-file", str(dev), "--epochs", "1", "--hidden", "4",
+                                 "--out", str(tmp_path / "m")])
+    assert result.exit_code == 0 and "% of the dev tokens have tags that no training token has" in result.stderr

@@ -37,6 +37,11 @@ def test_tagged_splits_at_the_last_slash(tmp_path):
     assert read_tagged_file(path) == [[("The", "DT"), ("1/2", "CD"), ("cat", "NN"), (".", ".")], [("a", "DT"), ("b", "NN")]]
 
 
+def test_conllu_tags_lose_surrounding_spaces_as_tsv_fields_do(tmp_path):
+    path = write(tmp_path, "a.conllu", "1\tI\tI\tPRON \t_\t_\t_\t_\t_\t_\n2\tgo\tgo\t VERB\t_\t_\t_\t_\t_\t_\n")
+    assert read_tagged_file(path) == [[("I", "PRON"), ("go", "VERB")]]
+
+
 def test_tsv_with_blank_lines_between_sentences_crlf_and_bom(tmp_path):
     path = write(tmp_path, "a.tsv", "\ufeffThe\tDT\r\ncat\tNN\r\n\r\n\r\nGo\tVB\r\n")
     assert read_tagged_file(path) == [[("The", "DT"), ("cat", "NN")], [("Go", "VB")]]
@@ -52,7 +57,15 @@ def test_format_from_extension_and_override(tmp_path):
 
 @pytest.mark.parametrize("name, text, fmt, message", [
     ("a.conllu", "1\tDo\tdo\tAUX\n", None, r"a.conllu:1: expected 10 tab-separated CoNLL-U columns, found 4"),
-    ("a.conllu", "# c\nx\tDo\tdo\tAUX\tVBP\t_\t_\t_\t_\t_\n", None, r"a.conllu:2: token id 'x' is not a number"),
+    ("a.conllu", "# c\nx\tDo\tdo\tAUX\tVBP\t_\t_\t_\t_\t_\n", None, r"a.conllu:2: 'x' is not a CoNLL-U word id"),
+    ("a.conllu", "1-\tDo\tdo\tAUX\tVBP\t_\t_\t_\t_\t_\n", None, r"a.conllu:1: '1-' is not a CoNLL-U word id"),
+    ("a.conllu", "\u0663\tDo\tdo\tAUX\tVBP\t_\t_\t_\t_\t_\n", None, r"a.conllu:1: '\u0663' is not a CoNLL-U word id"),
+    ("a.conllu", "1\tI\tI\tPRON\t_\t_\t_\t_\t_\t_\n3\tgo\tgo\tVERB\t_\t_\t_\t_\t_\t_\n", None,
+     r"a.conllu:2: word id 3 where 2 should come$"),
+    ("a.conllu", "1\tI\tI\tPRON\t_\t_\t_\t_\t_\t_\n1\tYou\tyou\tPRON\t_\t_\t_\t_\t_\t_\n", None,
+     r"a.conllu:2: word id 1 where 2 should come; is a blank line missing before it\?"),
+    ("a.txt", "The/DT\rcat/NN\r", None, r"a.txt:1: a carriage return inside the line"),
+    ("a.txt", "ok/DT " + "x" * 5000 + "\n", None, r"a.txt:1: token 'x{57}\.\.\.' is not word/TAG$"),
     ("a.conllu", "1\tDo\tdo\t_\tVBP\t_\t_\t_\t_\t_\n", None, r"a.conllu:1: no UPOS tag for 'Do'"),
     ("a.txt", "The/DT cat NN\n", None, r"a.txt:1: token 'cat' is not word/TAG"),
     ("a.txt", "ok/DT\n/NN\n", None, r"a.txt:2: token '/NN' is not word/TAG"),

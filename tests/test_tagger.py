@@ -2,6 +2,7 @@
 
 import json
 import os
+import zipfile
 
 import numpy as np
 import pytest
@@ -174,18 +175,26 @@ def test_save_and_load_give_bit_identical_predictions(trained, tmp_path):
         assert set(weights.files) == set(trained.params_)
 
 
-def test_saving_over_a_model_replaces_it_whole(trained, tmp_path):
+def test_saving_over_a_model_replaces_it_whole_but_never_the_users_files(trained, tmp_path):
+    from postagger.errors import UsageError
+
     folder = tmp_path / "m"
     trained.save(folder)
-    (folder / "stray.txt").write_text("old")
+    (folder / "best.npz").write_bytes(b"a checkpoint's")  # a file of postagger's own that a model has not
     trained.save(folder)
     assert sorted(p.name for p in folder.iterdir()) == ["history.json", "lexicon.npz", "model.json", "weights.npz"]
     assert [p.name for p in tmp_path.iterdir()] == ["m"]  # no temporary folders left
+    (folder / "notes.txt").write_text("mine")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    with pytest.raises(UsageError, match="holds files postagger did not write"):
+        trained.save(folder)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
 @pytest.mark.parametrize("damage", ["no_weights", "truncated", "garbage", "shapes", "newer", "older", "bad_json", "version_true",
                                     "meta_folder", "dev_accuracy", "tag_not_text", "word_not_text", "source_number",
-                                    "source_file_number", "lexicon_truncated", "lexicon_shape", "lexicon_ids", "lexicon_columns"])
+                                    "source_file_number", "lexicon_truncated", "lexicon_shape", "lexicon_ids", "lexicon_columns",
+                                    "npy", "member_not_npy", "huge_array", "lexicon_npy", "deep_json", "long_integer", "hidden_edited"])
 def test_broken_model_folders_raise_model_error(trained, tmp_path, damage):
     folder = tmp_path / "m"
     trained.save(folder)
@@ -197,6 +206,20 @@ def test_broken_model_folders_raise_model_error(trained, tmp_path, damage):
         weights.write_bytes(weights.read_bytes()[:200])
     elif damage == "garbage":  # numpy takes any other file for a pickle
         weights.write_text("garbage\n")
+    elif damage in ("npy", "lexicon_npy"):
+        with open(weights if damage == "npy" else folder / "lexicon.npz", "wb") as handle:
+            np.save(handle, np.zeros(3))
+    elif damage == "member_not_npy":  # numpy hands such a member over as bytes
+        with zipfile.ZipFile(weights, "w") as archive:
+            archive.writestr("Whh", "text")
+    elif damage == "huge_array":  # a header promising 373 GiB
+        with zipfile.ZipFile(weights, "w") as archive:
+            archive.writestr("Whh.npy", b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 100000), }".ljust(128 + 10 - 1, b" ")[:127] + b"\n")
+    elif damage == "deep_json":
+        meta_path.write_text("[" * 100_000 + "]" * 100_000)
+    elif damage in ("long_integer", "hidden_edited"):
+        meta["config"]["hidden"] = 987654321 if damage == "long_integer" else meta["config"]["hidden"] + 1
+        meta_path.write_text(json.dumps(meta).replace("987654321", "1" + "0" * 5000))  # Python reads 4,300 digits at most
     elif damage in ("tag_not_text", "word_not_text", "source_number", "source_file_number"):
         if damage == "tag_not_text":
             meta["tags"][3] = 7
@@ -233,7 +256,9 @@ def test_broken_model_folders_raise_model_error(trained, tmp_path, damage):
     assert str(folder) in str(err.value) and "\n" not in str(err.value)
     expected = {"version_true": "no valid format_version", "meta_folder": "cannot read", "garbage": "not an .npz archive",
                 "tag_not_text": "must hold strings", "word_not_text": "must hold strings", "source_number": "source is 5",
-                "source_file_number": "source is {'train_file': 5}"}
+                "source_file_number": "source is {'train_file': 5}", "npy": "one .npy array", "lexicon_npy": "one .npy array",
+                "member_not_npy": "Whh is not an array", "huge_array": "too large to load", "deep_json": "nested too deeply",
+                "long_integer": "not valid JSON", "hidden_edited": "config has hidden"}
     assert expected.get(damage, "") in str(err.value) and "pickle" not in str(err.value)
     if damage.startswith("lexicon"):
         assert "lexicon.npz" in str(err.value) and "delete it" in str(err.value)

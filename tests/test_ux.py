@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from postagger import __version__
 from postagger.cli import app
-from tests.conftest import require_corpus
+from tests.conftest import require_corpus, require_module
 
 runner = CliRunner()
 
@@ -197,3 +197,26 @@ def test_progress_bar_only_on_a_terminal(tmp_path):
     assert [line[:11] for line in err.splitlines() if line.startswith("epoch")] == ["epoch   1/2", "epoch   2/2"]
     code, out, err = run_with_stderr([*args, "--quiet"], tty=True)
     assert code == 0 and err == "" and out == ""
+
+
+def test_outputs_never_write_over_what_the_command_reads_nor_in_a_format_found_too_late(treebank_model, tmp_path, monkeypatch):
+    require_module("matplotlib")
+    from postagger.tagger import RNNTagger
+
+    model, _ = treebank_model
+    gold = tmp_path / "gold.tsv"
+    gold.write_text("The\tDT\ncat\tNN\n", encoding="utf-8")
+    before = {path: path.read_bytes() for path in [gold, *model.iterdir()]}
+    monkeypatch.setattr(RNNTagger, "load", lambda *_: pytest.fail("the model was loaded before the outputs were checked"))
+    for args, message in [
+        (["evaluate", "--model", str(model), "--confusion-csv", str(model / "model.json")], "would write into"),
+        (["evaluate", "--model", str(model), "--file", str(gold), "--confusion-csv", str(gold)], "would write over"),
+        (["evaluate", "--model", str(model), "--confusion-png", str(model / "matrix.png")], "would write into"),
+        (["plot", str(model), "--out", str(model / "curves.png")], "would write into"),
+        (["evaluate", "--model", str(model), "--confusion-csv", str(tmp_path / "c.csv"), "--confusion-png", str(tmp_path / "c.xyz")],
+         "matplotlib cannot write .xyz files"),
+        (["plot", str(model), "--out", str(tmp_path / "curves.xyz")], "matplotlib cannot write .xyz files"),
+    ]:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and message in result.stderr and result.stderr.count("\n") == 1, (args, result.stderr)
+    assert {path: path.read_bytes() for path in before} == before and sorted(p.name for p in tmp_path.iterdir()) == ["gold.tsv"]
