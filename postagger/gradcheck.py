@@ -30,6 +30,13 @@ def numerical_grad(f: Callable[[], float], x: np.ndarray, h: float = 1e-5) -> np
     return grad
 
 
+def extrapolated_grad(f: Callable[[], float], x: np.ndarray, h: float) -> np.ndarray:
+    """Richardson's extrapolation of two centred differences, (4 D(h/2) - D(h)) / 3: its
+    truncation error is O(h^4), so a step large enough for a large loss's round-off stays exact
+    where the loss curves steeply."""
+    return (4 * numerical_grad(f, x, h / 2) - numerical_grad(f, x, h)) / 3
+
+
 # A centred difference of a loss near 1 carries float64 round-off of about 1e-16 / h = 1e-11, so
 # an entry smaller than the floor is judged by its absolute error, scaled by the floor.
 RESOLUTION_FLOOR = 1e-4
@@ -114,33 +121,37 @@ def check_gradients(
 
     - the analytic gradients come from a second call, after one at other weights, so that a
       backward that reuses an earlier call's forward cache is caught;
-    - "by" is checked again with the output weights scaled by STEEP, where all the gradients'
-      norm (5.2-36 on the default problems of every cell, with 1 or 2 layers) is above the
-      clipping thresholds in use (train clips at 5): gradients clipped inside the loss come out
-      scaled and are caught. by's loss curvature stays small there, so a centred difference with
-      a step of 10 h, above the larger loss's round-off, stays exact.
+    - every parameter is checked again with the output weights scaled by STEEP, where gradient
+      entries and norms are far above any clipping threshold (train clips the global norm at
+      5), so that gradients clipped inside the loss, by global norm, per array, per entry or
+      inside the time loop, come out wrong. The loss curves steeply there: its numerical
+      gradient is extrapolated from steps of STEEP_STEP and half that.
+    Each parameter's error is the larger of the two checks.
     """
     params = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
     loss_and_grads({k: v * 1.5 for k, v in params.items()}, **batch)  # the trap for a stale cache
-    report = _errors(params, batch, loss_and_grads, h, params)
+    report = _errors(params, batch, loss_and_grads, lambda f, x: numerical_grad(f, x, h), RESOLUTION_FLOOR)
     steep = {**params, "Why": params["Why"] * STEEP}
-    steep_by = _errors(steep, batch, loss_and_grads, 10 * h, {"by": steep["by"]})["by"]  # a larger loss: a larger step
-    report["by"] = max(report["by"], steep_by)
-    return report
+    steep_report = _errors(steep, batch, loss_and_grads, lambda f, x: extrapolated_grad(f, x, STEEP_STEP),
+                           RESOLUTION_FLOOR * STEEP)  # a loss STEEP times larger: as much more round-off
+    return {name: max(error, steep_report[name]) for name, error in report.items()}
 
 
-STEEP = 30.0
+# On 24 problems (3 cells, 4 shapes, 2 seeds) the clean errors stayed under 3.6e-7, and gradients
+# clipped at 5 inside the loss (by global norm, per array or per entry) gave 0.48 or more.
+STEEP, STEEP_STEP = 300.0, 1e-4
 
 
-def _errors(params: dict, batch: dict, loss_and_grads: LossAndGrads, h: float, checked: dict) -> dict[str, float]:
-    """check_gradients's errors at params, for the parameters in checked (the arrays of params)."""
+def _errors(params: dict, batch: dict, loss_and_grads: LossAndGrads, numeric_grad, floor: float) -> dict[str, float]:
+    """check_gradients's errors at params; numeric_grad(f, x) differentiates f() by x's entries,
+    floor: see rel_error."""
     _, analytic = loss_and_grads(params, **batch)
     report = {}
-    for name, value in checked.items():
+    for name, value in params.items():
         grad = np.asarray(analytic[name])
         if grad.shape != value.shape:
             report[name] = 1.0
             continue
-        numeric = numerical_grad(lambda: loss_and_grads(params, **batch)[0], value, h)
-        report[name] = float(rel_error(grad, numeric).max())
+        numeric = numeric_grad(lambda: loss_and_grads(params, **batch)[0], value)
+        report[name] = float(rel_error(grad, numeric, floor).max())
     return report

@@ -46,8 +46,12 @@ def test_zero_input_keeps_a_zero_state(cell):
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("shape", [dict(bidirectional=False, layers=1, groups=1), dict(bidirectional=True, layers=1, groups=2),
                                    dict(bidirectional=True, layers=2, groups=1), dict(bidirectional=False, layers=2, groups=0)])
-def test_loss_and_grads_match_the_plain_reference(cell, shape):
+@pytest.mark.parametrize("steep", [1.0, 300.0])
+def test_loss_and_grads_match_the_plain_reference(cell, shape, steep):
+    """steep: output weights scaled so that gradients are far above any clipping threshold,
+    which a gradient clipped inside the loss would not match."""
     params, batch = gradcheck.random_problem(seq_len=6, batch=4, hidden=5, vocab=9, tags=4, cell=cell, seed=1, **shape)
+    params["Why"] *= steep
     loss, grads = model.loss_and_grads(params, **batch)
     ref_loss, ref_grads = reference.loss_and_grads(params, **batch)
     assert loss == pytest.approx(ref_loss, rel=1e-12)
