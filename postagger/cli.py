@@ -753,9 +753,39 @@ class _ClosedOutput(io.TextIOBase):
         raise OSError(errno.EBADF, "standard output is closed")
 
 
+class _MessagesOrNothing(io.TextIOBase):
+    """Standard error that goes quiet, instead of failing, once it cannot be written (its reader
+    stopped, as in 2>&1 | head): messages and progress are not worth the work they report on."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def __getattr__(self, name):  # encoding, errors, buffer, fileno ... of the stream
+        return getattr(self._stream, name)
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError:
+            self._stream = open(os.devnull, "w", encoding="utf-8")
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError:
+            self._stream = open(os.devnull, "w", encoding="utf-8")
+
+
 def _closed_streams() -> None:
-    """A closed stdin reads as empty and a closed stderr takes messages nowhere, as </dev/null
-    and 2>/dev/null would; a closed stdout fails at the first result (see _ClosedOutput). Output
+    """A closed stdin reads as empty and a closed or broken stderr takes messages nowhere, as
+    </dev/null and 2>/dev/null would; a closed stdout fails at the first result (see _ClosedOutput). Output
     is UTF-8, as every file postagger reads must be, whatever the locale's encoding: latin-1 could
     not write most words, and cp1252 output would not read back."""
     if sys.stdin is None:
@@ -767,6 +797,8 @@ def _closed_streams() -> None:
     for stream in (sys.stdout, sys.stderr):  # written as the readers read, whatever the locale says
         if getattr(stream, "encoding", "utf-8").lower().replace("-", "") != "utf8" and hasattr(stream, "reconfigure"):
             stream.reconfigure(encoding="utf-8", errors=stream.errors)  # stderr's backslashreplace kept
+    if not isinstance(sys.stderr, _MessagesOrNothing):
+        sys.stderr = _MessagesOrNothing(sys.stderr)
 
 
 def _kinds(err: BaseException) -> set[str]:

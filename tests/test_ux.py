@@ -220,3 +220,14 @@ def test_outputs_never_write_over_what_the_command_reads_nor_in_a_format_found_t
         result = runner.invoke(app, args)
         assert result.exit_code == 2 and message in result.stderr and result.stderr.count("\n") == 1, (args, result.stderr)
     assert {path: path.read_bytes() for path in before} == before and sorted(p.name for p in tmp_path.iterdir()) == ["gold.tsv"]
+
+
+def test_training_carries_on_and_saves_when_its_messages_cannot_be_written(tmp_path):
+    """2>&1 | head -1: the reader of stderr goes away after the first line."""
+    require_corpus("treebank")
+    out = tmp_path / "m"
+    process = subprocess.Popen([sys.executable, "-m", "postagger", "train", "--max-sentences", "200", "--epochs", "3",
+                                "--hidden", "8", "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert process.stderr.readline().startswith(b"training on treebank")
+    process.stderr.close()
+    assert process.wait(timeout=300) == 0 and (out / "model.json").exists()
