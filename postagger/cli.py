@@ -501,7 +501,10 @@ def evaluate(
                 return universal_table(corpora.universal_tag_mapping(source) if source else None)
 
             pred_table = table_for(info.get("corpus")) if info.get("split") != "file" else table_for_tags(tagger.classes_, corpora.universal_tag_mapping)
-            table = pred_table if file is not None else table_for(name)  # gold from a file: UPOS or the model's tags
+            if file is not None:  # the table that maps most of the file's tags: UPOS, PTB or Brown tags
+                table = table_for_tags(sorted({tag for s in sents for _, tag in s}), corpora.universal_tag_mapping)
+            else:
+                table = table_for(name)
         with Reporter(quiet) as reporter:
             reporter.start("tagging (sentences)", len(sents))
             try:

@@ -409,3 +409,13 @@ def test_format_options_without_a_file_and_a_dev_file_of_other_tags(tmp_path):
     result = runner.invoke(app, ["train", "--train-file", str(train), "--dev-file", str(dev), "--epochs", "1", "--hidden", "4",
                                  "--out", str(tmp_path / "m")])
     assert result.exit_code == 0 and "% of the dev tokens have tags that no training token has" in result.stderr
+
+
+def test_a_universal_model_scores_a_file_of_ptb_tags_through_the_ptb_table(tmp_path, test_sents):
+    model, gold = tmp_path / "universal", tmp_path / "gold.tagged"
+    trained = runner.invoke(app, ["train", "--tagset", "universal", "--max-sentences", "200", "--epochs", "1", "--hidden", "8",
+                                  "--out", str(model), "-q"])
+    assert trained.exit_code == 0, trained.output
+    gold.write_text("".join(" ".join(f"{w}/{t}" for w, t in s) + "\n" for s in test_sents[:40]), encoding="utf-8")
+    result = evaluate("--model", str(model), "--file", str(gold), "--tagset", "universal")
+    assert result["tokens"] == sum(len(s) for s in test_sents[:40]) and not result["unmapped"]["gold"]
