@@ -246,6 +246,15 @@ def optimizer_slots(cfg: TrainConfig, params: dict[str, np.ndarray]) -> dict[str
             for slot, shape in (lazy if name in tables else dense).table_slots(value.shape).items()}
 
 
+def largest_padded_batch(lengths: np.ndarray, batch_size: int) -> int:
+    """Positions (sentences x steps) of the largest padded batch length_batches makes: its
+    batches are runs of batch_size sentences in length order, whatever the shuffle."""
+    ordered = np.sort(lengths)
+    ends = np.minimum(np.arange(batch_size, len(ordered) + batch_size, batch_size), len(ordered))
+    sizes = ends - np.arange(0, len(ordered), batch_size)
+    return int((sizes * ordered[ends - 1]).max())
+
+
 def _lane_worker(params, train: EncodedCorpus, cfg: TrainConfig, parallel: bool | None, optimizer):
     """A started LaneWorker, when wanted and the network allows, as a context manager. With
     row-sparse updates it also updates every other input table by size, from the largest: a
@@ -260,7 +269,7 @@ def _lane_worker(params, train: EncodedCorpus, cfg: TrainConfig, parallel: bool 
     if not (parallel and len(train)):
         return contextlib.nullcontext()
     arch = model.architecture(params)
-    capacity = cfg.batch_size * int(train.lengths.max())  # positions in the largest padded batch
+    capacity = largest_padded_batch(train.lengths, cfg.batch_size)
     keys = sorted((arch.input_key(g) for g in arch.groups), key=lambda key: -len(params[key]))
     tables = keys[::2] if cfg.sparse_updates else []
     grad_rows = min(sum(len(params[key]) for key in keys), 3 * capacity)  # a batch's rows are fewer

@@ -177,3 +177,14 @@ def test_group_columns_equal_the_per_word_definitions(words):
         assert shape(w) == shape_by_characters(w)
     for group in ("word", "lower", "shape", "suf1", "suf3", "pre2"):
         assert list(group_column(group, words, normalised)) == [group_string(group, w) for w in words]
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 7, 50])
+def test_largest_padded_batch_is_that_of_every_shuffle(batch_size):
+    from postagger.train import largest_padded_batch
+
+    lengths = np.random.default_rng(3).integers(1, 40, size=23)
+    expected = largest_padded_batch(lengths, batch_size)
+    for seed in range(5):
+        batches = length_batches(lengths, batch_size, np.random.default_rng(seed))
+        assert max(len(b) * lengths[b].max() for b in batches) == expected
