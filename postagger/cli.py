@@ -250,6 +250,9 @@ def train(
             else:
                 source = runs.corpus_source(corpus, tagset.value, keep_traces)
             check_writable(out)  # before checkpoint_folder, which needs a name (not . or /)
+            if out.name.endswith(runs.CHECKPOINT_SUFFIX):
+                raise UsageError(f"{out}: a name ending in {runs.CHECKPOINT_SUFFIX} is a checkpoint's, kept beside its "
+                                 f"model; choose another --out")
             tagger, state, checkpoint = RNNTagger(config), None, runs.checkpoint_folder(out)
             if (checkpoint / "model.json").exists():  # a fresh run would replace it, or delete it when done
                 raise UsageError(f"{checkpoint}: holds an interrupted training; carry it on with "
