@@ -240,6 +240,9 @@ def train(
             if train_file and (corpus != DEFAULT_CORPUS or tagset is not Tagset.native or keep_traces):
                 raise UsageError("--corpus, --tagset and --keep-traces choose an NLTK corpus; a --train-file "
                                  "trains on its own tags as they are")
+            for option, value in (("--lr", lr), ("--clip", clip), ("--word-dropout", word_dropout)):
+                if value == float("inf"):
+                    raise UsageError(f"{option} {value}: must be a finite number")
             config = TrainConfig(
                 hidden=hidden, cell=cell.value, layers=layers, bidirectional=bidirectional, epochs=epochs,
                 batch_size=batch_size, optimizer=optimizer.value, lr=lr, clip=clip, seed=seed, max_sentences=max_sentences,

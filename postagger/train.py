@@ -85,6 +85,8 @@ def _check_fields(values: dict, types: dict, what: str) -> None:
             raise ValueError(f"{what}{name} is {value!r}")
         if least is not None and value is not None and not value >= least:  # not: NaN fails too
             raise ValueError(f"{what}{name} is {value!r}, under {least}")
+        if isinstance(value, float) and value == float("inf"):
+            raise ValueError(f"{what}{name} is {value!r}, not a finite number")
 
 
 def checked_config(config: TrainConfig) -> TrainConfig:

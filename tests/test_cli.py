@@ -312,3 +312,24 @@ def test_the_cli_choices_are_the_librarys():
     assert sorted(choices[cli.Cell]) == sorted(model.CELLS)
     assert choices[cli.Tagset] == list(corpora.TAGSETS) and choices[cli.Split] == list(corpora.SPLITS)
     assert choices[cli.FileFormat] == list(readers.FORMATS) and choices[cli.Column] == list(readers.COLUMNS)
+
+
+@pytest.mark.parametrize("option", ["--lr", "--clip", "--word-dropout"])
+def test_an_infinite_training_option_is_refused(option, tmp_path):
+    result = runner.invoke(app, ["train", option, "inf", "--out", str(tmp_path / "m")])
+    assert result.exit_code == 2 and f"{option} inf: must be a finite number" in result.stderr and not (tmp_path / "m").exists()
+
+
+def test_a_model_json_holding_an_infinite_setting_is_malformed(tiny_model, tmp_path):
+    import shutil
+
+    from postagger.errors import ModelError
+    from postagger.tagger import RNNTagger
+
+    out, _ = tiny_model
+    shutil.copytree(out, tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    meta["config"]["clip"] = float("inf")
+    (tmp_path / "m" / "model.json").write_text(json.dumps(meta))  # Infinity, which Python's json reads back
+    with pytest.raises(ModelError, match="config.clip is inf, not a finite number"):
+        RNNTagger.load(tmp_path / "m")
