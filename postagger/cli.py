@@ -132,6 +132,18 @@ FORMAT_HELP = "Format of --train-file/--dev-file/--file: conllu, tagged (word/TA
 # ---------------------------------------------------------------- train
 
 
+def _load_for_tagging(folder: Path):
+    """A saved model; a checkpoint is refused: its weights are those of the batch where training
+    stopped, not the best epoch's."""
+    from .tagger import RNNTagger
+
+    tagger = RNNTagger.load(folder)
+    if "checkpoint" in tagger.meta_:
+        raise UsageError(f"{folder}: a checkpoint of an interrupted training, whose weights are those of the batch "
+                         f"where it stopped; finish it with `postagger train --resume {folder}` and use the model it saves")
+    return tagger
+
+
 def _given(ctx: typer.Context, *names: str) -> list[str]:
     """Those of the named parameters given on the command line or in the environment."""
     return [name for name in names if ctx.get_parameter_source(name).name in ("COMMANDLINE", "ENVIRONMENT")]
@@ -369,7 +381,6 @@ def tag(
       postagger tag --model models/conll --format conllu "He reckons the deficit will narrow."
     """
     from .progress import Reporter
-    from .tagger import RNNTagger
     from .tokenize import tokenize_lines
 
     try:
@@ -393,7 +404,7 @@ def tag(
             lines = _read_lines("-")
         else:
             raise UsageError('nothing to tag: give a sentence, --input FILE, or pipe text in (see postagger tag --help)')
-        tagger = RNNTagger.load(model)
+        tagger = _load_for_tagging(model)
         upos = _conllu_upos(tagger.meta_.get("source"))
         with Reporter(quiet) as reporter:
             reporter.start("tagging (sentences)", None)
@@ -460,7 +471,6 @@ def evaluate(
     from . import corpora, readers
     from .evaluate import evaluate_tagger, format_report, table_for_tags, universal_table
     from .progress import Reporter
-    from .tagger import RNNTagger
 
     try:
         from .persist import check_file_writable
@@ -477,7 +487,7 @@ def evaluate(
             from .plot import check_available
 
             check_available(confusion_png, "--confusion-png")
-        tagger = RNNTagger.load(model)
+        tagger = _load_for_tagging(model)
         info = tagger.info_
         model_tagset = info.get("tagset") or "native"
         mapped = ", ".join(corpora.UNIVERSAL_SOURCE)

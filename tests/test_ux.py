@@ -133,6 +133,10 @@ def test_info_and_plot_on_an_interrupted_trainings_checkpoint(tmp_path):
     assert as_json["checkpoint"] == {"epoch": 1, "batch": 1}
     plotted = runner.invoke(app, ["plot", str(tmp_path / "m.checkpoint"), "--out", str(tmp_path / "c.png")])
     assert plotted.exit_code == 1 and "no training history recorded" in plotted.stderr
+    for command in (["tag", "--model", str(tmp_path / "m.checkpoint"), "The dog"],
+                    ["evaluate", "--model", str(tmp_path / "m.checkpoint"), "--corpus", "treebank"]):
+        refused = runner.invoke(app, command)  # its weights are those of the batch where training stopped
+        assert refused.exit_code == 2 and "a checkpoint of an interrupted training" in refused.stderr, refused.stderr
 
 
 def test_the_heatmap_shows_each_gold_tags_share_of_predictions():
