@@ -179,4 +179,8 @@ def notes(result: dict) -> list[str]:
         out.append(f"note: predicted tags with no universal mapping, counted wrong: {listing(unmapped['predicted'])}")
     if result.get("unseen_gold_tags"):
         out.append(f"note: gold tags the model never saw in training: {listing(result['unseen_gold_tags'])}")
+        unseen = sum(result["unseen_gold_tags"].values())
+        if unseen > result["tokens"] / 10 and "unmapped" not in result:
+            out.append(f"note: {100 * unseen / result['tokens']:.0f}% of the gold tokens have such tags: another tagset? "
+                       f"--tagset universal scores both in NLTK's universal tags, where it can map them")
     return [""] * bool(out) + out

@@ -95,3 +95,11 @@ def test_evaluate_tagger_scores_the_tags_of_tag_sents_in_chunks():
     unknown = [(g, p) for g, p, w in pairs if w in ("zyzzyva", "glorps")]
     assert result["unknown_tokens"] == 2
     assert result["unknown_accuracy"] == pytest.approx(sum(g == p for g, p in unknown) / 2)
+
+
+def test_a_report_of_mostly_unseen_gold_tags_suggests_the_universal_tagset():
+    gold, pred = ["AT", "NN", "AT", "NP", "VB"], ["DT", "NN", "DT", "NNP", "VB"]
+    result = compare(gold, pred, [True] * 5, ["DT", "NN", "NNP", "VB"])
+    assert "60% of the gold tokens have such tags: another tagset?" in format_report(result)
+    same = compare(gold[1:2] * 20 + gold[:1], pred[1:2] * 20 + pred[:1], [True] * 21, ["DT", "NN", "NNP", "VB"])
+    assert "another tagset" not in format_report(same)  # 1 token in 21: a rare tag, not another tagset
