@@ -188,7 +188,7 @@ def train(
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the training data.")] = 10,
     batch_size: Annotated[int, typer.Option(min=1, help="Sentences per minibatch.")] = 32,
     optimizer: Annotated[Optimizer, typer.Option(help="Update rule.")] = Optimizer.adam,
-    lr: Annotated[float, typer.Option(min=0.0, help="Learning rate.")] = 4e-3,
+    lr: Annotated[Optional[float], typer.Option(min=0.0, help="Learning rate (default: 0.004 for adam, 0.02 for adagrad, 1 for sgd).", show_default=False)] = None,
     clip: Annotated[float, typer.Option(min=0.0, help="Clip the global gradient norm to this (0: no clipping).")] = 5.0,
     lr_decay: Annotated[float, typer.Option(min=0.0, max=1.0, help="Multiply the learning rate by this after every epoch.")] = 0.8,
     patience: Annotated[int, typer.Option(min=0, help="Stop after this many epochs without a better dev accuracy (0: run every epoch).")] = 0,
@@ -252,6 +252,9 @@ def train(
             if train_file and (corpus != DEFAULT_CORPUS or tagset is not Tagset.native or keep_traces):
                 raise UsageError("--corpus, --tagset and --keep-traces choose an NLTK corpus; a --train-file "
                                  "trains on its own tags as they are")
+            from .optim import DEFAULT_LR
+
+            lr = DEFAULT_LR[optimizer.value] if lr is None else lr
             for option, value in (("--lr", lr), ("--clip", clip), ("--word-dropout", word_dropout)):
                 if value == float("inf"):
                     raise UsageError(f"{option} {value}: must be a finite number")

@@ -209,6 +209,10 @@ class Adam(Optimizer):
 
 
 OPTIMIZERS = {"sgd": SGD, "adagrad": Adagrad, "adam": Adam}
+# the best of the rates tried with the default network on treebank, 10 epochs (dev accuracy):
+# adam 4e-3 (96.25 %); adagrad 0.01, 0.02, 0.05, 0.2 (95.89, 96.11, 96.05, 89.54 %);
+# sgd 0.1, 0.5, 1, 2, 4 (83.98, 92.67, 94.12, 81.67, 40.63 %)
+DEFAULT_LR = {"sgd": 1.0, "adagrad": 0.02, "adam": 4e-3}
 
 
 def make_optimizer(name: str, lr: float, clip: float = 0.0, **options) -> Optimizer:

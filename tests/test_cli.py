@@ -333,3 +333,16 @@ def test_a_model_json_holding_an_infinite_setting_is_malformed(tiny_model, tmp_p
     (tmp_path / "m" / "model.json").write_text(json.dumps(meta))  # Infinity, which Python's json reads back
     with pytest.raises(ModelError, match="config.clip is inf, not a finite number"):
         RNNTagger.load(tmp_path / "m")
+
+
+def test_the_learning_rate_defaults_to_the_optimizers_own(tmp_path, tiny):
+    from postagger.optim import DEFAULT_LR, OPTIMIZERS
+    from tests.conftest import write_tsv
+
+    assert set(DEFAULT_LR) == set(OPTIMIZERS)
+    write_tsv(tmp_path / "train.tsv", tiny)
+    for optimizer in ("sgd", "adagrad"):
+        out = tmp_path / optimizer
+        result = runner.invoke(app, ["train", "--train-file", str(tmp_path / "train.tsv"), "--optimizer", optimizer,
+                                     "--epochs", "1", "--hidden", "4", "--out", str(out), "-q"])
+        assert result.exit_code == 0 and json.loads((out / "model.json").read_text())["config"]["lr"] == DEFAULT_LR[optimizer]
