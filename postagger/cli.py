@@ -324,42 +324,6 @@ def _read_lines(path: str) -> Iterator[str]:
     return (line for _, line in read_lines(path))
 
 
-def _conllu_upos(source: dict | None) -> bool:
-    """Whether a model's tags belong in CoNLL-U's UPOS column: only when it learned them from
-    a CoNLL-U file's UPOS column. Every other tagset goes in XPOS, NLTK's universal one too
-    (its ., CONJ and PRT are not UD's tags)."""
-    from . import readers
-
-    source = source or {}
-    if not source.get("train_file"):
-        return False
-    try:
-        fmt = source.get("format") or readers.guess_format(source["train_file"])
-    except UsageError:
-        return False
-    return fmt == "conllu" and (source.get("column") or "upos") == "upos"
-
-
-def _format(tokens: list[str], tags: list[str], probs: list[float] | None, fmt: OutputFormat, upos: bool = False) -> str:
-    if fmt is OutputFormat.json:
-        record = {"tokens": tokens, "tags": tags}
-        if probs is not None:
-            record["probs"] = [round(float(p), 4) for p in probs]
-        return json.dumps(record, ensure_ascii=False)
-    if fmt is OutputFormat.text and probs is None:
-        return " ".join(map("/".join, zip(tokens, tags)))
-    extra = [f"{p:.4f}" for p in probs] if probs is not None else [None] * len(tokens)
-    if fmt is OutputFormat.text:
-        return " ".join(f"{w}/{t}" + (f"/{e}" if e else "") for w, t, e in zip(tokens, tags, extra))
-    if fmt is OutputFormat.tsv:
-        return "".join(f"{w}\t{t}" + (f"\t{e}" if e else "") + "\n" for w, t, e in zip(tokens, tags, extra))
-    rows = [
-        f"{i}\t{w}\t_\t" + (f"{t}\t_" if upos else f"_\t{t}") + "\t_\t_\t_\t_\t" + (f"prob={e}" if e else "_")
-        for i, (w, t, e) in enumerate(zip(tokens, tags, extra), 1)
-    ]
-    return "".join(row + "\n" for row in rows)
-
-
 @app.command()
 def tag(
     text: Annotated[Optional[list[str]], typer.Argument(help="Sentences to tag, one per argument.", metavar="SENTENCE", show_default=False)] = None,
@@ -383,6 +347,7 @@ def tag(
       postagger tag --input sentences.txt --json
       postagger tag --model models/conll --format conllu "He reckons the deficit will narrow."
     """
+    from . import readers, runs
     from .progress import Reporter
     from .tokenize import tokenize_lines
 
@@ -408,14 +373,14 @@ def tag(
         else:
             raise UsageError('nothing to tag: give a sentence, --input FILE, or pipe text in (see postagger tag --help)')
         tagger = _load_for_tagging(model)
-        upos = _conllu_upos(tagger.meta_.get("source"))
+        upos = runs.tags_are_upos(tagger.meta_.get("source"))
         with Reporter(quiet) as reporter:
             reporter.start("tagging (sentences)", None)
             for chunk in _chunked(lines, batch_size):
                 sentences = [line.split() for line in chunk] if pretokenized else tokenize_lines(chunk)
                 tagged = tagger.predict_ids(sentences, probabilities=probs)
                 typer.echo("\n".join(  # one write per chunk
-                    _format(tokens, tagger.tags_.decode(ids), p.tolist() if probs else None, fmt, upos)
+                    readers.format_tagged(tokens, tagger.tags_.decode(ids), p.tolist() if probs else None, fmt.value, upos)
                     for tokens, (ids, p) in zip(sentences, tagged)
                 ))
                 reporter.advance(len(chunk))

@@ -12,6 +12,7 @@ Anything malformed raises a DataError naming the file and line; reading never fa
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Iterator
@@ -56,6 +57,30 @@ def read_tagged_file(path: str | Path, fmt: str | None = None, column: str = "up
             raise DataError(f"{path}: empty file")
         raise DataError(f"{path}: no sentences found (is it really {fmt}?)")
     return sentences
+
+
+def format_tagged(tokens: list[str], tags: list[str], probs: list[float] | None, fmt: str, upos: bool = False) -> str:
+    """One tagged sentence as the tag command writes it: text (word/TAG, a line), json (an
+    object, a line), tsv or conllu (a block of lines; the tags in UPOS when upos, else XPOS).
+    probs, when given, add each tag's probability: word/TAG/P, a third TSV column, or prob=P
+    in CoNLL-U's MISC column (the only one of these the readers read back)."""
+    if fmt == "json":
+        record = {"tokens": tokens, "tags": tags}
+        if probs is not None:
+            record["probs"] = [round(float(p), 4) for p in probs]
+        return json.dumps(record, ensure_ascii=False)
+    if fmt == "text" and probs is None:
+        return " ".join(map("/".join, zip(tokens, tags)))
+    extra = [f"{p:.4f}" for p in probs] if probs is not None else [None] * len(tokens)
+    if fmt == "text":
+        return " ".join(f"{w}/{t}" + (f"/{e}" if e else "") for w, t, e in zip(tokens, tags, extra))
+    if fmt == "tsv":
+        return "".join(f"{w}\t{t}" + (f"\t{e}" if e else "") + "\n" for w, t, e in zip(tokens, tags, extra))
+    rows = [
+        f"{i}\t{w}\t_\t" + (f"{t}\t_" if upos else f"_\t{t}") + "\t_\t_\t_\t_\t" + (f"prob={e}" if e else "_")
+        for i, (w, t, e) in enumerate(zip(tokens, tags, extra), 1)
+    ]
+    return "".join(row + "\n" for row in rows)
 
 
 def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:

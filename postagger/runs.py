@@ -45,6 +45,22 @@ def recorded_source(source, where: Path) -> dict:
     raise ModelError(f"{where}: malformed checkpoint (no training source)")
 
 
+def tags_are_upos(source: dict | None) -> bool:
+    """Whether a model's tags belong in CoNLL-U's UPOS column: only when it learned them from
+    a CoNLL-U file's UPOS column. Every other tagset goes in XPOS, NLTK's universal one too
+    (its ., CONJ and PRT are not UD's tags)."""
+    from . import readers
+
+    source = source or {}
+    if not source.get("train_file"):
+        return False
+    try:
+        fmt = source.get("format") or readers.guess_format(source["train_file"])
+    except UsageError:
+        return False
+    return fmt == "conllu" and (source.get("column") or "upos") == "upos"
+
+
 def describe(source: dict) -> str:
     return source.get("train_file") or f"{source['corpus']} ({source['tagset']} tags)"
 

@@ -136,9 +136,9 @@ def test_tag_writes_conllu_in_the_column_the_model_learned_and_reads_it_back(tmp
     (None, False),
 ])
 def test_the_conllu_column_follows_the_training_source(source, upos):
-    from postagger.cli import _conllu_upos
+    from postagger.runs import tags_are_upos
 
-    assert _conllu_upos(source) is upos
+    assert tags_are_upos(source) is upos
 
 
 def one_line_error(result, code):

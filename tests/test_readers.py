@@ -129,3 +129,14 @@ def test_fuzzed_files_read_or_raise_only_data_error(tmp_path, content, fmt, colu
     for sentence in sentences:
         for word, tag in sentence:
             assert word.strip() and tag.strip() and "\n" not in word + tag
+
+
+@pytest.mark.parametrize("fmt, name", [("text", "a.txt"), ("tsv", "a.tsv"), ("conllu", "a.conllu")])
+def test_what_format_tagged_writes_reads_back(tmp_path, fmt, name):
+    from postagger.readers import format_tagged
+
+    sentences = [[("The", "DT"), ("1/2", "CD"), ("naïve", "JJ")], [("Go", "VB"), (".", ".")]]
+    sep = "\n" if fmt == "text" else ""
+    blocks = [format_tagged([w for w, _ in s], [t for _, t in s], None, fmt, upos=True) + sep for s in sentences]
+    path = write(tmp_path, name, ("" if fmt == "text" else "\n").join(blocks))
+    assert read_tagged_file(path, column="upos") == sentences
