@@ -252,9 +252,6 @@ def train(
             if train_file and (corpus != DEFAULT_CORPUS or tagset is not Tagset.native or keep_traces):
                 raise UsageError("--corpus, --tagset and --keep-traces choose an NLTK corpus; a --train-file "
                                  "trains on its own tags as they are")
-            from .optim import DEFAULT_LR
-
-            lr = DEFAULT_LR[optimizer.value] if lr is None else lr
             for option, value in (("--lr", lr), ("--clip", clip), ("--word-dropout", word_dropout)):
                 if value == float("inf"):
                     raise UsageError(f"{option} {value}: must be a finite number")
@@ -747,8 +744,21 @@ class _MessagesOrNothing(io.TextIOBase):
     def __init__(self, stream):
         self._stream = stream
 
-    def __getattr__(self, name):  # encoding, errors, buffer, fileno ... of the stream
+    def __getattr__(self, name):  # buffer, line_buffering ... of the stream
         return getattr(self._stream, name)
+
+    # TextIOBase defines these, so __getattr__ never sees them: click would write around a stream
+    # without an encoding, and lose stderr's backslashreplace
+    @property
+    def encoding(self) -> str:
+        return self._stream.encoding
+
+    @property
+    def errors(self) -> str:
+        return self._stream.errors
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
 
     def writable(self) -> bool:
         return True

@@ -24,6 +24,7 @@ WEIGHTS, META, HISTORY = "weights.npz", "model.json", "history.json"
 LEXICON = "lexicon.npz"  # every vocabulary word's input group ids (see encoding.Encoder); rebuilt when absent
 BEST, OPTIMIZER = "best.npz", "optimizer.npz"  # in checkpoints only
 OWN_FILES = frozenset((WEIGHTS, META, HISTORY, LEXICON, BEST, OPTIMIZER))  # what a save may replace
+OS_CLUTTER = frozenset((".DS_Store", "Thumbs.db", "desktop.ini"))  # file browsers' own: replaced too
 
 
 def _umask() -> int:
@@ -110,11 +111,11 @@ def check_replaceable(folder: Path) -> None:
     if not folder.is_dir() or not (folder / META).exists() and any(folder.iterdir()):
         kind = "a folder that is not a model" if folder.is_dir() else "a file"
         raise UsageError(f"{folder}: is {kind}; refusing to replace it (choose another --out)")
-    others = sorted(path.name for path in folder.iterdir() if path.name not in OWN_FILES)
+    others = sorted(path.name for path in folder.iterdir() if path.name not in OWN_FILES | OS_CLUTTER)
     if others:
         listed = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
         raise UsageError(f"{folder}: holds files postagger did not write ({listed}), which replacing the model "
-                         f"would delete; move them out or choose another --out")
+                         f"would delete; move them out first")
 
 
 def check_writable(folder: Path) -> None:
@@ -136,8 +137,8 @@ def check_writable(folder: Path) -> None:
     except (OSError, ValueError):
         limit = 255
     if len(os.fsencode(staging)) > limit:
-        raise UsageError(f"{folder}: a name too long to save under (at most {limit - len(staging) + len(folder.name)} "
-                         f"bytes here; choose another --out)")
+        raise UsageError(f"{folder}: a name of {len(os.fsencode(folder.name))} bytes, too long to save under here "
+                         f"(at most {limit - len(os.fsencode(staging)) + len(os.fsencode(folder.name))}); choose a shorter --out")
 
 
 def check_file_writable(path: Path, option: str, inputs: tuple[Path, ...] = ()) -> None:

@@ -37,7 +37,7 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 32
     optimizer: str = "adam"
-    lr: float = 4e-3
+    lr: float | None = None  # None: the optimizer's own (optim.DEFAULT_LR)
     rowwise_adam: bool = True  # lazy Adam keeps one second moment per input-table row, not per entry
     sparse_updates: bool = True  # update only the input-table rows a batch uses (lazy); False: all rows, as dense Adam
     lr_decay: float = 0.8  # the learning rate is multiplied by this after every epoch
@@ -48,6 +48,12 @@ class TrainConfig:
     patience: int = 0  # stop after this many epochs without a better dev accuracy; 0 never stops
     seed: int = 0
     max_sentences: int | None = None  # train on the first N training sentences only
+
+    def __post_init__(self):
+        if self.lr is None:
+            from .optim import DEFAULT_LR
+
+            self.lr = DEFAULT_LR.get(self.optimizer, DEFAULT_LR["adam"])  # an unknown optimizer: checked_config says
 
     def network(self, input_sizes: dict[str, int], n_tags: int) -> model.RNNConfig:
         """The network these options build, for inputs and tags of these sizes."""

@@ -339,7 +339,12 @@ def test_the_learning_rate_defaults_to_the_optimizers_own(tmp_path, tiny):
     from postagger.optim import DEFAULT_LR, OPTIMIZERS
     from tests.conftest import write_tsv
 
+    from postagger.train import TrainConfig
+
     assert set(DEFAULT_LR) == set(OPTIMIZERS)
+    assert all(TrainConfig(optimizer=name).lr == lr for name, lr in DEFAULT_LR.items())  # the library's default too
+    help_text = " ".join(runner.invoke(app, ["train", "--help"], terminal_width=200).stdout.split())
+    assert all(f"{lr:g} for {name}" in help_text for name, lr in DEFAULT_LR.items())
     write_tsv(tmp_path / "train.tsv", tiny)
     for optimizer in ("sgd", "adagrad"):
         out = tmp_path / optimizer

@@ -394,7 +394,7 @@ def test_train_refuses_an_out_it_could_not_save_to_or_would_empty(tmp_path):
     before = {path.name: path.read_bytes() for path in model.iterdir()}
     (tmp_path / "link").symlink_to(tmp_path / "gone")
     for out, message in [(model, "holds files postagger did not write (NOTES.md)"), (tmp_path / "link", "a symbolic link"),
-                         (tmp_path / ("a" * 240), "a name too long to save under"),
+                         (tmp_path / ("a" * 240), "too long to save under here"),
                          (tmp_path / "m2.checkpoint", "a name ending in .checkpoint is a checkpoint's")]:
         result = runner.invoke(app, [*args, str(out)])
         assert result.exit_code == 2 and message in result.stderr and "epoch" not in result.stderr, result.stderr

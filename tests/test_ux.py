@@ -227,11 +227,23 @@ def test_outputs_never_write_over_what_the_command_reads_nor_in_a_format_found_t
 
 
 def test_training_carries_on_and_saves_when_its_messages_cannot_be_written(tmp_path):
-    """2>&1 | head -1: the reader of stderr goes away after the first line."""
-    require_corpus("treebank")
+    """2>&1 | head -1: the reader of stderr goes away after the first line, before the epoch
+    lines (written by the progress reporter) and a warning (written by click's echo): a dev
+    file of other tags."""
+    from tests.conftest import tiny_corpus, write_tsv
+
+    write_tsv(tmp_path / "train.tsv", tiny_corpus(60))
+    write_tsv(tmp_path / "dev.tsv", [[(w, t.lower()) for w, t in s] for s in tiny_corpus(10, seed=1)])
     out = tmp_path / "m"
-    process = subprocess.Popen([sys.executable, "-m", "postagger", "train", "--max-sentences", "200", "--epochs", "3",
-                                "--hidden", "8", "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert process.stderr.readline().startswith(b"training on treebank")
+    process = subprocess.Popen([sys.executable, "-m", "postagger", "train", "--train-file", str(tmp_path / "train.tsv"),
+                                "--dev-file", str(tmp_path / "dev.tsv"), "--epochs", "3", "--hidden", "8", "--out", str(out)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert process.stderr.readline().startswith(b"training on")
     process.stderr.close()
     assert process.wait(timeout=300) == 0 and (out / "model.json").exists()
+
+
+def test_an_error_naming_an_undecodable_path_keeps_its_bytes_visible():
+    result = subprocess.run([sys.executable, "-m", "postagger", "tag", "--model", os.fsdecode(b"bad\xffname"), "x"],
+                            capture_output=True)
+    assert result.returncode == 1 and result.stderr.startswith(b"error: bad\\udcffname")
