@@ -770,21 +770,24 @@ class _MessagesOrNothing(io.TextIOBase):
         try:
             return self._stream.write(text)
         except OSError:
-            self._stream = open(os.devnull, "w", encoding="utf-8")
+            self._go_quiet()
             return len(text)
 
     def flush(self) -> None:
         try:
             self._stream.flush()
         except OSError:
-            self._stream = open(os.devnull, "w", encoding="utf-8")
+            self._go_quiet()
+
+    def _go_quiet(self) -> None:
+        self._stream = open(os.devnull, "w", encoding="utf-8")
 
 
 def _closed_streams() -> None:
     """A closed stdin reads as empty and a closed or broken stderr takes messages nowhere, as
-    </dev/null and 2>/dev/null would; a closed stdout fails at the first result (see _ClosedOutput). Output
-    is UTF-8, as every file postagger reads must be, whatever the locale's encoding: latin-1 could
-    not write most words, and cp1252 output would not read back."""
+    </dev/null and 2>/dev/null would; a closed stdout fails at the first result (see
+    _ClosedOutput). Output is UTF-8, as every file postagger reads must be, whatever the locale's
+    encoding: latin-1 could not write most words, and cp1252 output would not read back."""
     if sys.stdin is None:
         sys.stdin = open(os.devnull, encoding="utf-8")
     if sys.stderr is None:

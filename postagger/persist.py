@@ -131,14 +131,15 @@ def check_writable(folder: Path) -> None:
         raise UsageError(f"{folder}: {ancestor} is not a folder (choose another --out)")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise UsageError(f"{folder}: cannot write in {ancestor} (choose another --out)")
-    staging = f".{folder.name}.{os.getpid()}-xxxxxxxx.tmp"  # the longest name a save uses
     try:
         limit = os.pathconf(ancestor, "PC_NAME_MAX")
     except (OSError, ValueError):
         limit = 255
-    if len(os.fsencode(staging)) > limit:
-        raise UsageError(f"{folder}: a name of {len(os.fsencode(folder.name))} bytes, too long to save under here "
-                         f"(at most {limit - len(os.fsencode(staging)) + len(os.fsencode(folder.name))}); choose a shorter --out")
+    name = len(os.fsencode(folder.name))
+    room = limit - len(f"..{os.getpid()}-xxxxxxxx.tmp")  # a save's staging folder, .NAME.PID-xxxxxxxx.tmp
+    if name > room:
+        raise UsageError(f"{folder}: a name of {name} bytes, too long to save under here (at most {room}); "
+                         f"choose a shorter --out")
 
 
 def check_file_writable(path: Path, option: str, inputs: tuple[Path, ...] = ()) -> None:

@@ -79,10 +79,11 @@ def learning_curves(history: list[dict], path: str | Path, title: str = "") -> P
 def check_available(path: str | Path | None = None, option: str = "--out") -> None:
     """A MissingExtra error now, before any long work whose result is to be drawn, and a
     UsageError when matplotlib cannot write path's format."""
-    plt = _pyplot()
+    _pyplot()
+    from matplotlib.backend_bases import FigureCanvasBase
+
     suffix = Path(path).suffix.lstrip(".").lower() if path is not None else ""
-    supported = plt.figure().canvas.get_supported_filetypes()
-    plt.close("all")
+    supported = FigureCanvasBase.get_supported_filetypes()
     if suffix and suffix not in supported:
         raise UsageError(f"{path}: matplotlib cannot write .{suffix} files; use one of {', '.join(sorted(supported))} "
                          f"(choose another {option})")

@@ -14,6 +14,7 @@ import shutil
 import time
 from pathlib import Path
 
+from . import corpora, readers
 from .errors import DataError, ModelError, UsageError, reason
 from .persist import clear_leftovers
 
@@ -49,8 +50,6 @@ def tags_are_upos(source: dict | None) -> bool:
     """Whether a model's tags belong in CoNLL-U's UPOS column: only when it learned them from
     a CoNLL-U file's UPOS column. Every other tagset goes in XPOS, NLTK's universal one too
     (its ., CONJ and PRT are not UD's tags)."""
-    from . import readers
-
     source = source or {}
     if not source.get("train_file"):
         return False
@@ -67,7 +66,6 @@ def describe(source: dict) -> str:
 
 def training_data(source: dict) -> tuple[list, list]:
     """(train, dev) tagged sentences of a source: an NLTK corpus's splits, or files."""
-    from . import corpora, readers
 
     if source.get("train_file"):
         fmt, column = source["format"], source["column"]

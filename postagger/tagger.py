@@ -15,9 +15,9 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from . import model, persist
-from .persist import BEST, LEXICON, OPTIMIZER
 from .encoding import EncodedCorpus, Encoder, encode_corpus, length_batches, make_batch, rare_word_dropout
 from .errors import ModelError
+from .persist import BEST, LEXICON, OPTIMIZER
 from .train import Callback, TrainConfig, TrainState, checked_config, epoch_records, fit_params
 from .vocab import N_SPECIAL, UNK_ID, Vocab, group_column, normalise_all
 

@@ -217,7 +217,7 @@ def fit_params(
     parallel: bool | None = None,
 ) -> TrainResult:
     """Train params in place for cfg.epochs epochs; return the best weights on dev. With resume
-(whose weights carry on), params is None.
+    (whose weights carry on), params is None.
 
     When callback.stop() turns true, return after the current batch, with result.state ready to
     pass back as `resume`. on_epoch_saved(state), when given, is called after every epoch (for
