@@ -197,17 +197,18 @@ def _packed_steps(counts) -> list[tuple[int, int]]:
     return list(zip(starts, counts))
 
 
-def rnn_scores_packed(table: np.ndarray, ids: np.ndarray, Wh: np.ndarray, Wy: np.ndarray, counts: np.ndarray) -> np.ndarray:
+def rnn_scores_packed(table: np.ndarray, ids: np.ndarray, Wh: np.ndarray, Wy: np.ndarray, counts: np.ndarray,
+                      out: np.ndarray | None = None) -> np.ndarray:
     """rnn_forward_packed with its input gathered and its states projected step by step (for
     tagging): x_t = table[ids_t], h_t = tanh(x_t + h_{t-1} @ Wh), y_t = h_t @ Wy. No (D, M, H)
     array of inputs or states is made, so a step's rows stay in cache from gather to product.
 
     table (R, H): input pre-activations, the lanes' rows together; ids (D, M): each lane's rows
     of table in packed order (see rnn_forward_packed); Wh (D, H, H); Wy (D, H, K). Returns y
-    (D, M, K), each lane's projected states in its packed order."""
+    (D, M, K), each lane's projected states in its packed order (out, when given)."""
     D, M = ids.shape
     H, K = table.shape[1], Wy.shape[2]
-    y = np.empty((D, M, K), dtype=table.dtype)
+    y = np.empty((D, M, K), dtype=table.dtype) if out is None else out
     steps = _packed_steps(counts)
     widest = D * (steps[0][1] if steps else 0) * H
     x_flat, *h_flat = (np.empty(widest, dtype=table.dtype) for _ in range(3))  # h: this step's and the last

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -548,7 +548,7 @@ def packing(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def predict_packed(params: dict[str, np.ndarray], by_row: np.ndarray, rows: np.ndarray, lengths: np.ndarray,
-                   skip: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                   skip: int = 0, side_by_side: Callable | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Tag scores of N sentences laid end to end, without padding, for Elman networks: scores
     (M, K') in packed order, and each token's row in it (M,), so that scores[row_of_token] is in
     token order. K' >= K: the tags padded as in _output_layer score -inf, as do the first `skip`
@@ -558,7 +558,11 @@ def predict_packed(params: dict[str, np.ndarray], by_row: np.ndarray, rows: np.n
     row in by_row, the sentences end to end; lengths (N,) non-increasing, all > 0. The states
     of each lane are packed by step (see packing), so every step multiplies only the sentences
     still running, and a batch can hold hundreds of sentences of any lengths. The scores stay in
-    the left-to-right lane's packed order: one (M, K') gather fewer than token order."""
+    the left-to-right lane's packed order: one (M, K') gather fewer than token order.
+
+    side_by_side(run, lanes) calls run(lane) for each lane, a slice of the D lanes, and returns
+    when all are done: the tagger runs them in threads (numpy releases the GIL in products, tanh
+    and gathers). Without it, each layer runs all lanes at once, in one Python loop."""
     arch = architecture(params)
     if arch.cell != "rnn":
         raise ValueError(f"predict_packed serves the Elman cell, not {arch.cell!r}")
@@ -571,13 +575,18 @@ def predict_packed(params: dict[str, np.ndarray], by_row: np.ndarray, rows: np.n
     R, F = by_row.shape[1:]
     table, ids = by_row.reshape(D * R, F), rows[order] + R * np.arange(D)[:, None]  # each lane's rows of table
     Why, by = _output_layer(params)
+    Wy = Why.reshape(D, -1, Why.shape[1])
+    lanes = [slice(None)] if side_by_side is None else [slice(d, d + 1) for d in range(D)]
+    run_lanes = side_by_side or _one_after_another
     for layer in range(1, arch.layers + 1):
         Wh = np.stack([params[arch.layer_keys(layer, d)[1]] for d in range(D)])
         if layer == arch.layers:  # gathered and projected step by step
-            y = layers.rnn_scores_packed(table, ids, Wh, Why.reshape(D, -1, Why.shape[1]), counts)
+            y = np.empty((D, M, Wy.shape[2]), dtype=table.dtype)
+            run_lanes(lambda s: layers.rnn_scores_packed(table, ids[s], Wh[s], Wy[s], counts, out=y[s]), lanes)
             break
         x = np.take(table, ids, axis=0, mode="clip")  # (D, M, F)
-        h = layers.rnn_forward_packed(x, Wh, counts, out=x)  # x is not needed after the cell
+        run_lanes(lambda s: layers.rnn_forward_packed(x[s], Wh[s], counts, out=x[s]), lanes)
+        h = x  # x is not needed after the cell
         # the input of the next layer: both lanes of this one at each token, in each lane's packed order
         projections = [_tokens_from_lanes(h, params[arch.layer_keys(layer + 1, d)[0]], where) for d in range(D)]
         table = np.concatenate([projections[d][order[d]] + params[arch.layer_keys(layer + 1, d)[2]] for d in range(D)])
@@ -590,6 +599,11 @@ def predict_packed(params: dict[str, np.ndarray], by_row: np.ndarray, rows: np.n
         by[:skip] = -np.inf
     scores += by
     return scores, where[0]
+
+
+def _one_after_another(run: Callable, lanes: list) -> None:
+    for lane in lanes:
+        run(lane)
 
 
 def _tokens_from_lanes(h: np.ndarray, W: np.ndarray, where: np.ndarray) -> np.ndarray:

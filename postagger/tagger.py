@@ -6,7 +6,10 @@ ends in an underscore: vocabs_, tags_, params_, history_, dev_accuracy_.
 
 from __future__ import annotations
 
+import os
+import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, fields
 from itertools import chain
 from pathlib import Path
@@ -24,8 +27,9 @@ from .vocab import N_SPECIAL, UNK_ID, Vocab, group_column, normalise_all
 Tagged = list[tuple[str, str]]
 _NONE = object()  # no such value (None may be one)
 TAG_BATCH = 64  # sentences per padded tagging batch (gated cells): larger batches pad more
-PACKED_BATCH = 256  # sentences per packed tagging batch (Elman cells): no padding, so larger products
+PACKED_BATCH = 512  # sentences per packed tagging batch (Elman cells): no padding, so larger products
 PACKED_TOKENS = 16384  # and at most this many tokens in one, unless a single sentence is longer
+SIDE_BY_SIDE_ROWS = 64  # a packed batch's lanes run in two threads from this many sentences: narrower steps hand over the GIL too often
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # of weights: trained float32, float64 computes as well
 
 
@@ -45,8 +49,10 @@ def build_vocabs(sentences: Sequence[Sequence[str]], features: Sequence[str], mi
 class RNNTagger:
     def __init__(self, config: TrainConfig | None = None, parallel: bool | None = None):
         """parallel: train the right-to-left lane and half of the input tables' updates in a
-        second process (see train.fit_params); None: on Linux with two cores or more. The weights
-        are those of one process on one BLAS thread either way (two processes use one each)."""
+        second process (see train.fit_params), and tag with the two lanes of a bidirectional
+        Elman network in two threads; None: each on two cores or more, training on Linux only.
+        The weights and tags are those of one process on one BLAS thread either way (two
+        processes or threads use one each)."""
         self.config = config or TrainConfig()
         self.parallel = parallel
         self._encoder: Encoder | None = None
@@ -133,6 +139,7 @@ class RNNTagger:
         batches = [nonempty[b[::-1]] for b in length_batches(corpus.lengths[nonempty], batch_size)]  # longest first
         if packed:  # long sentences make large packed batches: bound their states' memory
             batches = [part for index in batches for part in _token_bounded(index, corpus.lengths[index], PACKED_TOKENS)]
+            side_by_side = self._side_by_side()
         for index in batches:
             row_of_token = None  # None: the scores are in token order already
             if packed:
@@ -140,7 +147,8 @@ class RNNTagger:
                 starts = np.cumsum(lengths) - lengths  # of each sentence, end to end
                 positions = np.arange(lengths.sum()) + np.repeat(corpus.offsets[index] - starts, lengths)
                 rows = np.take(row_of_type, np.take(corpus.types, positions))
-                scores, row_of_token = model.predict_packed(self.params_, by_row, rows, lengths, skip=N_SPECIAL)
+                scores, row_of_token = model.predict_packed(self.params_, by_row, rows, lengths, skip=N_SPECIAL,
+                                                            side_by_side=side_by_side if len(index) >= SIDE_BY_SIDE_ROWS else None)
             else:
                 batch = make_batch(corpus, index, corpus_types=True)
                 rows = np.take(row_of_type, batch.tokens)
@@ -153,6 +161,13 @@ class RNNTagger:
             if row_of_token is not None:
                 best, probs = best[row_of_token], None if probs is None else probs[row_of_token]
             yield index, best, probs
+
+    def _side_by_side(self):
+        """How tagging runs a network's lanes: side by side in two threads (_side_by_side) for a
+        bidirectional network when parallel allows it (None: on two cores or more), else None
+        (one after the other)."""
+        two_lanes = model.architecture(self.params_).directions == 2
+        return _side_by_side if two_lanes and (self.parallel or (self.parallel is None and _cores() >= 2)) else None
 
     def _input_preactivations(self, corpus) -> tuple[np.ndarray, np.ndarray]:
         """The input pre-activations of an encoded corpus's types, through the cache: a table
@@ -293,6 +308,40 @@ def _token_lists(sentences: Iterable[Sequence[str]]) -> list[Sequence[str]]:
     if any(isinstance(sentence, str) for sentence in sentences):
         raise TypeError("a sentence must be a sequence of tokens, not a string: split it first (text.split())")
     return sentences
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+_lane_pool: ThreadPoolExecutor | None = None
+_lane_pool_lock = threading.Lock()
+
+
+def _forget_lane_pool() -> None:
+    """In a forked child: the parent's pool thread is not there, so the next batch makes a pool."""
+    global _lane_pool, _lane_pool_lock
+    _lane_pool, _lane_pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_lane_pool)
+
+
+def _side_by_side(run, lanes: list) -> None:
+    """run(lane) for every lane, the first in this thread and the others in a pool's: numpy
+    releases the GIL in the lanes' products, tanh and gathers, so two lanes use two cores."""
+    global _lane_pool
+    with _lane_pool_lock:
+        if _lane_pool is None:
+            _lane_pool = ThreadPoolExecutor(1, thread_name_prefix="postagger-lane")
+    others = [_lane_pool.submit(run, lane) for lane in lanes[1:]]
+    try:
+        run(lanes[0])
+    finally:
+        for other in others:
+            other.result()
 
 
 def _spans(sentences, index: np.ndarray):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import threading
 import zipfile
 
 import numpy as np
@@ -125,6 +126,78 @@ def test_batched_tagging_equals_one_sentence_at_a_time(trained):
     batched = trained.tag_sents(sents)
     assert batched == [trained.tag(s) for s in sents]
     assert trained.predict_ids(sents, batch_size=3)[0][0].tolist() == trained.predict_ids(sents)[0][0].tolist()
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_lanes_side_by_side_tag_as_one_thread_does(trained, layers, monkeypatch):
+    """parallel tags a bidirectional Elman network's two lanes in two threads, from
+    SIDE_BY_SIDE_ROWS sentences a batch: the same tag ids and probabilities, bit for bit."""
+    tagger = trained if layers == 1 else RNNTagger(TrainConfig(**{**SMALL, "epochs": 1}, layers=2, seed=2)).fit(tiny_corpus(60))
+    sents = [[w for w, _ in s] for s in tiny_corpus(150, seed=9)]
+    threads = []
+    side_by_side = tagger_module._side_by_side
+    monkeypatch.setattr(tagger_module, "_side_by_side",
+                        lambda run, lanes: side_by_side(lambda lane: threads.append(threading.current_thread()) or run(lane), lanes))
+    monkeypatch.setattr(tagger, "parallel", False)
+    alone = tagger.predict_ids(sents)
+    assert threads == []
+    monkeypatch.setattr(tagger, "parallel", True)
+    together = tagger.predict_ids(sents)
+    assert len(threads) == 2 * layers and len(set(threads)) == 2 and threading.current_thread() in threads
+    for (ids, probs), (ids_together, probs_together) in zip(alone, together):
+        np.testing.assert_array_equal(ids, ids_together)
+        np.testing.assert_array_equal(probs, probs_together)
+    threads.clear()
+    tagger.predict_ids(sents[: tagger_module.SIDE_BY_SIDE_ROWS - 1])  # narrow steps: one thread
+    assert threads == []
+
+
+def test_one_lane_or_one_core_tags_in_one_thread(trained, monkeypatch):
+    forward_only = RNNTagger(TrainConfig(**{**SMALL, "epochs": 1}, bidirectional=False, seed=2)).fit(tiny_corpus(30))
+    forward_only.parallel = True
+    assert forward_only._side_by_side() is None
+    monkeypatch.setattr(trained, "parallel", None)
+    monkeypatch.setattr(tagger_module, "_cores", lambda: 1)
+    assert trained._side_by_side() is None
+    monkeypatch.setattr(tagger_module, "_cores", lambda: 2)
+    assert trained._side_by_side() is tagger_module._side_by_side
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_tags_side_by_side_with_a_pool_of_its_own(trained, monkeypatch):
+    """The pool's thread is not copied by fork: a child that used the parent's pool would wait
+    for it forever."""
+    import time
+
+    monkeypatch.setattr(trained, "parallel", True)
+    sents = [[w for w, _ in s] for s in tiny_corpus(100, seed=4)]
+    expected = trained.tag_sents(sents)  # the parent's pool now has its thread
+    assert tagger_module._lane_pool is not None
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if it tags as the parent did, with a pool of its own
+        ok = trained.tag_sents(sents) == expected and tagger_module._lane_pool is not None
+        os._exit(0 if ok else 1)
+    deadline = time.monotonic() + 60
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if done[0] == 0:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung on its parent's pool")
+    assert os.waitstatus_to_exitcode(done[1]) == 0
+
+
+def test_an_error_in_the_second_lane_reaches_the_caller():
+    done = []
+
+    def run(lane):
+        if lane:
+            raise ZeroDivisionError("lane 1")
+        done.append(lane)
+
+    with pytest.raises(ZeroDivisionError, match="lane 1"):
+        tagger_module._side_by_side(run, [0, 1])
+    assert done == [0]
 
 
 def test_packed_batches_are_split_by_tokens(trained, monkeypatch):
