@@ -32,7 +32,6 @@ app = typer.Typer(
 DEFAULT_MODEL = Path("models/tagger")
 DEFAULT_CORPUS = "treebank"
 _debug = False
-_blas_threads = 1  # --threads
 
 
 def _fail(err: PostaggerError) -> None:
@@ -57,7 +56,7 @@ def main(
     ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
     version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
-    threads: Annotated[int, typer.Option(min=1, envvar="POSTAGGER_THREADS", help="BLAS threads per process or thread. With one, training and tagging use two cores already: train runs the right-to-left direction in a second process (see train --parallel), tag and evaluate run the two directions in two threads. With more, tag and evaluate run the directions one after the other, BLAS sharing each product out. One never stalls when another program keeps a core busy: two then tag at about half speed.")] = 1,
+    threads: Annotated[int, typer.Option(min=1, envvar="POSTAGGER_THREADS", help="BLAS threads. Training and tagging the default network use two cores with one BLAS thread each, whatever this says: train runs the right-to-left direction in a second process (unless --no-parallel), tag and evaluate run the two directions in two threads. For other networks, one thread is as fast as two on an idle machine (the matrices are small), and one never stalls when another program keeps a core busy: two then run at about half speed.")] = 1,
 ) -> None:
     """Part-of-speech tagging with a recurrent neural network written in numpy: train, tag,
     evaluate, and check the hand-written gradients.
@@ -70,8 +69,8 @@ def main(
       postagger gradcheck
       postagger corpora
     """
-    global _debug, _blas_threads
-    _debug, _blas_threads = debug, threads
+    global _debug
+    _debug = debug
     # both last as long as the command, not the process (the tests run many in one)
     if not debug:  # a library's warning is one line here, like every other message
         import warnings
@@ -139,8 +138,6 @@ def _load_for_tagging(folder: Path):
     from .tagger import RNNTagger
 
     tagger = RNNTagger.load(folder)
-    if _blas_threads > 1:  # BLAS threads already share out each product: lanes in threads too would overcommit
-        tagger.parallel = False
     if "checkpoint" in tagger.meta_:
         raise UsageError(f"{folder}: a checkpoint of an interrupted training, whose weights are those of the batch "
                          f"where it stopped; finish it with `postagger train --resume {folder}` and use the model it saves")

@@ -316,6 +316,7 @@ def _cores() -> int:
 
 
 _lane_pool: ThreadPoolExecutor | None = None
+_blas = None  # threadpoolctl's controller of the BLAS libraries loaded, made with the pool
 _lane_pool_lock = threading.Lock()
 
 
@@ -330,18 +331,22 @@ if hasattr(os, "register_at_fork"):
 
 
 def _side_by_side(run, lanes: list) -> None:
-    """run(lane) for every lane, the first in this thread and the others in a pool's: numpy
-    releases the GIL in the lanes' products, tanh and gathers, so two lanes use two cores."""
-    global _lane_pool
+    """run(lane) for every lane, the first in this thread and the others in a pool's, on one BLAS
+    thread each (more would overcommit the cores, as in training): numpy releases the GIL in the
+    lanes' products, tanh and gathers, so two lanes use two cores."""
+    global _lane_pool, _blas
     with _lane_pool_lock:
         if _lane_pool is None:
-            _lane_pool = ThreadPoolExecutor(1, thread_name_prefix="postagger-lane")
-    others = [_lane_pool.submit(run, lane) for lane in lanes[1:]]
-    try:
-        run(lanes[0])
-    finally:
-        for other in others:
-            other.result()
+            from threadpoolctl import ThreadpoolController
+
+            _lane_pool, _blas = ThreadPoolExecutor(1, thread_name_prefix="postagger-lane"), ThreadpoolController()
+    with _blas.limit(limits=1, user_api="blas"):
+        others = [_lane_pool.submit(run, lane) for lane in lanes[1:]]
+        try:
+            run(lanes[0])
+        finally:
+            for other in others:
+                other.result()
 
 
 def _spans(sentences, index: np.ndarray):
