@@ -335,18 +335,18 @@ def _side_by_side(run, lanes: list) -> None:
     thread each (more would overcommit the cores, as in training): numpy releases the GIL in the
     lanes' products, tanh and gathers, so two lanes use two cores."""
     global _lane_pool, _blas
-    with _lane_pool_lock:
+    with _lane_pool_lock:  # one caller at a time: the cores are two, and the BLAS limit is the process's
         if _lane_pool is None:
             from threadpoolctl import ThreadpoolController
 
             _lane_pool, _blas = ThreadPoolExecutor(1, thread_name_prefix="postagger-lane"), ThreadpoolController()
-    with _blas.limit(limits=1, user_api="blas"):
-        others = [_lane_pool.submit(run, lane) for lane in lanes[1:]]
-        try:
-            run(lanes[0])
-        finally:
-            for other in others:
-                other.result()
+        with _blas.limit(limits=1, user_api="blas"):
+            others = [_lane_pool.submit(run, lane) for lane in lanes[1:]]
+            try:
+                run(lanes[0])
+            finally:
+                for other in others:
+                    other.result()
 
 
 def _spans(sentences, index: np.ndarray):

@@ -187,6 +187,44 @@ def test_a_forked_child_tags_side_by_side_with_a_pool_of_its_own(trained, monkey
     assert os.waitstatus_to_exitcode(done[1]) == 0
 
 
+def test_taggers_in_several_threads_tag_alike_and_give_the_blas_threads_back(trained, monkeypatch):
+    """Callers in several threads take turns at the two lanes: each batch's BLAS limit is set
+    and undone by one caller at a time, so the caller's threads come back as they were."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    monkeypatch.setattr(trained, "parallel", True)
+    sents = [[w for w, _ in s] for s in tiny_corpus(150, seed=12)]
+    expected = trained.tag_sents(sents)
+    running, most = [], [0]  # the callers whose lanes are running
+    side_by_side = tagger_module._side_by_side
+
+    def one_caller_at_a_time(run, lanes):
+        caller = threading.current_thread()
+
+        def counted(lane):
+            running.append(caller)
+            most[0] = max(most[0], len(set(running)))
+            try:
+                run(lane)
+            finally:
+                running.remove(caller)
+
+        side_by_side(counted, lanes)
+
+    monkeypatch.setattr(tagger_module, "_side_by_side", one_caller_at_a_time)
+    results = []
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+        callers = [threading.Thread(target=lambda: results.extend(trained.tag_sents(sents) for _ in range(5))) for _ in range(3)]
+        for caller in callers:
+            caller.start()
+        for caller in callers:
+            caller.join()
+        assert [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"] == before
+    assert len(results) == 15 and all(result == expected for result in results)
+    assert most == [1]
+
+
 def test_an_error_in_the_second_lane_reaches_the_caller():
     done = []
 
