@@ -6,6 +6,7 @@ ends in an underscore: vocabs_, tags_, params_, history_, dev_accuracy_.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections import Counter
@@ -50,9 +51,9 @@ class RNNTagger:
     def __init__(self, config: TrainConfig | None = None, parallel: bool | None = None):
         """parallel: train the right-to-left lane and half of the input tables' updates in a
         second process (see train.fit_params), and tag with the two lanes of a bidirectional
-        Elman network in two threads; None: each on two cores or more, training on Linux only.
-        The weights and tags are those of one process on one BLAS thread either way (two
-        processes or threads use one each)."""
+        Elman network in two threads; None: each on two cores or more, training on Linux only,
+        tagging while numpy's BLAS runs one thread (as postagger's commands set it). The weights
+        and tags are the same either way (training's two processes use one BLAS thread each)."""
         self.config = config or TrainConfig()
         self.parallel = parallel
         self._encoder: Encoder | None = None
@@ -163,11 +164,14 @@ class RNNTagger:
             yield index, best, probs
 
     def _side_by_side(self):
-        """How tagging runs a network's lanes: side by side in two threads (_side_by_side) for a
-        bidirectional network when parallel allows it (None: on two cores or more), else None
-        (one after the other)."""
-        two_lanes = model.architecture(self.params_).directions == 2
-        return _side_by_side if two_lanes and (self.parallel or (self.parallel is None and _cores() >= 2)) else None
+        """How tagging runs a bidirectional network's lanes: side by side in two threads
+        (_side_by_side) when parallel is True, or None and there are two cores and numpy's BLAS
+        runs one thread (more would overcommit the cores); else None, one after the other."""
+        if model.architecture(self.params_).directions != 2 or self.parallel is False:
+            return None
+        if self.parallel or (_cores() >= 2 and all(lib.num_threads == 1 for lib in _numpy_blas())):
+            return _side_by_side
+        return None
 
     def _input_preactivations(self, corpus) -> tuple[np.ndarray, np.ndarray]:
         """The input pre-activations of an encoded corpus's types, through the cache: a table
@@ -316,12 +320,11 @@ def _cores() -> int:
 
 
 _lane_pool: ThreadPoolExecutor | None = None
-_blas = None  # threadpoolctl's controller of the BLAS libraries loaded, made with the pool
 _lane_pool_lock = threading.Lock()
 
 
 def _forget_lane_pool() -> None:
-    """In a forked child: the parent's pool thread is not there, so the next batch makes a pool."""
+    """In a forked child: the parent's pool threads are not there, so the next batch makes a pool."""
     global _lane_pool, _lane_pool_lock
     _lane_pool, _lane_pool_lock = None, threading.Lock()
 
@@ -331,22 +334,33 @@ if hasattr(os, "register_at_fork"):
 
 
 def _side_by_side(run, lanes: list) -> None:
-    """run(lane) for every lane, the first in this thread and the others in a pool's, on one BLAS
-    thread each (more would overcommit the cores, as in training): numpy releases the GIL in the
-    lanes' products, tanh and gathers, so two lanes use two cores."""
-    global _lane_pool, _blas
-    with _lane_pool_lock:  # one caller at a time: the cores are two, and the BLAS limit is the process's
-        if _lane_pool is None:
-            from threadpoolctl import ThreadpoolController
+    """run(lane) for every lane, the first in this thread and the others in a pool's: numpy
+    releases the GIL in the lanes' products, tanh and gathers, so two lanes use two cores."""
+    global _lane_pool
+    with _lane_pool_lock:
+        if _lane_pool is None:  # a thread for each other caller's second lane too, up to the cores
+            _lane_pool = ThreadPoolExecutor(_cores(), thread_name_prefix="postagger-lane")
+    try:
+        others = [_lane_pool.submit(run, lane) for lane in lanes[1:]]
+    except RuntimeError:  # the interpreter is shutting down, and pools take no more work
+        for lane in lanes:
+            run(lane)
+        return
+    try:
+        run(lanes[0])
+    finally:
+        for other in others:
+            other.result()
 
-            _lane_pool, _blas = ThreadPoolExecutor(1, thread_name_prefix="postagger-lane"), ThreadpoolController()
-        with _blas.limit(limits=1, user_api="blas"):
-            others = [_lane_pool.submit(run, lane) for lane in lanes[1:]]
-            try:
-                run(lanes[0])
-            finally:
-                for other in others:
-                    other.result()
+
+@functools.cache
+def _numpy_blas() -> list:
+    """threadpoolctl's controllers of the BLAS numpy calls: its wheel's own (in numpy.libs) when
+    there is one, else every BLAS loaded."""
+    from threadpoolctl import ThreadpoolController
+
+    blas = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
+    return [lib for lib in blas if Path(lib.filepath).parent.name == "numpy.libs"] or blas
 
 
 def _spans(sentences, index: np.ndarray):

@@ -152,15 +152,42 @@ def test_lanes_side_by_side_tag_as_one_thread_does(trained, layers, monkeypatch)
     assert threads == []
 
 
-def test_one_lane_or_one_core_tags_in_one_thread(trained, monkeypatch):
+def test_one_lane_one_core_or_more_blas_threads_tag_in_one_thread(trained, monkeypatch):
+    from threadpoolctl import threadpool_limits
+
     forward_only = RNNTagger(TrainConfig(**{**SMALL, "epochs": 1}, bidirectional=False, seed=2)).fit(tiny_corpus(30))
     forward_only.parallel = True
     assert forward_only._side_by_side() is None
     monkeypatch.setattr(trained, "parallel", None)
-    monkeypatch.setattr(tagger_module, "_cores", lambda: 1)
-    assert trained._side_by_side() is None
-    monkeypatch.setattr(tagger_module, "_cores", lambda: 2)
-    assert trained._side_by_side() is tagger_module._side_by_side
+    for cores, blas_threads, side_by_side in ((1, 1, None), (2, 1, tagger_module._side_by_side), (2, 2, None)):
+        monkeypatch.setattr(tagger_module, "_cores", lambda: cores)
+        with threadpool_limits(limits=blas_threads, user_api="blas"):
+            assert trained._side_by_side() is side_by_side
+    monkeypatch.setattr(trained, "parallel", True)  # asked for: whatever the BLAS threads
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert trained._side_by_side() is tagger_module._side_by_side
+
+
+def test_tagging_while_the_interpreter_shuts_down(trained, tmp_path):
+    """Pools take no work once shutdown begins (atexit handlers, threads still running): the
+    lanes then run one after the other."""
+    import subprocess
+    import sys
+
+    trained.save(tmp_path / "model")
+    script = f"""
+import atexit
+from postagger.tagger import RNNTagger
+from tests.conftest import tiny_corpus
+tagger = RNNTagger.load({str(tmp_path / "model")!r})
+tagger.parallel = True
+sents = [[w for w, _ in s] for s in tiny_corpus(150, seed=9)]
+expected = tagger.tag_sents(sents)
+atexit.register(lambda: print("same" if tagger.tag_sents(sents) == expected else "differ"))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert (done.returncode, done.stdout, done.stderr) == (0, "same\n", "")
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
@@ -187,31 +214,12 @@ def test_a_forked_child_tags_side_by_side_with_a_pool_of_its_own(trained, monkey
     assert os.waitstatus_to_exitcode(done[1]) == 0
 
 
-def test_taggers_in_several_threads_tag_alike_and_give_the_blas_threads_back(trained, monkeypatch):
-    """Callers in several threads take turns at the two lanes: each batch's BLAS limit is set
-    and undone by one caller at a time, so the caller's threads come back as they were."""
+def test_taggers_in_several_threads_tag_alike_and_leave_the_blas_threads_alone(trained, monkeypatch):
     from threadpoolctl import threadpool_info, threadpool_limits
 
     monkeypatch.setattr(trained, "parallel", True)
     sents = [[w for w, _ in s] for s in tiny_corpus(150, seed=12)]
     expected = trained.tag_sents(sents)
-    running, most = [], [0]  # the callers whose lanes are running
-    side_by_side = tagger_module._side_by_side
-
-    def one_caller_at_a_time(run, lanes):
-        caller = threading.current_thread()
-
-        def counted(lane):
-            running.append(caller)
-            most[0] = max(most[0], len(set(running)))
-            try:
-                run(lane)
-            finally:
-                running.remove(caller)
-
-        side_by_side(counted, lanes)
-
-    monkeypatch.setattr(tagger_module, "_side_by_side", one_caller_at_a_time)
     results = []
     with threadpool_limits(limits=2, user_api="blas"):
         before = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
@@ -222,7 +230,6 @@ def test_taggers_in_several_threads_tag_alike_and_give_the_blas_threads_back(tra
             caller.join()
         assert [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"] == before
     assert len(results) == 15 and all(result == expected for result in results)
-    assert most == [1]
 
 
 def test_an_error_in_the_second_lane_reaches_the_caller():
