@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import functools
 import os
+import queue
 import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, fields
 from itertools import chain
 from pathlib import Path
@@ -59,6 +59,7 @@ class RNNTagger:
         self._encoder: Encoder | None = None
         self._lexicon: np.ndarray | None = None  # the encoder's word ids, saved with the model
         self._preactivations: _PreactivationCache | None = None
+        self._words_lock = threading.Lock()  # callers in several threads add new words one at a time
 
     # ------------------------------------------------------------ training
 
@@ -132,8 +133,9 @@ class RNNTagger:
 
         Elman networks tag packed batches (model.predict_packed): no padding, so batches can be
         large. Gated cells tag padded batches of TAG_BATCH sentences of similar length."""
-        corpus = encode_corpus(self.encoder_, sentences)
-        by_row, row_of_type = self._input_preactivations(corpus)  # (D, rows, F), (types,)
+        with self._words_lock:  # the encoder and the cache grow with new words; the arrays handed out stay valid
+            corpus = encode_corpus(self.encoder_, sentences)
+            by_row, row_of_type = self._input_preactivations(corpus)  # (D, rows, F), (types,)
         packed = model.architecture(self.params_).cell == "rnn"
         batch_size = batch_size or (PACKED_BATCH if packed else TAG_BATCH)
         nonempty = np.flatnonzero(corpus.lengths)
@@ -169,7 +171,8 @@ class RNNTagger:
         runs one thread (more would overcommit the cores); else None, one after the other."""
         if model.architecture(self.params_).directions != 2 or self.parallel is False:
             return None
-        if self.parallel or (_cores() >= 2 and all(lib.num_threads == 1 for lib in _numpy_blas())):
+        blas = _numpy_blas()  # none found: its threads are unknown, so one lane after the other
+        if self.parallel or (_cores() >= 2 and blas and all(lib.num_threads == 1 for lib in blas)):
             return _side_by_side
         return None
 
@@ -319,48 +322,64 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-_lane_pool: ThreadPoolExecutor | None = None
-_lane_pool_lock = threading.Lock()
+_lane_tasks: queue.SimpleQueue | None = None  # (run, lane, done) for the lane threads
 
 
-def _forget_lane_pool() -> None:
-    """In a forked child: the parent's pool threads are not there, so the next batch makes a pool."""
-    global _lane_pool, _lane_pool_lock
-    _lane_pool, _lane_pool_lock = None, threading.Lock()
+def _forget_lane_threads() -> None:
+    """In a forked child: the parent's lane threads are not there, so the next batch starts some."""
+    global _lane_tasks
+    _lane_tasks = None
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_lane_pool)
+    os.register_at_fork(after_in_child=_forget_lane_threads)
+
+
+def _lane_thread(tasks: queue.SimpleQueue) -> None:
+    while True:
+        run, lane, done = tasks.get()
+        try:
+            run(lane)
+        except BaseException as err:  # the caller raises it
+            done.put(err)
+        else:
+            done.put(None)
 
 
 def _side_by_side(run, lanes: list) -> None:
-    """run(lane) for every lane, the first in this thread and the others in a pool's: numpy
-    releases the GIL in the lanes' products, tanh and gathers, so two lanes use two cores."""
-    global _lane_pool
-    with _lane_pool_lock:
-        if _lane_pool is None:  # a thread for each other caller's second lane too, up to the cores
-            _lane_pool = ThreadPoolExecutor(_cores(), thread_name_prefix="postagger-lane")
-    try:
-        others = [_lane_pool.submit(run, lane) for lane in lanes[1:]]
-    except RuntimeError:  # the interpreter is shutting down, and pools take no more work
-        for lane in lanes:
-            run(lane)
-        return
-    try:
-        run(lanes[0])
-    finally:
-        for other in others:
-            other.result()
+    """run(lane) for every lane, the first in this thread and the others in lane threads: numpy
+    releases the GIL in the lanes' products, tanh and gathers, so two lanes use two cores.
+
+    The lane threads are daemons fed through SimpleQueues, whose put and get hold no lock a
+    KeyboardInterrupt could leave taken: an interrupted caller raises at once (the lane it
+    handed over finishes on arrays it holds), and nothing is waited for at exit."""
+    global _lane_tasks
+    tasks = _lane_tasks
+    if tasks is None:  # two callers at once may start two sets of threads: both serve
+        tasks = _lane_tasks = queue.SimpleQueue()
+        for _ in range(max(1, _cores() - 1)):  # a thread for each other caller's second lane too
+            threading.Thread(target=_lane_thread, args=(tasks,), name="postagger-lane", daemon=True).start()
+    done: queue.SimpleQueue = queue.SimpleQueue()
+    for lane in lanes[1:]:
+        tasks.put((run, lane, done))
+    run(lanes[0])
+    for _ in lanes[1:]:
+        error = done.get()
+        if error is not None:
+            raise error
 
 
 @functools.cache
 def _numpy_blas() -> list:
-    """threadpoolctl's controllers of the BLAS numpy calls: its wheel's own (in numpy.libs) when
-    there is one, else every BLAS loaded."""
+    """threadpoolctl's controllers of the BLAS numpy calls: its wheel's own (in numpy.libs, or
+    numpy/.dylibs on macOS) when there is one, else every BLAS loaded."""
     from threadpoolctl import ThreadpoolController
 
+    def numpy_own(path: Path) -> bool:
+        return path.parent.name == "numpy.libs" or (path.parent.name == ".dylibs" and path.parent.parent.name == "numpy")
+
     blas = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
-    return [lib for lib in blas if Path(lib.filepath).parent.name == "numpy.libs"] or blas
+    return [lib for lib in blas if numpy_own(Path(lib.filepath))] or blas
 
 
 def _spans(sentences, index: np.ndarray):

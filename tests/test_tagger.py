@@ -168,9 +168,10 @@ def test_one_lane_one_core_or_more_blas_threads_tag_in_one_thread(trained, monke
         assert trained._side_by_side() is tagger_module._side_by_side
 
 
-def test_tagging_while_the_interpreter_shuts_down(trained, tmp_path):
-    """Pools take no work once shutdown begins (atexit handlers, threads still running): the
-    lanes then run one after the other."""
+def test_tagging_while_the_interpreter_shuts_down_and_interrupted_tagging(trained, tmp_path):
+    """Tagging in an atexit handler (concurrent.futures' pools refuse work then), after
+    KeyboardInterrupts at many moments of tag_sents, and the process's exit all work: the lane
+    threads are daemons fed through queues that hold no lock an interrupt could leave taken."""
     import subprocess
     import sys
 
@@ -183,6 +184,21 @@ tagger = RNNTagger.load({str(tmp_path / "model")!r})
 tagger.parallel = True
 sents = [[w for w, _ in s] for s in tiny_corpus(150, seed=9)]
 expected = tagger.tag_sents(sents)
+import random, signal, time
+started = time.perf_counter(); tagger.tag_sents(sents); took = time.perf_counter() - started
+def interrupt(*_):
+    raise KeyboardInterrupt
+signal.signal(signal.SIGALRM, interrupt)
+rng = random.Random(0)
+for _ in range(300):
+    try:  # the one alarm fires inside the try, or never
+        signal.setitimer(signal.ITIMER_REAL, rng.uniform(1e-5, took))
+        tagger.tag_sents(sents)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    except KeyboardInterrupt:
+        pass
+signal.signal(signal.SIGALRM, signal.SIG_DFL)
+assert tagger.tag_sents(sents) == expected
 atexit.register(lambda: print("same" if tagger.tag_sents(sents) == expected else "differ"))
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
@@ -191,18 +207,18 @@ atexit.register(lambda: print("same" if tagger.tag_sents(sents) == expected else
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_a_forked_child_tags_side_by_side_with_a_pool_of_its_own(trained, monkeypatch):
-    """The pool's thread is not copied by fork: a child that used the parent's pool would wait
-    for it forever."""
+def test_a_forked_child_tags_side_by_side_with_lane_threads_of_its_own(trained, monkeypatch):
+    """The lane threads are not copied by fork: a child that handed its lanes to the parent's
+    would wait for them forever."""
     import time
 
     monkeypatch.setattr(trained, "parallel", True)
     sents = [[w for w, _ in s] for s in tiny_corpus(100, seed=4)]
-    expected = trained.tag_sents(sents)  # the parent's pool now has its thread
-    assert tagger_module._lane_pool is not None
+    expected = trained.tag_sents(sents)  # the parent now has its lane threads
+    assert tagger_module._lane_tasks is not None
     pid = os.fork()
-    if pid == 0:  # the child: exit 0 only if it tags as the parent did, with a pool of its own
-        ok = trained.tag_sents(sents) == expected and tagger_module._lane_pool is not None
+    if pid == 0:  # the child: exit 0 only if it tags as the parent did, with lane threads of its own
+        ok = trained.tag_sents(sents) == expected and tagger_module._lane_tasks is not None
         os._exit(0 if ok else 1)
     deadline = time.monotonic() + 60
     while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
@@ -210,7 +226,7 @@ def test_a_forked_child_tags_side_by_side_with_a_pool_of_its_own(trained, monkey
     if done[0] == 0:
         os.kill(pid, 9)
         os.waitpid(pid, 0)
-        pytest.fail("the forked child hung on its parent's pool")
+        pytest.fail("the forked child hung on its parent's lane threads")
     assert os.waitstatus_to_exitcode(done[1]) == 0
 
 
@@ -230,6 +246,24 @@ def test_taggers_in_several_threads_tag_alike_and_leave_the_blas_threads_alone(t
             caller.join()
         assert [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"] == before
     assert len(results) == 15 and all(result == expected for result in results)
+
+
+def test_one_tagger_shared_by_threads_meeting_new_words(trained, tmp_path):
+    """Callers in several threads add new words to one tagger's encoder and cache one at a
+    time: each gets the tags a tagger of its own gives, then and afterwards."""
+    trained.save(tmp_path / "model")
+    jobs = [[[w for w, _ in s] + [f"Zq{job}x{i}", f"vorp{job}{i}ing", "."] for i, s in enumerate(tiny_corpus(70, seed=20 + job))]
+            for job in range(6)]
+    alone = [RNNTagger.load(tmp_path / "model").tag_sents(job) for job in jobs]
+    shared = RNNTagger.load(tmp_path / "model")
+    results: dict[int, list] = {}
+    callers = [threading.Thread(target=lambda j=j: results.setdefault(j, shared.tag_sents(jobs[j]))) for j in range(len(jobs))]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    assert [results[j] for j in range(len(jobs))] == alone
+    assert [shared.tag_sents(job) for job in jobs] == alone
 
 
 def test_an_error_in_the_second_lane_reaches_the_caller():
