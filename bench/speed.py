@@ -438,7 +438,7 @@ def main() -> None:
     processes = "2 processes (the right-to-left lane in the second)" if lanes.worthwhile() else "1 process"
     row("postagger: one training epoch, default network", f"{o_train:,.0f} tok/s",
         f"batch {config.batch_size}, 1 BLAS thread, {processes}, the second epoch of a fresh training")
-    directions = "the two directions in two threads" if ours.warm._side_by_side() else "the directions one after the other"
+    directions = "the two directions in two threads" if ours.warm._lane_runner() else "the directions one after the other"
     row("postagger: tag_sents, default network", f"{rate(tagging, 'postagger'):,.0f} tok/s",
         f"loading excluded, cold word cache; 1 BLAS thread, {directions}")
     row("postagger: tag_sents again, warm word cache", f"{rate(tagging, 'postagger warm'):,.0f} tok/s",

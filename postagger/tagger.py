@@ -142,7 +142,7 @@ class RNNTagger:
         batches = [nonempty[b[::-1]] for b in length_batches(corpus.lengths[nonempty], batch_size)]  # longest first
         if packed:  # long sentences make large packed batches: bound their states' memory
             batches = [part for index in batches for part in _token_bounded(index, corpus.lengths[index], PACKED_TOKENS)]
-            side_by_side = self._side_by_side()
+            side_by_side = self._lane_runner()
         for index in batches:
             row_of_token = None  # None: the scores are in token order already
             if packed:
@@ -165,7 +165,7 @@ class RNNTagger:
                 best, probs = best[row_of_token], None if probs is None else probs[row_of_token]
             yield index, best, probs
 
-    def _side_by_side(self):
+    def _lane_runner(self):
         """How tagging runs a bidirectional network's lanes: side by side in two threads
         (_side_by_side) when parallel is True, or None and there are two cores and numpy's BLAS
         runs one thread (more would overcommit the cores); else None, one after the other."""

@@ -157,15 +157,15 @@ def test_one_lane_one_core_or_more_blas_threads_tag_in_one_thread(trained, monke
 
     forward_only = RNNTagger(TrainConfig(**{**SMALL, "epochs": 1}, bidirectional=False, seed=2)).fit(tiny_corpus(30))
     forward_only.parallel = True
-    assert forward_only._side_by_side() is None
+    assert forward_only._lane_runner() is None
     monkeypatch.setattr(trained, "parallel", None)
     for cores, blas_threads, side_by_side in ((1, 1, None), (2, 1, tagger_module._side_by_side), (2, 2, None)):
         monkeypatch.setattr(tagger_module, "_cores", lambda: cores)
         with threadpool_limits(limits=blas_threads, user_api="blas"):
-            assert trained._side_by_side() is side_by_side
+            assert trained._lane_runner() is side_by_side
     monkeypatch.setattr(trained, "parallel", True)  # asked for: whatever the BLAS threads
     with threadpool_limits(limits=2, user_api="blas"):
-        assert trained._side_by_side() is tagger_module._side_by_side
+        assert trained._lane_runner() is tagger_module._side_by_side
 
 
 def test_tagging_while_the_interpreter_shuts_down_and_interrupted_tagging(trained, tmp_path):
