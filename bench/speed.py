@@ -188,7 +188,6 @@ class Torch:
         encoder = tagger.encoder_
         self.lexicon = encoder.lexicon
         train_corpus = encode_corpus(encoder, [[w for w, _ in s] for s in train], [[t for _, t in s] for s in train], tagger.tags_)
-        self.test_corpus = encode_corpus(encoder, [[w for w, _ in s] for s in test], [[t for _, t in s] for s in test], tagger.tags_)
         self.net = Net()
         self.n_params = sum(p.numel() for p in self.net.parameters())
         if sparse:  # lazy Adam for the tables, Adam for the rest
@@ -199,8 +198,10 @@ class Torch:
             self.optimizers = [torch.optim.Adam(self.net.parameters(), lr=config.lr, fused=optimizer.startswith("fused"))]
         self.batches = self._tensors(train_corpus, config.batch_size, np.random.default_rng(0))
         self.words = [[w for w, _ in s] for s in test]
-        self.tag_batches = [self._packed(self.test_corpus, index)
-                            for index in length_batches(self.test_corpus.lengths, tag_batch)] if times_tagging else []
+        self.offsets = np.cumsum([0, *map(len, self.words)])
+        test_ids = self._token_ids()
+        self.tag_batches = [self._packed(test_ids, index)
+                            for index in length_batches(np.diff(self.offsets), tag_batch)] if times_tagging else []
         self.train_rate()  # the first pass warms PyTorch up
 
     def _tensors(self, corpus, batch_size, rng):
@@ -212,14 +213,21 @@ class Torch:
             out.append((self.torch.from_numpy(ids), self.torch.from_numpy(tags), int(b.mask.sum())))
         return out
 
-    def _packed(self, corpus, index):
+    def _token_ids(self) -> np.ndarray:
+        """(G, M) the group ids of the test split's tokens, end to end, as a loaded tagger
+        encodes them: a cold Encoder, each token's row in its cache."""
+        encoder = Encoder(self.tagger.vocabs_, self.lexicon)
+        return encoder.ids_of_rows(encoder.token_rows(self.words))
+
+    def _packed(self, token_ids, index):
         """One tagging batch in PackedSequence's order: (ids (G, M) of the tokens step by step,
         the sentences longest first; batch_sizes (T,))."""
-        index = index[np.argsort(-corpus.lengths[index], kind="stable")]
-        b = make_batch(corpus, index, corpus_types=True)
-        running = b.mask.T == 1  # (T, N): step by step, the sentences still running
-        ids = corpus.type_ids[:, b.tokens.T[running]]
-        batch_sizes = running.sum(axis=1)
+        lengths = self.offsets[index + 1] - self.offsets[index]
+        index, lengths = index[np.argsort(-lengths, kind="stable")], np.sort(lengths)[::-1]
+        starts = np.cumsum(lengths) - lengths
+        positions = np.arange(lengths.sum()) + np.repeat(self.offsets[index] - starts, lengths)
+        batch_sizes, order = model.packing(lengths)
+        ids = token_ids[:, positions[order[0]]]
         return self.torch.from_numpy(ids.astype(np.int64)), self.torch.from_numpy(batch_sizes.astype(np.int64))
 
     def train_rate(self) -> float:
@@ -256,10 +264,10 @@ class Torch:
         """From words to tags as postagger's tag_sents does it: a cold Encoder, then the network."""
 
         def run():
-            corpus = encode_corpus(Encoder(self.tagger.vocabs_, self.lexicon), self.words)  # as a loaded tagger's
+            token_ids = self._token_ids()
             with self.torch.inference_mode():
-                for index in length_batches(corpus.lengths, self.tag_batch):
-                    self.net.forward_packed(*self._packed(corpus, index)).argmax(-1)
+                for index in length_batches(np.diff(self.offsets), self.tag_batch):
+                    self.net.forward_packed(*self._packed(token_ids, index)).argmax(-1)
 
         vocab._COLLAPSED.clear()
         return _rate(run, self.words)

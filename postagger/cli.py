@@ -375,10 +375,12 @@ def tag(
             reporter.start("tagging (sentences)", None)
             for chunk in _chunked(lines, batch_size):
                 sentences = [line.split() for line in chunk] if pretokenized else tokenize_lines(chunk)
-                tagged = tagger.predict_ids(sentences, probabilities=probs)
+                best, chosen, offsets = tagger.predict_flat(sentences, probabilities=probs)
+                tags, chosen = tagger.tags_.decode(best), chosen.tolist() if probs else None  # the chunk's at once
+                bounds = offsets.tolist()
                 typer.echo("\n".join(  # one write per chunk
-                    readers.format_tagged(tokens, tagger.tags_.decode(ids), p.tolist() if probs else None, fmt.value, upos)
-                    for tokens, (ids, p) in zip(sentences, tagged)
+                    readers.format_tagged(tokens, tags[a:b], chosen[a:b] if probs else None, fmt.value, upos)
+                    for tokens, a, b in zip(sentences, bounds, bounds[1:])
                 ))
                 reporter.advance(len(chunk))
     except PostaggerError as err:

@@ -7,7 +7,7 @@ gathers N sentences into padded (N, T) arrays with a 0/1 mask. Padding uses PAD_
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import chain, repeat
 from typing import Sequence
 
 import numpy as np
@@ -59,6 +59,10 @@ class Encoder:
         """(G, stop - start) the group ids of cache rows start..stop-1."""
         return self._table[start:stop].T
 
+    def ids_of_rows(self, rows: np.ndarray) -> np.ndarray:
+        """(G, len(rows)) the group ids of these cache rows, C-contiguous (a group's ids together)."""
+        return np.ascontiguousarray(np.take(self._table, rows, axis=0).T)
+
     def _add(self, words: list[str]) -> None:
         start = len(self._row)
         if start + len(words) > len(self._table):
@@ -87,6 +91,31 @@ class Encoder:
             if len(new) == len(words):  # all new (a cold cache): numbered in order
                 return np.arange(start, start + len(words))
         return np.fromiter(map(self._row.__getitem__, words), dtype=np.intp, count=len(words))
+
+    def token_rows(self, sentences: Sequence[Sequence[str]]) -> np.ndarray:
+        """(total tokens,) intp: the row in the cache of every token, the sentences end to end,
+        adding the words not met before (for tagging: one lookup a token, no word types)."""
+        flat = list(chain.from_iterable(sentences))
+        if not self._row:  # an empty cache: every word new
+            return self._renumbered(flat)
+        rows = np.fromiter(map(self._row.get, flat, repeat(-1)), dtype=np.intp, count=len(flat))
+        missing = np.flatnonzero(rows < 0).tolist()
+        if missing:
+            unmet = [flat[i] for i in missing]
+            new = list(dict.fromkeys(unmet))
+            if len(self._row) + len(new) > self.CACHE_LIMIT:  # start afresh with this call's words
+                self._row.clear()
+                self.generation += 1
+                return self._renumbered(flat)
+            self._add(new)
+            rows[missing] = np.fromiter(map(self._row.__getitem__, unmet), dtype=np.intp, count=len(unmet))
+        return rows
+
+    def _renumbered(self, flat: list[str]) -> np.ndarray:
+        """token_rows into an empty cache: the distinct words added in order of appearance."""
+        number = dict(zip(dict.fromkeys(flat), range(len(flat))))
+        self._add(list(number))
+        return np.fromiter(map(number.__getitem__, flat), dtype=np.intp, count=len(flat))
 
     def encode(self, sentences: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(types (total tokens,) int32, type_ids (G, n_types) int32, type_rows (n_types,)): the

@@ -119,43 +119,56 @@ class RNNTagger:
         """Per sentence: (tag ids, probability of each chosen tag, or None without
         probabilities). Sentences are tagged in batches of similar length; a word's input rows
         are summed once per tagger (see _PreactivationCache)."""
-        sentences = _token_lists(sentences)
-        empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32) if probabilities else None)
-        out: list = [empty] * len(sentences)
-        for index, best, probs in self._predict_batches(sentences, batch_size, probabilities):
-            for i, span in _spans(sentences, index):
-                out[i] = (best[span], None if probs is None else probs[span])
-        return out
+        best, probs, offsets = self.predict_flat(sentences, batch_size, probabilities)
+        bounds = offsets.tolist()
+        return [(best[a:b], None if probs is None else probs[a:b]) for a, b in zip(bounds, bounds[1:])]
 
-    def _predict_batches(self, sentences, batch_size: int | None, probabilities: bool):
-        """Per batch of non-empty sentences: their numbers (N,), and for their tokens end to end
-        the best tag ids (M,) and, when asked, each chosen tag's probability (M,).
+    def predict_flat(self, sentences: Iterable[Sequence[str]], batch_size: int | None = None,
+                     probabilities: bool = True) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """predict_ids for all tokens at once: the best tag id of every token, the sentences
+        end to end (M,), each one's probability (M,) or None, and where each sentence starts in
+        them (S + 1,), so that sentence i holds [offsets[i], offsets[i + 1])."""
+        sentences = _token_lists(sentences)
+        offsets = np.zeros(len(sentences) + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences)), out=offsets[1:])
+        best = np.zeros(offsets[-1], dtype=np.int64)
+        probs = np.zeros(offsets[-1], dtype=self.params_["Why"].dtype) if probabilities else None
+        for positions, batch_best, batch_probs in self._predict_batches(sentences, offsets, batch_size, probabilities):
+            best[positions] = batch_best
+            if probs is not None:
+                probs[positions] = batch_probs
+        return best, probs, offsets
+
+    def _predict_batches(self, sentences, offsets: np.ndarray, batch_size: int | None, probabilities: bool):
+        """Per batch of non-empty sentences: the positions of its tokens among all tokens end to
+        end (M_b,), their best tag ids (M_b,) and, when asked, each chosen tag's probability.
 
         Elman networks tag packed batches (model.predict_packed): no padding, so batches can be
         large. Gated cells tag padded batches of TAG_BATCH sentences of similar length."""
         with self._words_lock:  # the encoder and the cache grow with new words; the arrays handed out stay valid
-            corpus = encode_corpus(self.encoder_, sentences)
-            by_row, row_of_type = self._input_preactivations(corpus)  # (D, rows, F), (types,)
+            by_row, token_rows = self._input_preactivations(self.encoder_.token_rows(sentences))  # (D, rows, F), (M,)
         packed = model.architecture(self.params_).cell == "rnn"
         batch_size = batch_size or (PACKED_BATCH if packed else TAG_BATCH)
-        nonempty = np.flatnonzero(corpus.lengths)
-        batches = [nonempty[b[::-1]] for b in length_batches(corpus.lengths[nonempty], batch_size)]  # longest first
+        lengths = np.diff(offsets)
+        nonempty = np.flatnonzero(lengths)
+        batches = [nonempty[b[::-1]] for b in length_batches(lengths[nonempty], batch_size)]  # longest first
         if packed:  # long sentences make large packed batches: bound their states' memory
-            batches = [part for index in batches for part in _token_bounded(index, corpus.lengths[index], PACKED_TOKENS)]
+            batches = [part for index in batches for part in _token_bounded(index, lengths[index], PACKED_TOKENS)]
             side_by_side = self._lane_runner()
+        else:  # padded by make_batch, with each token's row of by_row as its type
+            rows_corpus = EncodedCorpus(token_rows, np.zeros((0, 0), dtype=np.int32), offsets, self.encoder_.groups)
         for index in batches:
-            row_of_token = None  # None: the scores are in token order already
+            batch_lengths = lengths[index]
+            starts = np.cumsum(batch_lengths) - batch_lengths  # of each sentence, end to end
+            positions = np.arange(batch_lengths.sum()) + np.repeat(offsets[index] - starts, batch_lengths)
             if packed:
-                lengths = corpus.lengths[index]
-                starts = np.cumsum(lengths) - lengths  # of each sentence, end to end
-                positions = np.arange(lengths.sum()) + np.repeat(corpus.offsets[index] - starts, lengths)
-                rows = np.take(row_of_type, np.take(corpus.types, positions))
-                scores, row_of_token = model.predict_packed(self.params_, by_row, rows, lengths, skip=N_SPECIAL,
+                rows = np.take(token_rows, positions)
+                scores, row_of_token = model.predict_packed(self.params_, by_row, rows, batch_lengths, skip=N_SPECIAL,
                                                             side_by_side=side_by_side if len(index) >= SIDE_BY_SIDE_ROWS else None)
             else:
-                batch = make_batch(corpus, index, corpus_types=True)
-                rows = np.take(row_of_type, batch.tokens)
-                scores = model.predict_scores(self.params_, {}, rows, batch.mask, by_row, skip=N_SPECIAL)[batch.mask == 1]
+                batch = make_batch(rows_corpus, index, corpus_types=True)
+                scores = model.predict_scores(self.params_, {}, batch.tokens, batch.mask, by_row, skip=N_SPECIAL)[batch.mask == 1]
+                row_of_token = None  # the scores are in token order already
             best = scores.argmax(axis=-1)
             probs = None
             if probabilities:
@@ -163,7 +176,7 @@ class RNNTagger:
                 probs = 1.0 / np.exp(scores - chosen[:, None]).sum(axis=-1)  # softmax of the best tag
             if row_of_token is not None:
                 best, probs = best[row_of_token], None if probs is None else probs[row_of_token]
-            yield index, best, probs
+            yield positions, best, probs
 
     def _lane_runner(self):
         """How tagging runs a bidirectional network's lanes: side by side in two threads
@@ -176,26 +189,23 @@ class RNNTagger:
             return _side_by_side
         return None
 
-    def _input_preactivations(self, corpus) -> tuple[np.ndarray, np.ndarray]:
-        """The input pre-activations of an encoded corpus's types, through the cache: a table
-        (D, rows, F) and each type's row in it (padding's row is arbitrary: forward zeroes it)."""
+    def _input_preactivations(self, token_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The input pre-activations of tokens given by their rows in the encoder's cache,
+        through the pre-activation cache: a table (D, rows, F) and each token's row in it."""
         encoder = self.encoder_
         cache = self._preactivations
         if cache is None or cache.encoder is not encoder or cache.generation != encoder.generation:
             cache = self._preactivations = _PreactivationCache(encoder, self.params_)
-        return cache.lookup(corpus)
+        return cache.lookup(token_rows)
 
     def tag_sents(self, sentences: Iterable[Sequence[str]]) -> list[Tagged]:
         """[(word, tag), ...] per sentence; sentences: any iterable of token sequences, as for
         NLTK's TaggerI."""
         sentences = _token_lists(sentences)
-        out: list[Tagged] = [[] for _ in sentences]
-        for index, best, _ in self._predict_batches(sentences, None, probabilities=False):
-            words = chain.from_iterable(map(sentences.__getitem__, index.tolist()))
-            pairs = list(zip(words, self.tags_.decode(best)))
-            for i, span in _spans(sentences, index):
-                out[i] = pairs[span]
-        return out
+        best, _, offsets = self.predict_flat(sentences, probabilities=False)
+        pairs = list(zip(chain.from_iterable(sentences), self.tags_.decode(best)))
+        bounds = offsets.tolist()
+        return [pairs[a:b] for a, b in zip(bounds, bounds[1:])]
 
     def tag(self, tokens: Sequence[str]) -> Tagged:
         """[(word, tag), ...] for one sentence's tokens (a list, not a string)."""
@@ -382,15 +392,6 @@ def _numpy_blas() -> list:
     return [lib for lib in blas if numpy_own(Path(lib.filepath))] or blas
 
 
-def _spans(sentences, index: np.ndarray):
-    """(i, slice) for each sentence number i of a batch: where its tokens lie in the batch's
-    tokens laid end to end."""
-    stop = 0
-    for i in index.tolist():
-        start, stop = stop, stop + len(sentences[i])
-        yield i, slice(start, stop)
-
-
 def _token_bounded(index: np.ndarray, lengths: np.ndarray, limit: int) -> list[np.ndarray]:
     """index split, in order, into runs of sentences of at most `limit` tokens in all (a longer
     sentence makes a run of its own)."""
@@ -423,12 +424,14 @@ class _PreactivationCache:
         self.filled = 0
         self.limit_rows = self.LIMIT_BYTES // (D * F * self.table.itemsize)
 
-    def lookup(self, corpus: EncodedCorpus) -> tuple[np.ndarray, np.ndarray]:
-        """(table (D, rows, F), each of the corpus's types' row in it)."""
+    def lookup(self, token_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(table (D, rows, F), each token's row in it) for tokens given by their rows in the
+        encoder's cache."""
         size = self.encoder.size
-        if size > self.limit_rows:
-            by_type = model.input_preactivations(self.params, self.arch, dict(zip(corpus.groups, corpus.type_ids)))
-            return by_type, np.arange(by_type.shape[1])
+        if size > self.limit_rows:  # this call's words only
+            present, token_rows = np.unique(token_rows, return_inverse=True)
+            ids = dict(zip(self.encoder.groups, self.encoder.ids_of_rows(present)))
+            return model.input_preactivations(self.params, self.arch, ids), token_rows.reshape(-1)
         if size > self.filled:
             if size > self.table.shape[1]:
                 grown = np.empty((self.table.shape[0], min(2 * size, self.limit_rows), self.table.shape[2]), self.table.dtype)
@@ -437,7 +440,7 @@ class _PreactivationCache:
             new_ids = dict(zip(self.encoder.groups, self.encoder.table(self.filled, size)))
             model.input_preactivations(self.params, self.arch, new_ids, out=self.table[:, self.filled : size])
             self.filled = size
-        return self.table, np.maximum(corpus.type_rows, 0)  # padding's row -1 -> 0; its input is zeroed
+        return self.table, token_rows
 
 
 def _records(history) -> list[dict]:

@@ -87,6 +87,35 @@ def test_encoder_cache_rows_stay_with_their_words_across_calls():
     assert encoder.encode([["ran", "away"]])[2].tolist() == [-1, 5, 6]  # all new, after the others
 
 
+def test_token_rows_number_words_as_encode_does_and_find_them_again():
+    """token_rows (tagging's encoding) gives every token its word's row, the rows of the same
+    cache as encode: new words appended in order of appearance, met words found again, and each
+    row's group ids those of its word's strings."""
+    v = vocabs()
+    encoder = Encoder(v)
+    assert encoder.token_rows([["The", "cat"], [], ["cat", "sat"]]).tolist() == [0, 1, 1, 2]
+    assert encoder.token_rows([["Dogs", "sat"], ["The", "bark", "Dogs"]]).tolist() == [3, 2, 0, 4, 3]
+    assert encoder.token_rows([["sat", "The"]]).tolist() == [2, 0]  # nothing new
+    assert encoder.encode([["ran", "cat"]])[2].tolist() == [-1, 5, 1]  # the same cache
+    words = ["The", "cat", "sat", "Dogs", "bark", "ran"]
+    expected = [[v[g].index(group_string(g, w)) for w in words] for g in v]
+    assert encoder.ids_of_rows(np.arange(6)).tolist() == expected
+    assert encoder.token_rows([]).tolist() == [] and encoder.token_rows([[]]).tolist() == []
+
+
+def test_token_rows_start_the_cache_afresh_when_it_is_full(monkeypatch):
+    """Past CACHE_LIMIT words, the cache is cleared (a new generation) and holds this call's
+    words, renumbered; rows handed out before belong to the old generation."""
+    v = vocabs()
+    monkeypatch.setattr(Encoder, "CACHE_LIMIT", 4)
+    encoder = Encoder(v)
+    assert encoder.token_rows([["The", "cat", "sat"]]).tolist() == [0, 1, 2]
+    assert encoder.token_rows([["cat", "Dogs", "The"]]).tolist() == [1, 3, 0] and encoder.generation == 0
+    rows = encoder.token_rows([["bark", "cat", "bark"]])  # a fifth word: afresh
+    assert encoder.generation == 1 and rows.tolist() == [0, 1, 0] and encoder.size == 2
+    assert encoder.ids_of_rows(rows).tolist() == [[v[g].index(group_string(g, w)) for w in ("bark", "cat", "bark")] for g in v]
+
+
 def test_encoder_ids_from_the_lexicon_equal_those_from_the_strings():
     """Vocabulary words take their group ids from the lexicon, other words from their
     strings; both must give the groups' per-word strings, specials and case included."""

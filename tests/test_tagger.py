@@ -301,6 +301,23 @@ def test_probabilities_are_computed_only_when_asked(trained):
         assert none is None and probs.shape == ids_a.shape and np.all((probs > 0) & (probs <= 1))
 
 
+def test_predict_flat_lays_each_sentences_tags_end_to_end(trained):
+    """predict_flat (the tag command's form) gives every token the tag and probability that
+    tagging its sentence alone gives, the sentences end to end from their offsets; empty
+    sentences hold no tokens."""
+    sents = [[], *([w for w, _ in s] for s in tiny_corpus(25, seed=12)), [], ["cat"], []]
+    best, probs, offsets = trained.predict_flat(iter(sents))
+    assert offsets.tolist() == np.cumsum([0, *map(len, sents)]).tolist()
+    assert best.shape == probs.shape == (offsets[-1],) and probs.dtype == trained.params_["Why"].dtype
+    for i, sentence in enumerate(sents):
+        [(alone, alone_probs)] = trained.predict_ids([sentence])
+        np.testing.assert_array_equal(best[offsets[i] : offsets[i + 1]], alone)
+        np.testing.assert_array_equal(probs[offsets[i] : offsets[i + 1]], alone_probs)
+    assert trained.predict_flat(sents, probabilities=False)[1] is None
+    nothing, none, starts = trained.predict_flat([[], []])
+    assert nothing.tolist() == [] and none.tolist() == [] and starts.tolist() == [0, 0, 0]
+
+
 def test_same_seed_same_model_and_other_seed_other_model():
     corpus = tiny_corpus(40)
     cfg = dict(**{**SMALL, "epochs": 2})
