@@ -5,7 +5,8 @@
              or XPOS (column 5).
     tagged   one sentence per line of word/TAG tokens, split at the last `/` as NLTK's
              TaggedCorpusReader does.
-    tsv      word<TAB>tag per line, a blank line between sentences.
+    tsv      word<TAB>tag per line, a blank line between sentences. A first line that names the
+             columns (word or token, then tag or pos, say) is a header and is skipped.
 
 Anything malformed raises a DataError naming the file and line; reading never fails otherwise.
 """
@@ -167,6 +168,11 @@ def _conllu(lines, path, index: int, name: str) -> Iterator[Sentence]:
             yield sentence
 
 
+# Names of a TSV file's columns in a header line (compared lower-cased): no tagset has such tags.
+TSV_WORD_COLUMNS = ("word", "words", "token", "tokens", "form", "text")
+TSV_TAG_COLUMNS = ("tag", "tags", "pos", "upos", "xpos", "postag", "pos_tag", "label")
+
+
 def _tsv(lines, path) -> Iterator[Sentence]:
     for block in _blocks(lines):
         sentence = []
@@ -177,8 +183,11 @@ def _tsv(lines, path) -> Iterator[Sentence]:
             word, tag = cols[0].strip(), cols[1].strip()
             if not word or not tag:
                 raise DataError(f"{path}:{number}: empty {'word' if not word else 'tag'}")
+            if number == 1 and word.lower() in TSV_WORD_COLUMNS and tag.lower() in TSV_TAG_COLUMNS:
+                continue  # a header
             sentence.append((word, tag))
-        yield sentence
+        if sentence:  # a header alone is no sentence
+            yield sentence
 
 
 def _tagged(lines, path) -> Iterator[Sentence]:

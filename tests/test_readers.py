@@ -37,6 +37,19 @@ def test_tagged_splits_at_the_last_slash(tmp_path):
     assert read_tagged_file(path) == [[("The", "DT"), ("1/2", "CD"), ("cat", "NN"), (".", ".")], [("a", "DT"), ("b", "NN")]]
 
 
+@pytest.mark.parametrize("header", ["word\ttag", "Token\tPOS", "\ufeffFORM\tUPOS", " words \t tags "])
+@pytest.mark.parametrize("gap", ["", "\n"])
+def test_tsv_header_line_is_skipped(tmp_path, header, gap):
+    """A first line naming the columns is a header, not a token tagged "tag"; the same
+    names later, or a first line with a real tag, are data."""
+    body = "The\tDT\ncat\tNN\n\nword\ttag\n"
+    assert read_tagged_file(write(tmp_path, "h.tsv", header + "\n" + gap + body)) == [
+        [("The", "DT"), ("cat", "NN")], [("word", "tag")]]
+    assert read_tagged_file(write(tmp_path, "d.tsv", "Word\tNN\nhere\tRB\n")) == [[("Word", "NN"), ("here", "RB")]]
+    with pytest.raises(DataError, match=r"only.tsv: no sentences found"):
+        read_tagged_file(write(tmp_path, "only.tsv", header + "\n"))
+
+
 def test_conllu_tags_lose_surrounding_spaces_as_tsv_fields_do(tmp_path):
     path = write(tmp_path, "a.conllu", "1\tI\tI\tPRON \t_\t_\t_\t_\t_\t_\n2\tgo\tgo\t VERB\t_\t_\t_\t_\t_\t_\n")
     assert read_tagged_file(path) == [[("I", "PRON"), ("go", "VERB")]]
