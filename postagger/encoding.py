@@ -7,7 +7,7 @@ gathers N sentences into padded (N, T) arrays with a 0/1 mask. Padding uses PAD_
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import chain, repeat
+from itertools import chain, count, repeat
 from typing import Sequence
 
 import numpy as np
@@ -113,22 +113,21 @@ class Encoder:
 
     def _renumbered(self, flat: list[str]) -> np.ndarray:
         """token_rows into an empty cache: the distinct words added in order of appearance."""
-        number = dict(zip(dict.fromkeys(flat), range(len(flat))))
+        number = dict(zip(dict.fromkeys(flat), count()))
         self._add(list(number))
         return np.fromiter(map(number.__getitem__, flat), dtype=np.intp, count=len(flat))
 
-    def encode(self, sentences: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(types (total tokens,) int32, type_ids (G, n_types) int32, type_rows (n_types,)): the
-        type of every token, each type's ids and its row in the cache. Type 0 is padding (row -1)."""
+    def encode(self, sentences: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """(types (total tokens,) int32, type_ids (G, n_types) int32): the type of every token
+        and each type's ids. Type 0 is padding."""
         flat = [w for s in sentences for w in s]
         words = list(dict.fromkeys(flat))  # distinct words in order of appearance
         number = dict(zip(words, range(1, len(words) + 1)))
         types = np.fromiter(map(number.__getitem__, flat), dtype=np.int32, count=len(flat))
-        type_rows = np.full(len(words) + 1, -1, dtype=np.intp)
-        type_rows[1:] = self.rows(words)
+        rows = self.rows(words)  # before reading _table, which it may grow
         type_ids = np.zeros((len(self.groups), len(words) + 1), dtype=np.int32)
-        type_ids[:, 1:] = np.take(self._table, type_rows[1:], axis=0).T
-        return types, type_ids, type_rows
+        type_ids[:, 1:] = np.take(self._table, rows, axis=0).T
+        return types, type_ids
 
 
 @dataclass
@@ -141,7 +140,6 @@ class EncodedCorpus:
     groups: tuple[str, ...]
     tags: np.ndarray | None = None  # (n_tokens,) int32
     drop_prob: dict[str, np.ndarray] | None = None  # group -> (n_tokens,) chance that word dropout hides it
-    type_rows: np.ndarray | None = None  # (n_types,) each type's row in the encoder's cache (-1: padding)
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -170,8 +168,8 @@ def encode_corpus(
     tag_ids = None
     if tags is not None:
         tag_ids = np.array([tag_vocab.index(t) for s in tags for t in s], dtype=np.int32)
-    types, type_ids, type_rows = encoder.encode(sentences)
-    return EncodedCorpus(types, type_ids, offsets, encoder.groups, tag_ids, type_rows=type_rows)
+    types, type_ids = encoder.encode(sentences)
+    return EncodedCorpus(types, type_ids, offsets, encoder.groups, tag_ids)
 
 
 # Groups that name the whole word, which word dropout hides.
@@ -208,14 +206,10 @@ def make_batch(
     corpus: EncodedCorpus,
     index: np.ndarray,
     rng: np.random.Generator | None = None,
-    corpus_types: bool = False,
 ) -> Batch:
     """Pad the sentences `index` into (N, T) arrays. With an rng and corpus.drop_prob, hide
-    whole-word ids behind UNK at random (word dropout): a hidden token gets its own type.
-
-    By default a batch lists its own U word types. With corpus_types=True, tokens hold the
-    corpus's type numbers and inputs is empty: for input pre-activations computed once for the
-    whole corpus (tagging)."""
+    whole-word ids behind UNK at random (word dropout): a hidden token gets its own type. A
+    batch lists its own U word types."""
     starts = corpus.offsets[index]
     lengths = corpus.offsets[np.asarray(index) + 1] - starts  # not corpus.lengths: a diff over the whole corpus
     T = int(lengths.max()) if len(index) else 0
@@ -228,8 +222,6 @@ def make_batch(
     if corpus.tags is not None:
         tags = np.full((len(index), T), PAD_ID, dtype=np.int32)
         tags[mask] = corpus.tags[positions]
-    if corpus_types:
-        return Batch(types, {}, mask.astype(np.int32), tags, np.asarray(index))
     n_types = corpus.type_ids.shape[1]
     hiding = list(corpus.drop_prob.items()) if rng is not None and corpus.drop_prob else []
     for bit, (_, prob) in enumerate(hiding):

@@ -19,7 +19,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from . import model, persist
-from .encoding import EncodedCorpus, Encoder, encode_corpus, length_batches, make_batch, rare_word_dropout
+from .encoding import Encoder, encode_corpus, length_batches, rare_word_dropout
 from .errors import ModelError
 from .persist import BEST, LEXICON, OPTIMIZER
 from .train import Callback, TrainConfig, TrainState, checked_config, epoch_records, fit_params
@@ -132,7 +132,7 @@ class RNNTagger:
         offsets = np.zeros(len(sentences) + 1, dtype=np.int64)
         np.cumsum(np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences)), out=offsets[1:])
         best = np.zeros(offsets[-1], dtype=np.int64)
-        probs = np.zeros(offsets[-1], dtype=self.params_["Why"].dtype) if probabilities else None
+        probs = np.zeros(offsets[-1], dtype=self.params_["Why"].dtype.newbyteorder("=")) if probabilities else None
         for positions, batch_best, batch_probs in self._predict_batches(sentences, offsets, batch_size, probabilities):
             best[positions] = batch_best
             if probs is not None:
@@ -155,8 +155,6 @@ class RNNTagger:
         if packed:  # long sentences make large packed batches: bound their states' memory
             batches = [part for index in batches for part in _token_bounded(index, lengths[index], PACKED_TOKENS)]
             side_by_side = self._lane_runner()
-        else:  # padded by make_batch, with each token's row of by_row as its type
-            rows_corpus = EncodedCorpus(token_rows, np.zeros((0, 0), dtype=np.int32), offsets, self.encoder_.groups)
         for index in batches:
             batch_lengths = lengths[index]
             starts = np.cumsum(batch_lengths) - batch_lengths  # of each sentence, end to end
@@ -166,8 +164,10 @@ class RNNTagger:
                 scores, row_of_token = model.predict_packed(self.params_, by_row, rows, batch_lengths, skip=N_SPECIAL,
                                                             side_by_side=side_by_side if len(index) >= SIDE_BY_SIDE_ROWS else None)
             else:
-                batch = make_batch(rows_corpus, index, corpus_types=True)
-                scores = model.predict_scores(self.params_, {}, batch.tokens, batch.mask, by_row, skip=N_SPECIAL)[batch.mask == 1]
+                mask = np.arange(batch_lengths.max()) < batch_lengths[:, None]  # (N, T)
+                rows = np.zeros(mask.shape, dtype=np.intp)  # padding reads row 0: forward zeroes its input
+                rows[mask] = np.take(token_rows, positions)
+                scores = model.predict_scores(self.params_, {}, rows, mask.astype(np.int32), by_row, skip=N_SPECIAL)[mask]
                 row_of_token = None  # the scores are in token order already
             best = scores.argmax(axis=-1)
             probs = None
@@ -420,7 +420,7 @@ class _PreactivationCache:
         self.arch = model.architecture(params)
         D = self.arch.directions
         F = params[self.arch.input_key("word")].shape[1] // D
-        self.table = np.zeros((D, 1, F), dtype=params["Why"].dtype)  # (D, capacity, F); row 0 serves padding
+        self.table = np.zeros((D, 0, F), dtype=params["Why"].dtype)  # (D, capacity, F)
         self.filled = 0
         self.limit_rows = self.LIMIT_BYTES // (D * F * self.table.itemsize)
 

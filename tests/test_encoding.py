@@ -77,14 +77,26 @@ def test_encoder_cache_rows_stay_with_their_words_across_calls():
     appends the new ones, and each row's group ids are those of its word."""
     v = vocabs()
     encoder = Encoder(v)
-    _, _, rows = encoder.encode([["The", "cat"], ["cat", "sat"]])
-    assert rows.tolist() == [-1, 0, 1, 2]
-    _, type_ids, rows = encoder.encode([["Dogs", "sat"], ["The", "bark"]])
-    assert rows.tolist() == [-1, 3, 2, 0, 4]
+    encoder.encode([["The", "cat"], ["cat", "sat"]])
+    assert encoder.rows(["The", "cat", "sat"]).tolist() == [0, 1, 2]
+    _, type_ids = encoder.encode([["Dogs", "sat"], ["The", "bark"]])
+    rows = encoder.rows(["Dogs", "sat", "The", "bark"])
+    assert rows.tolist() == [3, 2, 0, 4]
     assert v["word"].decode(type_ids[0][1:]) == ["Dogs", "sat", "The", "bark"]
     table = encoder.table(0, encoder.size)  # (G, rows)
-    assert np.array_equal(table[:, rows[1:]], type_ids[:, 1:])
-    assert encoder.encode([["ran", "away"]])[2].tolist() == [-1, 5, 6]  # all new, after the others
+    assert np.array_equal(table[:, rows], type_ids[:, 1:])
+    assert encoder.rows(["ran", "away"]).tolist() == [5, 6]  # all new, after the others
+
+
+def test_encode_and_token_rows_past_the_cache_tables_first_size():
+    """A call that grows the cache's id table (1,024 rows at first) reads the grown table."""
+    v = vocabs()
+    words = ["The", "cat"] + [f"Word{i}" for i in range(1500)] + ["sat"]
+    expected = [[v[g].index(group_string(g, w)) for w in words] for g in v]
+    assert Encoder(v).encode([words])[1][:, 1:].tolist() == expected
+    encoder = Encoder(v)
+    assert encoder.ids_of_rows(encoder.token_rows([words[:3], words[3:]])).tolist() == expected
+    assert encoder.ids_of_rows(encoder.token_rows([words[::-1]])).tolist() == [column[::-1] for column in expected]
 
 
 def test_token_rows_number_words_as_encode_does_and_find_them_again():
@@ -96,7 +108,8 @@ def test_token_rows_number_words_as_encode_does_and_find_them_again():
     assert encoder.token_rows([["The", "cat"], [], ["cat", "sat"]]).tolist() == [0, 1, 1, 2]
     assert encoder.token_rows([["Dogs", "sat"], ["The", "bark", "Dogs"]]).tolist() == [3, 2, 0, 4, 3]
     assert encoder.token_rows([["sat", "The"]]).tolist() == [2, 0]  # nothing new
-    assert encoder.encode([["ran", "cat"]])[2].tolist() == [-1, 5, 1]  # the same cache
+    encoder.encode([["ran", "cat"]])
+    assert encoder.rows(["ran", "cat"]).tolist() == [5, 1]  # the same cache
     words = ["The", "cat", "sat", "Dogs", "bark", "ran"]
     expected = [[v[g].index(group_string(g, w)) for w in words] for g in v]
     assert encoder.ids_of_rows(np.arange(6)).tolist() == expected
@@ -122,7 +135,7 @@ def test_encoder_ids_from_the_lexicon_equal_those_from_the_strings():
     v = vocabs()
     words = ["The", "the", "cat", "Cat", "CAT", "1984", "2001", "<unk>", "<pad>", "Zebra", "naïve", "sat", "DOGS"]
     encoder = Encoder(v)
-    _, type_ids, _ = encoder.encode([words])
+    _, type_ids = encoder.encode([words])
     expected = [[v[g].index(group_string(g, w)) for w in words] for g in v]
     assert type_ids[:, 1:].tolist() == expected
     assert encoder.lexicon.shape == (len(v["word"]), len(v))

@@ -308,7 +308,7 @@ def test_predict_flat_lays_each_sentences_tags_end_to_end(trained):
     sents = [[], *([w for w, _ in s] for s in tiny_corpus(25, seed=12)), [], ["cat"], []]
     best, probs, offsets = trained.predict_flat(iter(sents))
     assert offsets.tolist() == np.cumsum([0, *map(len, sents)]).tolist()
-    assert best.shape == probs.shape == (offsets[-1],) and probs.dtype == trained.params_["Why"].dtype
+    assert best.shape == probs.shape == (offsets[-1],) and probs.dtype == np.float32
     for i, sentence in enumerate(sents):
         [(alone, alone_probs)] = trained.predict_ids([sentence])
         np.testing.assert_array_equal(best[offsets[i] : offsets[i + 1]], alone)
@@ -316,6 +316,24 @@ def test_predict_flat_lays_each_sentences_tags_end_to_end(trained):
     assert trained.predict_flat(sents, probabilities=False)[1] is None
     nothing, none, starts = trained.predict_flat([[], []])
     assert nothing.tolist() == [] and none.tolist() == [] and starts.tolist() == [0, 0, 0]
+
+
+def test_a_model_saved_in_the_other_byte_order_tags_the_same(trained, tmp_path):
+    """Weights of the other byte order (saved on a big-endian machine, say) give the same tags
+    and probabilities, in arrays of the native byte order."""
+    trained.save(tmp_path / "m")
+    sents = [[w for w, _ in s] for s in tiny_corpus(20, seed=13)] + [[]]
+    expected = RNNTagger.load(tmp_path / "m").predict_ids(sents)
+    weights = tmp_path / "m" / "weights.npz"
+    with np.load(weights, allow_pickle=False) as stored:
+        swapped = {key: stored[key].astype(stored[key].dtype.newbyteorder("S")) for key in stored.files}
+    np.savez(weights, **swapped)
+    loaded = RNNTagger.load(tmp_path / "m")
+    assert not loaded.params_["Why"].dtype.isnative
+    for (ids, probs), (ids_expected, probs_expected) in zip(loaded.predict_ids(sents), expected):
+        np.testing.assert_array_equal(ids, ids_expected)
+        np.testing.assert_array_equal(probs, probs_expected)
+        assert probs.dtype.isnative and probs.dtype == probs_expected.dtype
 
 
 def test_same_seed_same_model_and_other_seed_other_model():
