@@ -390,7 +390,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skip-memory", action="store_true", help="skip the brown memory run")
     parser.add_argument("--tag-batch", type=int, default=512,
-                        help="sentences per PyTorch tagging batch (packed); postagger packs 256 (tagger.PACKED_BATCH)")
+                        help="sentences per PyTorch tagging batch (packed); postagger packs 512 (tagger.PACKED_BATCH)")
     parser.add_argument("--rounds", type=int, default=5,
                         help="rounds of paired measurements; figures are medians over them")
     parser.add_argument("--out", type=Path, default=RESULTS)
