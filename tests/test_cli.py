@@ -220,7 +220,7 @@ def test_tag_refuses_conflicting_formats_and_arguments_that_are_not_utf8(tiny_mo
 
 
 @pytest.mark.parametrize("args, message", [
-    (["train", "--epochs", "0"], "error: Invalid value for '--epochs': Input should be greater than or equal to 1 "
+    (["train", "--epochs", "0"], "error: Invalid value for '--epochs': 0 is not in the range x>=1. "
                                  "(see python -m postagger train --help)"),
     (["bogus"], "error: No such command 'bogus'. (see python -m postagger --help)"),
     (["info", "--bogus"], "error: No such option: --bogus (see python -m postagger info --help)"),
