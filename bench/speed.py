@@ -524,8 +524,8 @@ def main() -> None:
         "measurements: in training, between two iterations of one perceptron training, our "
         "network trains once (the second epoch of a fresh training) and PyTorch makes one pass "
         "over the same batches with each of its four optimizers, and the perceptron's next "
-        "iteration is timed; in tagging, every "
-        "tagger tags the test split once per round. Rates are medians over the rounds; a ratio "
+        f"iteration is timed; in tagging, the taggers take turns tagging the test split "
+        f"{TAG_CALLS} times a round, and the round keeps each one's median. Rates are medians over the rounds; a ratio "
         "is the median of the rounds' ratios, with their range.",
         "",
         "| measure | value | note |",
