@@ -307,7 +307,7 @@ def paired_rounds(train, test, others: dict, rounds: int) -> tuple[list[dict], l
     trains once. Round r pairs the perceptron's iteration r + 1, timed from the end of that
     pause to its own shuffle, with the runs in the pause just before it. Tagging: each round
     tags the test split TAG_CALLS times with every contestant, taking turns, and keeps each
-    one's median: one call takes 15-40 ms, within the reach of a moment's stall.
+    one's median: a call of ours or PyTorch's takes 9-40 ms, within the reach of a moment's stall.
     """
     from nltk.tag.perceptron import PerceptronTagger
 
@@ -447,7 +447,7 @@ def main() -> None:
         row(f"ratio, {what}: {a} / {b}", f"{np.median(per_round):.2f}x",
             f"{aim}; rounds ranged {min(per_round):.2f}-{max(per_round):.2f}x")
 
-    n = f"median of {args.rounds} rounds"
+    n = f"median of {args.rounds} round{'s' if args.rounds != 1 else ''}"
     row("NLTK PerceptronTagger: one training iteration", f"{rate(training, 'perceptron'):,.0f} tok/s", f"treebank train; {n}")
     row("NLTK PerceptronTagger: tag_sents", f"{rate(tagging, 'perceptron'):,.0f} tok/s",
         f"treebank test; in every tagging row, each round's median of {TAG_CALLS} calls, the taggers taking turns")

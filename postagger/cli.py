@@ -329,7 +329,7 @@ def tag(
     pretokenized: Annotated[bool, typer.Option(help="Split on whitespace instead of the Penn Treebank tokenizer (NLTK's rules).")] = False,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.text,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json: one JSON object per line.")] = False,
-    probs: Annotated[bool, typer.Option(help="Add each token's tag probability: word/TAG/P in text and a third column in tsv, which evaluate and train do not read back (they would take P for the tag); prob=P in CoNLL-U's MISC column, which they do.")] = False,
+    probs: Annotated[bool, typer.Option(help="Add each token's tag probability: word/TAG/P in text, which evaluate and train would read as the tag P; a third column in tsv, which they refuse (two columns); prob=P in CoNLL-U's MISC column, which they read back.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Sentences read and tagged at once.")] = 2048,
     quiet: Annotated[bool, QUIET] = False,
 ) -> None:

@@ -5,8 +5,8 @@
              or XPOS (column 5).
     tagged   one sentence per line of word/TAG tokens, split at the last `/` as NLTK's
              TaggedCorpusReader does.
-    tsv      word<TAB>tag per line, a blank line between sentences. A first line that names the
-             columns (word or token, then tag or pos, say) is a header and is skipped.
+    tsv      word<TAB>tag per line, a blank line between sentences. A first non-blank line that
+             names the columns (word or token, then tag or pos, say) is a header and is skipped.
 
 Anything malformed raises a DataError naming the file and line; reading never fails otherwise.
 """
@@ -168,12 +168,14 @@ def _conllu(lines, path, index: int, name: str) -> Iterator[Sentence]:
             yield sentence
 
 
-# Names of a TSV file's columns in a header line (compared lower-cased): no tagset has such tags.
+# Names of a TSV file's columns in a header line (compared lower-cased): no real token is such a
+# word with such a tag (Penn's tag POS marks only 's and ').
 TSV_WORD_COLUMNS = ("word", "words", "token", "tokens", "form", "text")
 TSV_TAG_COLUMNS = ("tag", "tags", "pos", "upos", "xpos", "postag", "pos_tag", "label")
 
 
 def _tsv(lines, path) -> Iterator[Sentence]:
+    first, header, sentences = True, None, 0
     for block in _blocks(lines):
         sentence = []
         for number, line in block:
@@ -183,11 +185,16 @@ def _tsv(lines, path) -> Iterator[Sentence]:
             word, tag = cols[0].strip(), cols[1].strip()
             if not word or not tag:
                 raise DataError(f"{path}:{number}: empty {'word' if not word else 'tag'}")
-            if number == 1 and word.lower() in TSV_WORD_COLUMNS and tag.lower() in TSV_TAG_COLUMNS:
-                continue  # a header
+            if first and word.lower() in TSV_WORD_COLUMNS and tag.lower() in TSV_TAG_COLUMNS:
+                first, header = False, number
+                continue
+            first = False
             sentence.append((word, tag))
         if sentence:  # a header alone is no sentence
+            sentences += 1
             yield sentence
+    if header is not None and not sentences:
+        raise DataError(f"{path}:{header}: a header line and no sentences after it")
 
 
 def _tagged(lines, path) -> Iterator[Sentence]:

@@ -39,15 +39,18 @@ def test_tagged_splits_at_the_last_slash(tmp_path):
 
 @pytest.mark.parametrize("header", ["word\ttag", "Token\tPOS", "\ufeffFORM\tUPOS", " words \t tags "])
 @pytest.mark.parametrize("gap", ["", "\n"])
-def test_tsv_header_line_is_skipped(tmp_path, header, gap):
-    """A first line naming the columns is a header, not a token tagged "tag"; the same
-    names later, or a first line with a real tag, are data."""
+@pytest.mark.parametrize("before", ["", "\n\n"])
+def test_tsv_header_line_is_skipped(tmp_path, header, gap, before):
+    """A first non-blank line naming the columns is a header, not a token tagged "tag"; the
+    same names later, or a first line with a real tag, are data."""
     body = "The\tDT\ncat\tNN\n\nword\ttag\n"
-    assert read_tagged_file(write(tmp_path, "h.tsv", header + "\n" + gap + body)) == [
+    start = "\ufeff" + before + header[1:] if header.startswith("\ufeff") else before + header  # a BOM opens the file
+    assert read_tagged_file(write(tmp_path, "h.tsv", start + "\n" + gap + body)) == [
         [("The", "DT"), ("cat", "NN")], [("word", "tag")]]
-    assert read_tagged_file(write(tmp_path, "d.tsv", "Word\tNN\nhere\tRB\n")) == [[("Word", "NN"), ("here", "RB")]]
-    with pytest.raises(DataError, match=r"only.tsv: no sentences found"):
-        read_tagged_file(write(tmp_path, "only.tsv", header + "\n"))
+    assert read_tagged_file(write(tmp_path, "d.tsv", before + "Word\tNN\nhere\tRB\n")) == [[("Word", "NN"), ("here", "RB")]]
+    line = before.count("\n") + 1
+    with pytest.raises(DataError, match=rf"^.*only.tsv:{line}: a header line and no sentences after it$"):
+        read_tagged_file(write(tmp_path, "only.tsv", start + "\n"))
 
 
 def test_conllu_tags_lose_surrounding_spaces_as_tsv_fields_do(tmp_path):
