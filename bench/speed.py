@@ -229,8 +229,8 @@ class Torch:
         starts = np.cumsum(lengths) - lengths
         positions = np.arange(lengths.sum()) + np.repeat(self.offsets[index] - starts, lengths)
         batch_sizes, order = model.packing(lengths)
-        ids = token_ids[:, positions[order[0]]]
-        return self.torch.from_numpy(ids.astype(np.int64)), self.torch.from_numpy(batch_sizes.astype(np.int64))
+        ids = np.ascontiguousarray(token_ids[:, positions[order[0]]], dtype=np.int64)  # fancy indexing gives Fortran order
+        return self.torch.from_numpy(ids), self.torch.from_numpy(batch_sizes.astype(np.int64))
 
     def train_rate(self) -> float:
         """Tokens/s of one pass of training steps over the same batches."""
