@@ -196,7 +196,7 @@ def train(
     word_dropout: Annotated[float, typer.Option(min=0.0, help="Hide a word seen c times in training behind the unknown word with chance a/(a+c), for this a (0: never), so that the network learns what unseen words look like.")] = 1.0,
     seed: Annotated[int, typer.Option(min=0, help="Seed for every random choice; the same seed gives the same model.")] = 0,
     max_sentences: Annotated[Optional[int], typer.Option(min=1, help="Train on the first N training sentences only, in corpus order (indian: its Bangla file comes first).")] = None,
-    keep_traces: Annotated[bool, typer.Option(help="Keep empty elements: treebank's -NONE- traces, cess_esp's elided subjects (*0*).")] = False,
+    keep_traces: Annotated[bool, typer.Option(help="Keep empty elements: treebank's -NONE- traces (tagged X under --tagset universal, as NLTK maps -NONE-), cess_esp's elided subjects (*0*).")] = False,
     resume: Annotated[Optional[Path], typer.Option(help="Carry on from a checkpoint folder left by an interrupted run, with its settings (other training options are refused), saving beside it.")] = None,
     checkpoint_every: Annotated[float, typer.Option(min=0.0, metavar="SECONDS", help="Seconds of training between checkpoints, each saved at the end of an epoch (0: after every epoch). A signal always saves one.")] = 30.0,
     parallel: Annotated[Optional[bool], typer.Option("--parallel/--no-parallel", help="Run the right-to-left direction of a one-layer bidirectional Elman network, and half of the input tables' updates, in a second process on the other core. Default: on Linux with two cores or more. The model is the same either way (with the default one BLAS thread: two processes use one each).", show_default=False)] = None,
