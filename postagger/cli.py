@@ -174,7 +174,7 @@ class _StopOnSignal:
 @app.command()
 def train(
     ctx: typer.Context,
-    corpus: Annotated[str, typer.Option(help="NLTK corpus: treebank, brown, conll2000, or any with tagged_sents().")] = DEFAULT_CORPUS,
+    corpus: Annotated[str, typer.Option(help="NLTK corpus: treebank, brown, conll2000, or any with tagged_sents(); NAME:FILE,... reads those of its files only (indian:hindi.pos).")] = DEFAULT_CORPUS,
     tagset: Annotated[Tagset, typer.Option(help="Native tags, or NLTK's 12-tag universal tagset.")] = Tagset.native,
     train_file: Annotated[Optional[Path], typer.Option(help="Train on this file instead of an NLTK corpus.")] = None,
     dev_file: Annotated[Optional[Path], typer.Option(help="Choose the best epoch on this file (with --train-file).")] = None,
@@ -195,7 +195,7 @@ def train(
     dropout: Annotated[float, typer.Option(min=0.0, max=0.9, help="Dropout on the states each layer passes on.")] = 0.0,
     word_dropout: Annotated[float, typer.Option(min=0.0, help="Hide a word seen c times in training behind the unknown word with chance a/(a+c), for this a (0: never), so that the network learns what unseen words look like.")] = 1.0,
     seed: Annotated[int, typer.Option(min=0, help="Seed for every random choice; the same seed gives the same model.")] = 0,
-    max_sentences: Annotated[Optional[int], typer.Option(min=1, help="Train on the first N training sentences only, in corpus order (indian: its Bangla file comes first).")] = None,
+    max_sentences: Annotated[Optional[int], typer.Option(min=1, help="Train on the first N training sentences only, in corpus order (indian's Bangla file comes first; --corpus indian:hindi.pos picks one language).")] = None,
     keep_traces: Annotated[bool, typer.Option(help="Keep empty elements: treebank's -NONE- traces (tagged X under --tagset universal, as NLTK maps -NONE-), cess_esp's elided subjects (*0*).")] = False,
     resume: Annotated[Optional[Path], typer.Option(help="Carry on from a checkpoint folder left by an interrupted run, with its settings (other training options are refused), saving beside it.")] = None,
     checkpoint_every: Annotated[float, typer.Option(min=0.0, metavar="SECONDS", help="Seconds of training between checkpoints, each saved at the end of an epoch (0: after every epoch). A signal always saves one.")] = 30.0,
@@ -215,6 +215,7 @@ def train(
       postagger train
       postagger train --corpus conll2000 --out models/conll
       postagger train --corpus brown --tagset universal --epochs 5
+      postagger train --corpus indian:hindi.pos --out models/hindi    # one file of a corpus
       postagger train --train-file en_ewt-train.conllu --dev-file en_ewt-dev.conllu --column xpos
       postagger train --cell lstm --out models/lstm
       postagger train --resume models/tagger.checkpoint
@@ -459,7 +460,7 @@ def evaluate(
         model_tagset = info.get("tagset") or "native"
         mapped = ", ".join(corpora.UNIVERSAL_SOURCE)
         if (tagset is Tagset.universal and model_tagset == "native" and info.get("split") != "file"
-                and info.get("corpus") not in corpora.UNIVERSAL_SOURCE):
+                and corpora.native_tagset_name(info.get("corpus") or "") is None):
             raise UsageError(f"{model} predicts {info.get('corpus')}'s tags, which NLTK has no universal mapping for "
                              f"(it has for {mapped})")
         if file is not None:
@@ -471,7 +472,7 @@ def evaluate(
             name = corpus or info.get("corpus") or DEFAULT_CORPUS
             if info.get("split") == "file" and not corpus:
                 raise UsageError(f"{model} was trained on a file; score it with --file or --corpus")
-            if name not in corpora.UNIVERSAL_SOURCE and "universal" in (model_tagset, tagset and tagset.value):
+            if corpora.native_tagset_name(name) is None and "universal" in (model_tagset, tagset and tagset.value):
                 whose = f"{model} predicts universal tags, but " if model_tagset == "universal" else ""
                 raise UsageError(f"{whose}NLTK has no universal mapping for {name}'s tags (it has for {mapped})")
             traces = keep_traces if keep_traces is not None else bool(info.get("keep_traces"))
@@ -653,10 +654,11 @@ def list_corpora(
         for row in rows:
             typer.echo(json.dumps(row))
         return
-    typer.echo(f"{'corpus':<11} {'found':<6} {'sentences':>9} {'tokens':>10} {'tags':>5}  path")
+    width = max(11, *(len(r["name"]) for r in rows))
+    typer.echo(f"{'corpus':<{width}} {'found':<6} {'sentences':>9} {'tokens':>10} {'tags':>5}  path")
     for r in rows:
         n = lambda k: f"{r[k]:,}" if k in r else "-"
-        typer.echo(f"{r['name']:<11} {'yes' if r['found'] else 'no':<6} {n('sentences'):>9} {n('tokens'):>10} {n('tags'):>5}  {r.get('error') or r['path'] or ''}")
+        typer.echo(f"{r['name']:<{width}} {'yes' if r['found'] else 'no':<6} {n('sentences'):>9} {n('tokens'):>10} {n('tags'):>5}  {r.get('error') or r['path'] or ''}")
     typer.echo("\nsearched: " + ", ".join(corpora.nltk_data_paths()))
     folder = corpora.cache_folder()
     typer.echo(f"parses cached in: {folder if folder else 'nowhere (POSTAGGER_CACHE=off)'}")

@@ -9,6 +9,7 @@ A sentence is a list of (word, tag) pairs. Splits, in corpus order, never shuffl
                   files' parts joined in file order
     every other   train: the first 80 % of the sentences; dev: the next 10 %; test: the last 10 %;
                   all: everything
+    NAME:FILE,...  those files of the corpus only (indian:hindi.pos), each split as indian's are
     (cut points are int(0.8 * n) and int(0.9 * n))
 
 Empty elements, which never occur in real text, are dropped unless keep_traces is set:
@@ -32,6 +33,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import tempfile
 import warnings
 import zipfile
@@ -151,6 +153,16 @@ def _require(resource_path: str, package: str, name: str) -> None:
         raise CorpusNotFoundError(_how_to_get(name, resource_path))
 
 
+def corpus_files(name: str) -> tuple[str, tuple[str, ...]]:
+    """The NLTK corpus a name reads and the files it picks, if any: "indian:hindi.pos" ->
+    ("indian", ("hindi.pos",)), "treebank" -> ("treebank", ())."""
+    base, colon, listed = name.partition(":")
+    files = tuple(dict.fromkeys(f.strip() for f in listed.split(","))) if colon else ()
+    if colon and not (base and all(files)):
+        raise UsageError(f"corpus {name!r}: name the corpus, then its files after the colon, as in indian:hindi.pos")
+    return base, files
+
+
 def _reader(name: str):
     """NLTK's (lazy) reader for a corpus name, without loading the corpus."""
     import nltk.corpus
@@ -170,19 +182,23 @@ def _unknown(name: str) -> str:
 @lru_cache(maxsize=8)
 def _load(name: str, tagset: str, keep_traces: bool) -> tuple[tuple[tuple[tuple[str, str], ...], ...], tuple[int, ...]]:
     """Every sentence of the corpus, and how many of them each of its parts holds (conll2000:
-    train.txt and test.txt; SPLIT_BY_FILE corpora: each file; others: one part): from the cache
-    when it holds a parse of the same files, else parsed by NLTK and then cached."""
+    train.txt and test.txt; SPLIT_BY_FILE corpora, or the files a name picks: each file; others:
+    one part): from the cache when it holds a parse of the same files, else parsed by NLTK and
+    then cached."""
+    base, files = corpus_files(name)
     folder = cache_folder()
-    path = folder / f"{name}-{tagset}{'-traces' if keep_traces else ''}.json" if folder and name.isidentifier() else None
-    found_here = _stamp(name, tagset, _find_here) if path else None  # without nltk, whose import takes 0.9 s
+    plain = base.isidentifier() and all(re.fullmatch(r"[\w.-]+", f) for f in files)  # fit for a file name
+    key = "".join([base, *(f"@{f}" for f in files)])
+    path = folder / f"{key}-{tagset}{'-traces' if keep_traces else ''}.json" if folder and plain else None
+    found_here = _stamp(base, tagset, _find_here) if path else None  # without nltk, whose import takes 0.9 s
     cached = _read_cache(path, found_here) if found_here else None
     if cached is not None:
         return cached
-    reader = _reader(name)
-    _require(f"corpora/{name}", name, name)
+    reader = _reader(base)
+    _require(f"corpora/{base}", base, base)
     if tagset == "universal":
         _require("taggers/universal_tagset", "universal_tagset", "universal_tagset")
-    stamp = _stamp(name, tagset, _find) if path else None
+    stamp = _stamp(base, tagset, _find) if path else None
     cached = _read_cache(path, stamp) if stamp and stamp != found_here else None  # found in NLTK's own paths
     if cached is not None:
         return cached
@@ -200,10 +216,18 @@ _UNREADABLE = (zipfile.BadZipFile, zlib.error, EOFError, UnicodeDecodeError, Val
 def _parse(reader, name: str, tagset: str, keep_traces: bool) -> tuple[tuple, tuple[int, ...]]:
     from nltk.tag.mapping import map_tag
 
+    name, files = corpus_files(name)
     try:
         if not hasattr(reader, "tagged_sents"):  # loads the corpus, now that it is there
             raise UsageError(f"corpus {name!r} has no tagged sentences; " + _unknown(name).split("; ")[1])
-        if name == "conll2000":
+        if files:
+            known = reader.fileids()
+            unknown = next((f for f in files if f not in known), None)
+            if unknown is not None:
+                listed = ", ".join(known[:12]) + (f" ... ({len(known)} files)" if len(known) > 12 else "")
+                raise UsageError(f"corpus {name!r} has no file {unknown!r}; its files: {listed}")
+            parts = [reader.tagged_sents(fileid) for fileid in files]
+        elif name == "conll2000":
             parts = [reader.tagged_sents("train.txt"), reader.tagged_sents("test.txt")]
         elif name in SPLIT_BY_FILE:
             parts = [reader.tagged_sents(fileid) for fileid in reader.fileids()]
@@ -238,20 +262,21 @@ def load_corpus(name: str, tagset: str = "native", split: str = "train", keep_tr
         raise UsageError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
     if tagset not in TAGSETS:
         raise UsageError(f"unknown tagset {tagset!r}; choose native or universal")
-    if tagset == "universal" and name not in UNIVERSAL_SOURCE:
-        _reader(name)
+    base, files = corpus_files(name)
+    if tagset == "universal" and base not in UNIVERSAL_SOURCE:
+        _reader(base)
         raise UsageError(
-            f"NLTK has no universal mapping for {name}'s tags; use --tagset native "
+            f"NLTK has no universal mapping for {base}'s tags; use --tagset native "
             f"(universal works for {', '.join(UNIVERSAL_SOURCE)})"
         )
     sentences, sizes = _load(name, tagset, keep_traces)
     if split == "all":
         return [list(s) for s in sentences]
-    if name == "conll2000":
+    if base == "conll2000" and not files:
         n_first = sizes[0]
         cut = int(0.9 * n_first)
         spans = [{"train": (0, cut), "dev": (cut, n_first), "test": (n_first, len(sentences))}[split]]
-    else:  # 80/10/10 of each part in order: the whole corpus, or each file of SPLIT_BY_FILE corpora
+    else:  # 80/10/10 of each part in order: the whole corpus, or each file of SPLIT_BY_FILE corpora or picked
         spans = []
         for start, n in zip(accumulate((0, *sizes)), sizes):
             a, b = int(0.8 * n), int(0.9 * n)
@@ -364,7 +389,7 @@ def corpus_status(name: str) -> dict:
     """Whether an NLTK corpus is installed and where, without loading it; with "error" when it
     is there but cannot be read."""
     try:
-        path = _find(f"corpora/{name}")
+        path = _find(f"corpora/{corpus_files(name)[0]}")
     except DataError as err:
         return {"name": name, "found": True, "path": None, "error": str(err)}
     return {"name": name, "found": path is not None, "path": path}
@@ -372,7 +397,7 @@ def corpus_status(name: str) -> dict:
 
 def native_tagset_name(name: str) -> str | None:
     """NLTK's name for a corpus's tagset, where it has a universal mapping."""
-    return UNIVERSAL_SOURCE.get(name)
+    return UNIVERSAL_SOURCE.get(corpus_files(name)[0])
 
 
 def universal_tag_mapping(source: str) -> dict[str, str]:

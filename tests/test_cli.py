@@ -370,3 +370,24 @@ def test_the_learning_rate_defaults_to_the_optimizers_own(tmp_path, tiny):
         result = runner.invoke(app, ["train", "--train-file", str(tmp_path / "train.tsv"), "--optimizer", optimizer,
                                      "--epochs", "1", "--hidden", "4", "--out", str(out), "-q"])
         assert result.exit_code == 0 and json.loads((out / "model.json").read_text())["config"]["lr"] == DEFAULT_LR[optimizer]
+
+
+def test_train_on_one_file_of_a_corpus_and_evaluate_on_its_test_split(tmp_path):
+    """--corpus indian:hindi.pos trains on Hindi only; the model remembers the name, so evaluate
+    scores it on Hindi's test split."""
+    require_corpus("indian")
+    from postagger import corpora
+
+    out = tmp_path / "hindi"
+    runner = CliRunner()
+    trained = runner.invoke(app, ["train", "--corpus", "indian:hindi.pos", "--epochs", "1", "--hidden", "8",
+                                  "--out", str(out), "--quiet"])
+    assert trained.exit_code == 0, trained.output
+    assert json.loads((out / "model.json").read_text())["corpus"] == "indian:hindi.pos"
+    scored = runner.invoke(app, ["evaluate", "--model", str(out), "--json"])
+    assert scored.exit_code == 0, scored.output
+    report = json.loads(scored.stdout)
+    hindi_test = corpora.load_corpus("indian:hindi.pos", split="test")
+    assert report["data"] == "indian:hindi.pos test" and report["tokens"] == sum(map(len, hindi_test))
+    refused = runner.invoke(app, ["train", "--corpus", "indian:urdu.pos", "--out", str(tmp_path / "x")])
+    assert refused.exit_code == 2 and "has no file 'urdu.pos'; its files: bangla.pos" in refused.stderr

@@ -43,6 +43,32 @@ def test_indian_splits_each_language_file_80_10_10():
     assert len(corpora.load_corpus("indian", split="all")) == sum(map(len, files))
 
 
+def test_a_name_can_pick_files_of_a_corpus():
+    """NAME:FILE,... reads those files only, each split 80/10/10 as indian's files are: one
+    language of indian is the Hindi part of indian's own splits."""
+    require_corpus("indian")
+    assert corpora.corpus_files("indian:hindi.pos") == ("indian", ("hindi.pos",))
+    assert corpora.corpus_files("brown: ca01,ca02 ,ca01") == ("brown", ("ca01", "ca02"))
+    assert corpora.corpus_files("treebank") == ("treebank", ())
+    for bad in ("indian:", ":hindi.pos", "indian:hindi.pos,,marathi.pos"):
+        with pytest.raises(UsageError, match="name the corpus, then its files after the colon"):
+            corpora.load_corpus(bad)
+    everything = corpora.load_corpus("indian", split="all")
+    bangla = len(corpora.load_corpus("indian:bangla.pos", split="all"))
+    hindi = corpora.load_corpus("indian:hindi.pos", split="all")
+    assert hindi == everything[bangla : bangla + len(hindi)] and len(hindi) > 100
+    n = len(hindi)
+    for split, (a, b) in {"train": (0, 0.8), "dev": (0.8, 0.9), "test": (0.9, 1)}.items():
+        assert corpora.load_corpus("indian:hindi.pos", split=split) == hindi[int(a * n) : int(b * n)], split
+    both = corpora.load_corpus("indian:hindi.pos,marathi.pos", split="train")
+    assert both == corpora.load_corpus("indian:hindi.pos") + corpora.load_corpus("indian:marathi.pos")
+    with pytest.raises(UsageError, match=r"corpus 'indian' has no file 'urdu.pos'; its files: bangla.pos, hindi.pos, "):
+        corpora.load_corpus("indian:urdu.pos")
+    with pytest.raises(UsageError, match="no universal mapping for indian's tags"):
+        corpora.load_corpus("indian:hindi.pos", "universal")
+    assert corpora.native_tagset_name("brown:ca01") == "en-brown" and corpora.native_tagset_name("indian:hindi.pos") is None
+
+
 def test_treebank_drops_traces_unless_asked(treebank):
     plain = corpora.load_corpus("treebank", split="all")
     traced = corpora.load_corpus("treebank", split="all", keep_traces=True)
@@ -182,6 +208,14 @@ def test_a_parse_is_cached_and_read_back_until_the_corpus_changes(indian_copy):
         archive.writestr("indian/NOTE", "added\n")
     assert load_afresh() == first and parses == ["indian", "indian"]
     assert load_afresh() == first and len(parses) == 2
+
+
+def test_a_name_picking_files_keeps_a_parse_of_its_own(indian_copy):
+    _, cached, parses = indian_copy
+    first = load_afresh("indian:hindi.pos")
+    assert (cached.parent / "indian@hindi.pos-native.json").is_file() and parses == ["indian:hindi.pos"]
+    assert load_afresh("indian:hindi.pos") == first and parses == ["indian:hindi.pos"]  # read back
+    assert load_afresh("indian") != first and parses == ["indian:hindi.pos", "indian"]  # not mistaken for the whole
 
 
 def test_a_corpus_laid_again_with_other_times_keeps_its_parse(indian_copy, tmp_path, monkeypatch):
