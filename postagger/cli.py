@@ -413,7 +413,7 @@ def _chunked(lines: Iterator[str], size: int) -> Iterator[list[str]]:
 def evaluate(
     ctx: typer.Context,
     model: Annotated[Path, typer.Option(help="Model folder.")] = DEFAULT_MODEL,
-    corpus: Annotated[Optional[str], typer.Option(help="NLTK corpus to score on (default: the model's own).")] = None,
+    corpus: Annotated[Optional[str], typer.Option(help="NLTK corpus to score on (default: the model's own); NAME:FILE,... scores on those files of one.")] = None,
     split: Annotated[Split, typer.Option(help="Which part of the corpus.")] = Split.test,
     file: Annotated[Optional[Path], typer.Option(help="Score on this tagged file instead of an NLTK corpus.")] = None,
     fmt: Annotated[Optional[FileFormat], typer.Option("--format", help=FORMAT_HELP)] = None,
@@ -478,6 +478,15 @@ def evaluate(
             traces = keep_traces if keep_traces is not None else bool(info.get("keep_traces"))
             where = f"{name} {split.value}"
             sents = corpora.load_corpus(name, model_tagset, split.value, keep_traces=traces)
+            trained_on = info.get("corpus") if info.get("split") != "file" else None
+            if (corpus and trained_on and corpora.corpus_files(corpus)[0] == corpora.corpus_files(trained_on)[0]
+                    and corpora.canonical_name(corpus) != trained_on):  # the same sentences, split otherwise
+                seen = {tuple(w for w, _ in s) for s in corpora.load_corpus(
+                    trained_on, model_tagset, "train", keep_traces=bool(info.get("keep_traces")))}
+                trained = sum(tuple(w for w, _ in s) in seen for s in sents)
+                if trained:
+                    say(f"warning: {trained:,} of the {len(sents):,} sentences scored are in the train split of "
+                        f"{trained_on}, which {model} was trained on")
         table = pred_table = None
         if tagset is Tagset.universal:
             def table_for(corpus_name):
@@ -625,7 +634,7 @@ def info(
 
 @app.command("corpora")
 def list_corpora(
-    names: Annotated[Optional[list[str]], typer.Argument(help="Corpora to list (default: all known ones).")] = None,
+    names: Annotated[Optional[list[str]], typer.Argument(help="Corpora to list (default: all known ones); NAME:FILE,... lists those files of one.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
     counts: Annotated[bool, typer.Option("--counts/--no-counts", help="Load each found corpus to count sentences, tokens and tags.")] = True,
 ) -> None:
@@ -640,6 +649,11 @@ def list_corpora(
     """
     from . import corpora
 
+    try:
+        for name in names or ():
+            corpora.corpus_files(name)  # a malformed pick is a usage error, before any row
+    except PostaggerError as err:
+        _fail(err)
     rows = []
     for name in names or corpora.KNOWN_CORPORA:
         row = corpora.corpus_status(name)

@@ -9,7 +9,8 @@ A sentence is a list of (word, tag) pairs. Splits, in corpus order, never shuffl
                   files' parts joined in file order
     every other   train: the first 80 % of the sentences; dev: the next 10 %; test: the last 10 %;
                   all: everything
-    NAME:FILE,...  those files of the corpus only (indian:hindi.pos), each split as indian's are
+    NAME:FILE,... those files of the corpus only (indian:hindi.pos), each split as indian's are,
+                  joined in the order named
     (cut points are int(0.8 * n) and int(0.9 * n))
 
 Empty elements, which never occur in real text, are dropped unless keep_traces is set:
@@ -30,6 +31,7 @@ module's CACHE_VERSION stay the same.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -163,6 +165,12 @@ def corpus_files(name: str) -> tuple[str, tuple[str, ...]]:
     return base, files
 
 
+def canonical_name(name: str) -> str:
+    """A name as it is recorded: its picked files without spaces or repeats (NAME:A,B)."""
+    base, files = corpus_files(name)
+    return f"{base}:{','.join(files)}" if files else name
+
+
 def _reader(name: str):
     """NLTK's (lazy) reader for a corpus name, without loading the corpus."""
     import nltk.corpus
@@ -189,6 +197,8 @@ def _load(name: str, tagset: str, keep_traces: bool) -> tuple[tuple[tuple[tuple[
     folder = cache_folder()
     plain = base.isidentifier() and all(re.fullmatch(r"[\w.-]+", f) for f in files)  # fit for a file name
     key = "".join([base, *(f"@{f}" for f in files)])
+    if len(key) > 100:  # many files: a file name of their digest
+        key = f"{base}@{hashlib.sha256(','.join(files).encode()).hexdigest()[:20]}"
     path = folder / f"{key}-{tagset}{'-traces' if keep_traces else ''}.json" if folder and plain else None
     found_here = _stamp(base, tagset, _find_here) if path else None  # without nltk, whose import takes 0.9 s
     cached = _read_cache(path, found_here) if found_here else None

@@ -22,7 +22,7 @@ CHECKPOINT_SUFFIX = ".checkpoint"
 
 
 def corpus_source(corpus: str, tagset: str, keep_traces: bool) -> dict:
-    return {"corpus": corpus, "tagset": tagset, "keep_traces": keep_traces}
+    return {"corpus": corpora.canonical_name(corpus), "tagset": tagset, "keep_traces": keep_traces}
 
 
 def file_source(train_file: Path, dev_file: Path | None, fmt: str | None, column: str) -> dict:
@@ -74,6 +74,10 @@ def training_data(source: dict) -> tuple[list, list]:
         return train, dev
     name, tagset, traces = source["corpus"], source["tagset"], source["keep_traces"]
     train = corpora.load_corpus(name, tagset, "train", keep_traces=traces)
+    if not train and (every := corpora.load_corpus(name, tagset, "all", keep_traces=traces)):
+        held = f"{len(every)} sentence{'s' if len(every) > 1 else ''}"
+        raise DataError(f"corpus {name!r} holds {held}, none in its train split (the first 80 % of each file: a file "
+                        f"of one sentence gives none); pick more files")
     if not train:
         raise DataError(f"corpus {name!r} has no tagged sentences to train on (its files: {corpora.corpus_status(name)['path']})")
     return train, corpora.load_corpus(name, tagset, "dev", keep_traces=traces)

@@ -391,3 +391,29 @@ def test_train_on_one_file_of_a_corpus_and_evaluate_on_its_test_split(tmp_path):
     assert report["data"] == "indian:hindi.pos test" and report["tokens"] == sum(map(len, hindi_test))
     refused = runner.invoke(app, ["train", "--corpus", "indian:urdu.pos", "--out", str(tmp_path / "x")])
     assert refused.exit_code == 2 and "has no file 'urdu.pos'; its files: bangla.pos" in refused.stderr
+
+
+def test_picked_files_mistakes_and_overlaps_are_one_line(tmp_path):
+    """A malformed pick, a pick whose train split is empty, and scoring on sentences the model
+    was trained on (another name for the same corpus splits it otherwise) each say so."""
+    require_corpus("treebank")
+    require_corpus("conll2000")
+    runner = CliRunner()
+    listed = runner.invoke(app, ["corpora", "indian:"])
+    assert listed.exit_code == 2 and listed.stderr.count("\n") == 1 and "name the corpus, then its files" in listed.stderr
+    empty = runner.invoke(app, ["train", "--corpus", "treebank:wsj_0002.mrg", "--out", str(tmp_path / "x"), "--quiet"])
+    assert empty.exit_code == 1 and "holds 1 sentence, none in its train split" in empty.stderr
+    out = tmp_path / "c2k"
+    trained = runner.invoke(app, ["train", "--corpus", "conll2000: test.txt", "--epochs", "1", "--hidden", "8",
+                                  "--out", str(out), "--quiet"])
+    assert trained.exit_code == 0, trained.output
+    assert json.loads((out / "model.json").read_text())["corpus"] == "conll2000:test.txt"
+    scored = runner.invoke(app, ["evaluate", "--model", str(out), "--corpus", "conll2000", "--json"])
+    assert scored.exit_code == 0, scored.output
+    from postagger import corpora
+
+    seen = {tuple(w for w, _ in s) for s in corpora.load_corpus("conll2000:test.txt")}
+    expected = sum(tuple(w for w, _ in s) in seen for s in corpora.load_corpus("conll2000", split="test"))
+    assert expected > 1000 and f"warning: {expected:,} of the " in scored.stderr
+    alone = runner.invoke(app, ["evaluate", "--model", str(out), "--json"])  # its own test split: no warning
+    assert alone.exit_code == 0 and "warning" not in alone.stderr

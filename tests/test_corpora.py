@@ -50,6 +50,8 @@ def test_a_name_can_pick_files_of_a_corpus():
     assert corpora.corpus_files("indian:hindi.pos") == ("indian", ("hindi.pos",))
     assert corpora.corpus_files("brown: ca01,ca02 ,ca01") == ("brown", ("ca01", "ca02"))
     assert corpora.corpus_files("treebank") == ("treebank", ())
+    assert corpora.canonical_name("indian: hindi.pos , marathi.pos,hindi.pos") == "indian:hindi.pos,marathi.pos"
+    assert corpora.canonical_name("treebank") == "treebank"
     for bad in ("indian:", ":hindi.pos", "indian:hindi.pos,,marathi.pos"):
         with pytest.raises(UsageError, match="name the corpus, then its files after the colon"):
             corpora.load_corpus(bad)
