@@ -77,21 +77,6 @@ class Encoder:
             rows[outside] = self.group_ids(list(map(words.__getitem__, outside.tolist())))
         self._row.update(zip(words, range(start, start + len(words))))
 
-    def rows(self, words: Sequence[str]) -> np.ndarray:
-        """(len(words),) the row in the cache of each of the distinct `words`, adding those not
-        met before."""
-        new = [w for w in words if w not in self._row] if self._row else list(words)  # an empty cache: all new
-        if new:
-            if len(self._row) + len(new) > self.CACHE_LIMIT:  # start afresh with this call's words
-                self._row.clear()
-                self.generation += 1
-                new = list(words)
-            start = len(self._row)
-            self._add(new)
-            if len(new) == len(words):  # all new (a cold cache): numbered in order
-                return np.arange(start, start + len(words))
-        return np.fromiter(map(self._row.__getitem__, words), dtype=np.intp, count=len(words))
-
     def token_rows(self, sentences: Sequence[Sequence[str]]) -> np.ndarray:
         """(total tokens,) intp: the row in the cache of every token, the sentences end to end,
         adding the words not met before (for tagging: one lookup a token, no word types)."""
@@ -124,7 +109,7 @@ class Encoder:
         words = list(dict.fromkeys(flat))  # distinct words in order of appearance
         number = dict(zip(words, range(1, len(words) + 1)))
         types = np.fromiter(map(number.__getitem__, flat), dtype=np.int32, count=len(flat))
-        rows = self.rows(words)  # before reading _table, which it may grow
+        rows = self.token_rows([words])  # before reading _table, which it may grow
         type_ids = np.zeros((len(self.groups), len(words) + 1), dtype=np.int32)
         type_ids[:, 1:] = np.take(self._table, rows, axis=0).T
         return types, type_ids

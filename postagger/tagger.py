@@ -128,7 +128,10 @@ class RNNTagger:
         """predict_ids for all tokens at once: the best tag id of every token, the sentences
         end to end (M,), each one's probability (M,) or None, and where each sentence starts in
         them (S + 1,), so that sentence i holds [offsets[i], offsets[i + 1])."""
-        sentences = _token_lists(sentences)
+        return self._predict_flat(_token_lists(sentences), batch_size, probabilities)
+
+    def _predict_flat(self, sentences: list[Sequence[str]], batch_size: int | None,
+                      probabilities: bool) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         offsets = np.zeros(len(sentences) + 1, dtype=np.int64)
         np.cumsum(np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences)), out=offsets[1:])
         best = np.zeros(offsets[-1], dtype=np.int64)
@@ -202,7 +205,7 @@ class RNNTagger:
         """[(word, tag), ...] per sentence; sentences: any iterable of token sequences, as for
         NLTK's TaggerI."""
         sentences = _token_lists(sentences)
-        best, _, offsets = self.predict_flat(sentences, probabilities=False)
+        best, _, offsets = self._predict_flat(sentences, None, probabilities=False)
         pairs = list(zip(chain.from_iterable(sentences), self.tags_.decode(best)))
         bounds = offsets.tolist()
         return [pairs[a:b] for a, b in zip(bounds, bounds[1:])]

@@ -78,14 +78,14 @@ def test_encoder_cache_rows_stay_with_their_words_across_calls():
     v = vocabs()
     encoder = Encoder(v)
     encoder.encode([["The", "cat"], ["cat", "sat"]])
-    assert encoder.rows(["The", "cat", "sat"]).tolist() == [0, 1, 2]
+    assert encoder.token_rows([["The", "cat", "sat"]]).tolist() == [0, 1, 2]
     _, type_ids = encoder.encode([["Dogs", "sat"], ["The", "bark"]])
-    rows = encoder.rows(["Dogs", "sat", "The", "bark"])
+    rows = encoder.token_rows([["Dogs", "sat", "The", "bark"]])
     assert rows.tolist() == [3, 2, 0, 4]
     assert v["word"].decode(type_ids[0][1:]) == ["Dogs", "sat", "The", "bark"]
     table = encoder.table(0, encoder.size)  # (G, rows)
     assert np.array_equal(table[:, rows], type_ids[:, 1:])
-    assert encoder.rows(["ran", "away"]).tolist() == [5, 6]  # all new, after the others
+    assert encoder.token_rows([["ran", "away"]]).tolist() == [5, 6]  # all new, after the others
 
 
 def test_encode_and_token_rows_past_the_cache_tables_first_size():
@@ -109,7 +109,7 @@ def test_token_rows_number_words_as_encode_does_and_find_them_again():
     assert encoder.token_rows([["Dogs", "sat"], ["The", "bark", "Dogs"]]).tolist() == [3, 2, 0, 4, 3]
     assert encoder.token_rows([["sat", "The"]]).tolist() == [2, 0]  # nothing new
     encoder.encode([["ran", "cat"]])
-    assert encoder.rows(["ran", "cat"]).tolist() == [5, 1]  # the same cache
+    assert encoder.token_rows([["ran", "cat"]]).tolist() == [5, 1]  # the same cache
     words = ["The", "cat", "sat", "Dogs", "bark", "ran"]
     expected = [[v[g].index(group_string(g, w)) for w in words] for g in v]
     assert encoder.ids_of_rows(np.arange(6)).tolist() == expected
