@@ -477,7 +477,13 @@ def evaluate(
                 raise UsageError(f"{whose}NLTK has no universal mapping for {name}'s tags (it has for {mapped})")
             traces = keep_traces if keep_traces is not None else bool(info.get("keep_traces"))
             where = f"{name} {split.value}"
-            sents = corpora.load_corpus(name, model_tagset, split.value, keep_traces=traces)
+            try:
+                sents = corpora.load_corpus(name, model_tagset, split.value, keep_traces=traces)
+            except UsageError as err:
+                if corpus or not info.get("corpus"):
+                    raise
+                raise UsageError(f"{model} was trained on {name!r} (its model.json says), which is not usable here: {err}; "
+                                 "score it with --corpus or --file") from None
             trained_on = info.get("corpus") if info.get("split") != "file" else None
             if (corpus and trained_on and corpora.corpus_files(corpus)[0] == corpora.corpus_files(trained_on)[0]
                     and corpora.canonical_name(corpus) != trained_on):  # the same sentences, split otherwise

@@ -138,15 +138,19 @@ def top_confusions(confusion: dict, n: int = 10) -> list[tuple[str, str, int]]:
     return [(labels[g], labels[p], int(matrix[g, p])) for g, p in cells if matrix[g, p] > 0]
 
 
+def _tokens(n: int) -> str:
+    return "1 token" if n == 1 else f"{n} tokens"
+
+
 def format_report(result: dict, top_tags: int = 12) -> str:
     """The human-readable report: accuracies, per-tag table, confusion matrix, top confusions."""
     def pct(x):
         return "n/a" if x is None else f"{100 * x:.2f}%"
 
     lines = [
-        f"accuracy          {pct(result['accuracy'])}  ({result['tokens']} tokens)",
-        f"known words       {pct(result['known_accuracy'])}  ({result['tokens'] - result['unknown_tokens']} tokens)",
-        f"unknown words     {pct(result['unknown_accuracy'])}  ({result['unknown_tokens']} tokens)",
+        f"accuracy          {pct(result['accuracy'])}  ({_tokens(result['tokens'])})",
+        f"known words       {pct(result['known_accuracy'])}  ({_tokens(result['tokens'] - result['unknown_tokens'])})",
+        f"unknown words     {pct(result['unknown_accuracy'])}  ({_tokens(result['unknown_tokens'])})",
         "",
         f"{'tag':>10} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>8}",
     ]

@@ -24,6 +24,7 @@ lanes.LaneWorker (a second process) that the caller passes in.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
 
@@ -99,7 +100,7 @@ def architecture(params: dict[str, np.ndarray]) -> Architecture:
 @functools.lru_cache(maxsize=32)  # every forward asks; the answer depends on names and shapes only
 def _architecture(names_and_shapes: tuple) -> Architecture:
     shapes = dict(names_and_shapes)
-    for cell, ((wx, wh, _), gates, _, _) in CELLS.items():
+    for cell, ((wx, wh, b), gates, _, _) in CELLS.items():
         if wh in shapes and len(shapes[wh]) == 2 and shapes[wh][1] == gates * shapes[wh][0]:
             break
     else:
@@ -108,7 +109,8 @@ def _architecture(names_and_shapes: tuple) -> Architecture:
             raise ValueError(f"{present[0]}; a recurrent weight is (H, H), or (H, 4H) for the LSTM, (H, 3H) for the GRU")
         raise ValueError("parameters hold no known recurrent weight (Whh, ...)")
     hidden = shapes[wh][0]
-    directions = 2 if f"{wh}_b" in shapes else 1
+    backward = re.compile(rf"(?:{wh}|{b})\d*_b|{wx}\d+_b")  # any right-to-left weight, so that a missing one is named
+    directions = 2 if any(backward.fullmatch(k) for k in shapes) else 1
     n_layers = 1
     while f"{wh}{n_layers + 1}" in shapes:
         n_layers += 1

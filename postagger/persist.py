@@ -221,8 +221,15 @@ def load_arrays(path: Path) -> dict[str, np.ndarray]:
         archive = np.load(path, allow_pickle=False)
         if not isinstance(archive, np.lib.npyio.NpzFile):  # a single .npy array
             raise ModelError(f"{path}: one .npy array, not an .npz archive of named arrays")
+        arrays = {}
         with archive:
-            arrays = {name: archive[name] for name in archive.files}
+            for name in archive.files:
+                try:
+                    arrays[name] = archive[name]
+                except ValueError as err:
+                    if "allow_pickle" in str(err):  # an object array: its items would be unpickled
+                        raise ModelError(f"{path}: {name} holds Python objects, which postagger does not unpickle") from None
+                    raise
         odd = next((name for name, value in arrays.items() if not isinstance(value, np.ndarray)), None)
         if odd is not None:  # numpy hands a member that is not .npy over as bytes
             raise ModelError(f"{path}: {odd} is not an array")

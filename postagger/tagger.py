@@ -296,7 +296,10 @@ class RNNTagger:
             config = checked_config(TrainConfig(**{k: v for k, v in meta["config"].items() if k in known}))
             config.features = tuple(config.features)
             tagger = cls(config)
-            tagger.vocabs_ = {g: Vocab.from_list(v) for g, v in meta["vocabularies"].items()}
+            vocabularies, groups = meta["vocabularies"], ("word", *config.features)
+            if not isinstance(vocabularies, dict) or set(vocabularies) != set(groups) or len(set(groups)) != len(groups):
+                raise ValueError(f"vocabularies {list(vocabularies)} are not those of the config's word and features {list(groups)}")
+            tagger.vocabs_ = {g: Vocab.from_list(vocabularies[g]) for g in groups}  # in the lexicon's column order, whatever JSON's
             tagger.tags_ = Vocab.from_list(meta["tags"])
             tagger.dev_accuracy_ = meta.get("dev_accuracy")
             tagger.best_epoch_ = meta.get("best_epoch", 0)

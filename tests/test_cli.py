@@ -354,6 +354,20 @@ def test_a_model_json_holding_an_infinite_setting_is_malformed(tiny_model, tmp_p
         RNNTagger.load(tmp_path / "m")
 
 
+def test_evaluate_names_the_model_when_its_recorded_corpus_is_unknown(tiny_model, tmp_path):
+    import shutil
+
+    out, _ = tiny_model
+    shutil.copytree(out, tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    meta["corpus"] = "nosuchcorpus"
+    (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
+    result = runner.invoke(app, ["evaluate", "--model", str(tmp_path / "m")])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"error: {tmp_path / 'm'} was trained on 'nosuchcorpus' (its model.json says)")
+    assert "unknown corpus 'nosuchcorpus'" in result.stderr and "score it with --corpus or --file" in result.stderr
+
+
 def test_the_learning_rate_defaults_to_the_optimizers_own(tmp_path, tiny):
     from postagger.optim import DEFAULT_LR, OPTIMIZERS
     from tests.conftest import write_tsv

@@ -60,6 +60,12 @@ def test_the_report_has_a_row_for_a_tag_named_like_a_summary_row():
         assert row == [f"{precision:.3f}", f"{recall:.3f}", f"{f1:.3f}", str(support)]
 
 
+def test_the_report_counts_tokens_in_words():
+    lines = format_report(score(["NN", "DT"], ["NN", "NN"], [True, False])).splitlines()
+    assert lines[:3] == ["accuracy          50.00%  (2 tokens)", "known words       100.00%  (1 token)",
+                         "unknown words     0.00%  (1 token)"]
+
+
 def test_nothing_to_score_is_a_data_error():
     from postagger.errors import DataError
     from postagger.evaluate import compare

@@ -453,6 +453,55 @@ def test_broken_model_folders_raise_model_error(trained, tmp_path, damage):
         assert RNNTagger.load(folder).tag(["the", "dog"])
 
 
+def test_model_json_read_in_any_key_order_tags_alike(trained, tmp_path):
+    """JSON objects have no order: model.json rewritten with sorted keys (jq -S) or two input
+    groups swapped loads with its vocabularies in the config's order, the lexicon's columns,
+    and tags as before (it used to fail, or tag with swapped ids, with or without the lexicon)."""
+    folder = tmp_path / "m"
+    trained.save(folder)
+    meta = json.loads((folder / "model.json").read_text())
+    groups = list(meta["vocabularies"])
+    assert groups == ["word", *trained.config.features] and len(groups) >= 3
+    sents = [[w for w, _ in s] for s in tiny_corpus(20, seed=8)] + [["Zyx", "naïve", "1984", "Re-Entry"]]
+    expected = trained.tag_sents(sents)
+    swapped = [groups[0], groups[2], groups[1], *groups[3:]]
+    for order in (sorted(groups), swapped):
+        meta["vocabularies"] = {g: meta["vocabularies"][g] for g in order}
+        (folder / "model.json").write_text(json.dumps(meta, sort_keys=order == sorted(groups)))
+        for with_lexicon in (True, False):
+            loaded = RNNTagger.load(folder)
+            assert list(loaded.vocabs_) == groups
+            assert loaded.tag_sents(sents) == expected
+            if with_lexicon:
+                (folder / "lexicon.npz").unlink()
+        trained.save(folder)  # the lexicon back
+
+
+def test_vocabularies_other_than_the_configs_features_are_malformed(trained, tmp_path):
+    folder = tmp_path / "m"
+    trained.save(folder)
+    meta = json.loads((folder / "model.json").read_text())
+    meta["config"]["features"] = meta["config"]["features"][:1]
+    (folder / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match=r"model\.json: malformed \(ValueError: vocabularies .* are not those of the config's word and features"):
+        RNNTagger.load(folder)
+
+
+def test_a_missing_right_to_left_weight_is_named(trained, tmp_path):
+    folder = tmp_path / "m"
+    _save_with_weights(trained, folder, lambda p: p.pop("Whh_b"))
+    with pytest.raises(ModelError, match=r"weights\.npz: parameters do not form a network: missing \['Whh_b'\], unknown \[\]$"):
+        RNNTagger.load(folder)
+
+
+def test_an_array_of_python_objects_is_refused_unread(trained, tmp_path):
+    folder = tmp_path / "m"
+    trained.save(folder)
+    np.savez(folder / "weights.npz", **{**trained.params_, "Whh": np.array([{"a": 1}, None], dtype=object)})
+    with pytest.raises(ModelError, match=r"weights\.npz: Whh holds Python objects, which postagger does not unpickle$"):
+        RNNTagger.load(folder)
+
+
 def test_nothing_to_train_on_is_a_value_error():
     with pytest.raises(ValueError, match="no tagged tokens to train on"):
         RNNTagger(TrainConfig(**SMALL)).fit([])
