@@ -15,7 +15,8 @@ A sentence is a list of (word, tag) pairs. Splits, in corpus order, never shuffl
 
 Empty elements, which never occur in real text, are dropped unless keep_traces is set:
 treebank's -NONE- trace tokens (such as *-1 or 0) and cess_esp's elided subjects (*0*);
-sentences left empty are dropped. Tagsets: "native", or "universal" through NLTK's own
+sentences left empty are dropped, and so is a sentence with a token lacking its word or its tag
+(a few in indian and mac_morpho), rather than be cut short. Tagsets: "native", or "universal" through NLTK's own
 mapping, which exists for treebank and conll2000 (en-ptb) and brown (en-brown).
 
 NLTK data is looked for in $NLTK_DATA, then in the project's corpora/ folder, then in NLTK's
@@ -53,7 +54,7 @@ SPLITS = ("train", "dev", "test", "all")
 TAGSETS = ("native", "universal")
 UNIVERSAL_SOURCE = {"treebank": "en-ptb", "conll2000": "en-ptb", "brown": "en-brown"}
 PROJECT_DATA = Path(__file__).resolve().parent.parent / "corpora"
-CACHE_VERSION = 3  # bump when _parse changes what it returns (2: cess_esp without *0*; 3: file parts)
+CACHE_VERSION = 4  # bump when _parse changes what it returns (2: cess_esp without *0*; 3: file parts; 4: incomplete sentences go whole)
 SPLIT_BY_FILE = ("indian",)  # one language a file: each file is split 80/10/10, so dev and test hold all
 EMPTY_ELEMENTS = {  # corpus -> is this (word, tag) an empty element, not a word of the text?
     "treebank": lambda word, tag: tag == "-NONE-",
@@ -258,7 +259,8 @@ def _parse(reader, name: str, tagset: str, keep_traces: bool) -> tuple[tuple, tu
             sentences = [[(w, map_tag(source, "universal", t)) for w, t in s] for s in sentences]
         except _UNREADABLE as err:
             raise DataError(_damaged("taggers/universal_tagset", err)) from None
-    clean = tuple(tuple((w, t) for w, t in s if w.strip() and t.strip()) for s in sentences)
+    # a token without a word or a tag (indian's "word" with no _TAG) leaves its sentence incomplete: it goes whole
+    clean = tuple(tuple(s) if all(w.strip() and t.strip() for w, t in s) else () for s in sentences)
     kept = [i for i, s in enumerate(clean) if s]
     sizes = [0] * len(parts)
     for i in kept:
