@@ -1,3 +1,3 @@
-from .cli import run
+from . import main
 
-run()
+main()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import io
 import json
+import math
 import os
 import signal
 import sys
@@ -233,6 +234,12 @@ def train(
 
     reporter = Reporter(quiet)
     try:
+        # typer's ranges let NaN through (every comparison with it is false), and inf where no max is set
+        for option, value in (("--lr", lr), ("--clip", clip), ("--lr-decay", lr_decay), ("--dropout", dropout),
+                              ("--word-dropout", word_dropout), ("--checkpoint-every", checkpoint_every)):
+            if value is not None and (math.isnan(value) or (math.isinf(value) and option != "--checkpoint-every")):
+                raise UsageError(f"{option} {value}: must be a number of seconds (inf: checkpoints on a signal only)"
+                                 if option == "--checkpoint-every" else f"{option} {value}: must be a finite number")
         if resume is not None:
             given = [f"--{'format' if name == 'fmt' else name.replace('_', '-')}" for name in _given(ctx, *ctx.params)
                      if name not in ("resume", "quiet", "parallel", "checkpoint_every")]
@@ -253,9 +260,6 @@ def train(
             if train_file and (corpus != DEFAULT_CORPUS or tagset is not Tagset.native or keep_traces):
                 raise UsageError("--corpus, --tagset and --keep-traces choose an NLTK corpus; a --train-file "
                                  "trains on its own tags as they are")
-            for option, value in (("--lr", lr), ("--clip", clip), ("--word-dropout", word_dropout)):
-                if value == float("inf"):
-                    raise UsageError(f"{option} {value}: must be a finite number")
             config = TrainConfig(
                 hidden=hidden, cell=cell.value, layers=layers, bidirectional=bidirectional, epochs=epochs,
                 batch_size=batch_size, optimizer=optimizer.value, lr=lr, clip=clip, seed=seed, max_sentences=max_sentences,
@@ -657,7 +661,7 @@ def list_corpora(
 
     try:
         for name in names or ():
-            corpora.corpus_files(name)  # a malformed pick is a usage error, before any row
+            corpora.check_name(name)  # a name that is no NLTK corpus, or a file it lacks: a usage error, before any row
     except PostaggerError as err:
         _fail(err)
     rows = []

@@ -232,11 +232,7 @@ def _parse(reader, name: str, tagset: str, keep_traces: bool) -> tuple[tuple, tu
         if not hasattr(reader, "tagged_sents"):  # loads the corpus, now that it is there
             raise UsageError(f"corpus {name!r} has no tagged sentences; " + _unknown(name).split("; ")[1])
         if files:
-            known = reader.fileids()
-            unknown = next((f for f in files if f not in known), None)
-            if unknown is not None:
-                listed = ", ".join(known[:12]) + (f" ... ({len(known)} files)" if len(known) > 12 else "")
-                raise UsageError(f"corpus {name!r} has no file {unknown!r}; its files: {listed}")
+            _check_files(reader, name, files)
             parts = [reader.tagged_sents(fileid) for fileid in files]
         elif name == "conll2000":
             parts = [reader.tagged_sents("train.txt"), reader.tagged_sents("test.txt")]
@@ -395,6 +391,28 @@ def _write_cache(path: Path, stamp: dict, sentences: tuple, sizes: tuple[int, ..
     except OSError:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
+
+
+def _check_files(reader, name: str, files: tuple[str, ...]) -> None:
+    known = reader.fileids()
+    unknown = next((f for f in files if f not in known), None)
+    if unknown is not None:
+        listed = ", ".join(known[:12]) + (f" ... ({len(known)} files)" if len(known) > 12 else "")
+        raise UsageError(f"corpus {name!r} has no file {unknown!r}; its files: {listed}")
+
+
+def check_name(name: str) -> None:
+    """A UsageError unless name is an NLTK corpus (and, when it is installed, names files it has),
+    without parsing it."""
+    base, files = corpus_files(name)
+    reader = _reader(base)
+    if files and _find(f"corpora/{base}") is not None:
+        try:
+            _check_files(reader, base, files)
+        except LookupError:  # NLTK would not open it after all: loading it will say why
+            pass
+        except _UNREADABLE as err:
+            raise DataError(_damaged(f"corpora/{base}", err)) from None
 
 
 def corpus_status(name: str) -> dict:

@@ -333,10 +333,25 @@ def test_the_cli_choices_are_the_librarys():
     assert choices[cli.FileFormat] == list(readers.FORMATS) and choices[cli.Column] == list(readers.COLUMNS)
 
 
-@pytest.mark.parametrize("option", ["--lr", "--clip", "--word-dropout"])
-def test_an_infinite_training_option_is_refused(option, tmp_path):
-    result = runner.invoke(app, ["train", option, "inf", "--out", str(tmp_path / "m")])
-    assert result.exit_code == 2 and f"{option} inf: must be a finite number" in result.stderr and not (tmp_path / "m").exists()
+@pytest.mark.parametrize("value", ["inf", "nan"])
+@pytest.mark.parametrize("option", ["--lr", "--clip", "--word-dropout", "--lr-decay", "--dropout"])
+def test_an_infinite_or_nan_training_option_is_refused_before_any_data_is_read(option, value, tmp_path, monkeypatch):
+    """typer's range checks let NaN through (and inf where there is no maximum): it crashed with
+    a traceback once the corpus was loaded."""
+    from postagger import corpora
+
+    monkeypatch.setattr(corpora, "load_corpus", lambda *a, **k: pytest.fail("data read"))
+    result = runner.invoke(app, ["train", option, value, "--out", str(tmp_path / "m")])
+    if value == "inf" and option in ("--lr-decay", "--dropout"):  # their maximum refuses it
+        assert result.exit_code == 2 and "is not in the range" in result.stderr
+    else:
+        assert result.exit_code == 2 and result.stderr == f"error: {option} {value}: must be a finite number\n"
+    assert not (tmp_path / "m").exists()
+
+
+def test_checkpoints_every_nan_seconds_are_refused(tmp_path):
+    result = runner.invoke(app, ["train", "--checkpoint-every", "nan", "--out", str(tmp_path / "m")])
+    assert result.exit_code == 2 and "--checkpoint-every nan: must be a number of seconds" in result.stderr
 
 
 def test_a_model_json_holding_an_infinite_setting_is_malformed(tiny_model, tmp_path):

@@ -25,12 +25,33 @@ def test_version():
     assert result.exit_code == 0 and result.stdout.strip() == f"postagger {__version__}"
 
 
+def test_ctrl_c_while_the_command_loads_exits_130_without_a_traceback(tmp_path):
+    """An interrupt that lands while typer and the commands are imported (the first fifth of a
+    second) printed a traceback; the entry point catches it. Here the import of typer is
+    interrupted, as a Ctrl-C at that moment would."""
+    script = (
+        "import sys\n"
+        "class Interrupt:\n"
+        "    def find_spec(self, name, *args):\n"
+        "        if name == 'typer':\n"
+        "            raise KeyboardInterrupt\n"
+        "sys.meta_path.insert(0, Interrupt())\n"
+        "import postagger\n"
+        "postagger.main()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (130, "", "")
+    scripts = subprocess.run([sys.executable, "-c", "from importlib.metadata import entry_points; "
+                              "print(entry_points(group='console_scripts')['postagger'].value)"], capture_output=True, text=True)
+    assert scripts.stdout.strip() in ("postagger:main", "")  # "" when postagger is not installed
+
+
 def test_corpora_lists_what_is_found_with_counts():
     require_corpus("treebank")
-    result = runner.invoke(app, ["corpora", "treebank", "nosuch", "--json"])
+    result = runner.invoke(app, ["corpora", "treebank", "conll2002", "--json"])  # conll2002: an NLTK corpus not here
     assert result.exit_code == 0, result.output
     rows = {r["name"]: r for r in map(json.loads, result.stdout.splitlines())}
-    assert not rows["nosuch"]["found"]
+    assert not rows["conll2002"]["found"]
     tb = rows["treebank"]
     assert tb["found"] and tb["path"].endswith("treebank.zip")
     assert tb["sentences"] == 3914 and tb["tags"] == 45  # -NONE- traces dropped
@@ -38,6 +59,19 @@ def test_corpora_lists_what_is_found_with_counts():
     assert quick.exit_code == 0 and "searched:" in quick.stdout
     assert f"parses cached in: {os.environ['POSTAGGER_CACHE']}" in quick.stdout
     assert {"treebank", "brown", "conll2000"} <= {line.split()[0] for line in quick.stdout.splitlines()[1:] if line.strip()}
+
+
+@pytest.mark.parametrize("name,message", [
+    ("nosuch", "error: unknown corpus 'nosuch'; known: treebank, "),
+    ("indian:nosuch.pos", "error: corpus 'indian' has no file 'nosuch.pos'; its files: bangla.pos, hindi.pos"),
+])
+def test_corpora_refuses_a_name_train_would_refuse(name, message):
+    """It listed such a name as a row (found: yes, for a file indian lacks) and exited 0."""
+    require_corpus("indian")
+    for counts in ("--counts", "--no-counts"):
+        result = runner.invoke(app, ["corpora", name, counts])
+        assert result.exit_code == 2 and result.stdout == "" and result.stderr.startswith(message), result.output
+        assert result.stderr.count("\n") == 1
 
 
 def test_info_describes_the_model(treebank_model):
