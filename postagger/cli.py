@@ -21,7 +21,7 @@ from typing import Annotated, Iterator, Optional
 import typer
 
 from . import __version__
-from .errors import DataError, ModelError, PostaggerError, UsageError, reason
+from .errors import DataError, ModelError, PostaggerError, UsageError, first_line, reason
 
 app = typer.Typer(
     name="postagger",
@@ -849,6 +849,12 @@ def run() -> None:
             raise SystemExit(1) from None
         why = reason(err)
         typer.echo(f"error: {err.filename}: {why}" if err.filename else f"error: cannot write the output: {why}", err=True)
+        raise SystemExit(1) from None
+    except MemoryError as err:  # numpy's says how much it wanted
+        if _debug:
+            raise
+        typer.echo(f"error: out of memory{f' ({first_line(err)})' if str(err) else ''}; smaller batches need less, "
+                   "and tag reads a sentence a line: is the input one huge line?", err=True)
         raise SystemExit(1) from None
     except Exception as err:
         kinds = _kinds(err)

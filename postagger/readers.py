@@ -118,6 +118,9 @@ def _decoded(handle, name) -> Iterator[tuple[int, str]]:
         if "\r" in text:
             raise DataError(f"{name}:{number}: a carriage return inside the line (lines ending in CR alone? "
                             f"convert them to LF)")
+        if "\0" in text:  # valid UTF-8, but no text has it
+            raise DataError(f"{name}:{number}: a NUL byte (character {text.index(chr(0)) + 1} of the line): a binary file, "
+                            "or UTF-16? postagger reads UTF-8 text")
         yield number, text
 
 

@@ -298,6 +298,27 @@ def test_an_output_that_cannot_be_written_is_one_line(monkeypatch, capsys):
     assert capsys.readouterr().err == "error: cannot write the output: no space left on device\n"
 
 
+def test_running_out_of_memory_is_one_line(monkeypatch, capsys, tiny_model):
+    """A gated network tagging a 100,000-token line asked for gigabytes and, denied, printed
+    numpy's traceback."""
+    import sys
+
+    from postagger import cli
+    from postagger.tagger import RNNTagger
+
+    def too_large(*args, **kwargs):
+        raise MemoryError("Unable to allocate 195. MiB for an array with shape (100000, 512) and data type float32")
+
+    out, _ = tiny_model
+    monkeypatch.setattr(RNNTagger, "predict_flat", too_large)
+    monkeypatch.setattr(sys, "argv", ["postagger", "tag", "--model", str(out), "a very long line"])
+    with pytest.raises(SystemExit) as exit_:
+        cli.run()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and err.count("\n") == 1
+    assert err.startswith("error: out of memory (Unable to allocate 195. MiB for an array with shape (100000, 512)")
+
+
 def test_an_out_in_a_folder_without_write_permission_is_refused(tmp_path, monkeypatch):
     from postagger import persist
 

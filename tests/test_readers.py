@@ -90,6 +90,8 @@ def test_format_from_extension_and_override(tmp_path):
     ("a.tsv", "", None, r"a.tsv: empty file"),
     ("a.conllu", "# only a comment\n\n", None, r"a.conllu: no sentences found"),
     ("a.tsv", b"ok\tDT\n\xff\xfe\tNN\n", None, r"a.tsv:2: not valid UTF-8"),
+    ("a.txt", b"ok/DT\n" + bytes(100) + b"\n", None, r"a.txt:2: a NUL byte \(character 1 of the line\): a binary file"),
+    ("a.tsv", "ok\tDT\n".encode("utf-16-le"), None, r"a.tsv:1: a NUL byte \(character 2 of the line\): a binary file, or UTF-16\?"),
 ])
 def test_bad_files_name_the_file_and_line(tmp_path, name, text, fmt, message):
     path = write(tmp_path, name, text)
