@@ -225,7 +225,7 @@ def train(
       postagger train --epochs 30 --patience 3      # stop when dev accuracy stalls
       postagger train --no-parallel    # one process, one core
     """
-    from . import runs
+    from . import corpora, runs
     from .errors import TrainingDiverged
     from .persist import check_replaceable, check_writable
     from .progress import Reporter, TrainProgress
@@ -233,6 +233,7 @@ def train(
     from .train import TrainConfig
 
     reporter = Reporter(quiet)
+    ctx.with_resource(corpora.announcing(None if quiet else say))  # a first parse of brown takes seconds
     try:
         # typer's ranges let NaN through (every comparison with it is false), and inf where no max is set
         for option, value in (("--lr", lr), ("--clip", clip), ("--lr-decay", lr_decay), ("--dropout", dropout),
@@ -444,6 +445,7 @@ def evaluate(
     from .evaluate import evaluate_tagger, format_report, table_for_tags, universal_table
     from .progress import Reporter
 
+    ctx.with_resource(corpora.announcing(None if quiet else say))
     try:
         from .persist import check_file_writable
 
@@ -644,6 +646,7 @@ def info(
 
 @app.command("corpora")
 def list_corpora(
+    ctx: typer.Context,
     names: Annotated[Optional[list[str]], typer.Argument(help="Corpora to list (default: all known ones); NAME:FILE,... lists those files of one.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
     counts: Annotated[bool, typer.Option("--counts/--no-counts", help="Load each found corpus to count sentences, tokens and tags.")] = True,
@@ -665,6 +668,7 @@ def list_corpora(
     except PostaggerError as err:
         _fail(err)
     rows = []
+    ctx.with_resource(corpora.announcing(say))
     for name in names or corpora.KNOWN_CORPORA:
         row = corpora.corpus_status(name)
         if row["found"] and counts and "error" not in row:

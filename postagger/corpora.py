@@ -213,10 +213,28 @@ def _load(name: str, tagset: str, keep_traces: bool) -> tuple[tuple[tuple[tuple[
     cached = _read_cache(path, stamp) if stamp and stamp != found_here else None  # found in NLTK's own paths
     if cached is not None:
         return cached
+    if _announce is not None:
+        kept = f"kept in {folder} for next time" if folder and plain else "not kept: POSTAGGER_CACHE=off" if not folder else "not kept"
+        _announce(f"parsing {name} with NLTK's reader ({kept})")
     parsed = _parse(reader, name, tagset, keep_traces)
     if stamp:
         _write_cache(path, stamp, *parsed)
     return parsed
+
+
+_announce = None  # called with a message before a corpus is parsed (seconds, for brown), see announcing
+
+
+@contextlib.contextmanager
+def announcing(tell):
+    """While in this context, tell(message) says when a corpus is parsed rather than read from
+    the cache (the commands print it); tell None says nothing."""
+    global _announce
+    previous, _announce = _announce, tell
+    try:
+        yield
+    finally:
+        _announce = previous
 
 
 # What NLTK's readers raise on data they cannot read: a damaged zip, bytes that are not text, a
