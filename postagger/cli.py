@@ -57,7 +57,7 @@ def main(
     ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
     version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
-    threads: Annotated[int, typer.Option(min=1, envvar="POSTAGGER_THREADS", help="BLAS threads. train runs the default network's right-to-left direction in a second process, both on one BLAS thread whatever this says (see train --parallel). With one, tag and evaluate run its two directions in two threads, a core each, on two cores or more and in batches of 64 sentences or more; with more, one after the other, BLAS sharing out each product. One thread trains as fast as two on an idle machine (the matrices are small), and one never stalls when another program keeps a core busy: two then run at about half speed.")] = 1,
+    threads: Annotated[int, typer.Option(min=1, envvar="POSTAGGER_THREADS", metavar="N", help="BLAS threads. train runs the default network's right-to-left direction in a second process, both on one BLAS thread whatever this says (see train --parallel). With one, tag and evaluate run its two directions in two threads, a core each, on two cores or more and in batches of 64 sentences or more; with more, one after the other, BLAS sharing out each product. One thread trains as fast as two on an idle machine (the matrices are small), and one never stalls when another program keeps a core busy: two then run at about half speed.")] = 1,
 ) -> None:
     """Part-of-speech tagging with a recurrent neural network written in numpy: train, tag,
     evaluate, and check the hand-written gradients.
@@ -127,10 +127,17 @@ class Column(str, Enum):
 
 
 QUIET = typer.Option("--quiet", "-q", help="Print results only: no progress, no messages.")
-FORMAT_HELP = "Format of --train-file/--dev-file/--file: conllu, tagged (word/TAG lines) or tsv (default: from the extension)."
+FORMAT_HELP = "Format of {files}: conllu, tagged (word/TAG lines) or tsv (default: from the extension)."
 
 
 # ---------------------------------------------------------------- train
+
+
+def _model_folder(argument: Path | None, option: Path | None) -> Path:
+    """info's and plot's model, named as their argument or, as tag and evaluate take it, --model."""
+    if argument is not None and option is not None and argument != option:
+        raise UsageError(f"two models named: {argument} and --model {option}; name one")
+    return argument or option or DEFAULT_MODEL
 
 
 def _load_for_tagging(folder: Path):
@@ -179,7 +186,7 @@ def train(
     tagset: Annotated[Tagset, typer.Option(help="Native tags, or NLTK's 12-tag universal tagset.")] = Tagset.native,
     train_file: Annotated[Optional[Path], typer.Option(help="Train on this file instead of an NLTK corpus.")] = None,
     dev_file: Annotated[Optional[Path], typer.Option(help="Choose the best epoch on this file (with --train-file).")] = None,
-    fmt: Annotated[Optional[FileFormat], typer.Option("--format", help=FORMAT_HELP)] = None,
+    fmt: Annotated[Optional[FileFormat], typer.Option("--format", help=FORMAT_HELP.format(files="--train-file and --dev-file"))] = None,
     column: Annotated[Column, typer.Option(help="CoNLL-U tag column.")] = Column.upos,
     out: Annotated[Path, typer.Option(help="Folder to save the model in.")] = DEFAULT_MODEL,
     bidirectional: Annotated[bool, typer.Option("--bidirectional/--unidirectional", help="Run a second RNN right to left.")] = True,
@@ -331,7 +338,7 @@ def _read_lines(path: str) -> Iterator[str]:
 def tag(
     text: Annotated[Optional[list[str]], typer.Argument(help="Sentences to tag, one per argument.", metavar="SENTENCE", show_default=False)] = None,
     model: Annotated[Path, typer.Option(help="Model folder.")] = DEFAULT_MODEL,
-    input: Annotated[Optional[str], typer.Option("--input", "-i", help="File with one sentence per line; - reads stdin.")] = None,
+    input: Annotated[Optional[str], typer.Option("--input", "-i", metavar="PATH", help="File with one sentence per line; - reads stdin.")] = None,
     pretokenized: Annotated[bool, typer.Option(help="Split on whitespace instead of the Penn Treebank tokenizer (NLTK's rules).")] = False,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.text,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json: one JSON object per line.")] = False,
@@ -421,7 +428,7 @@ def evaluate(
     corpus: Annotated[Optional[str], typer.Option(help="NLTK corpus to score on (default: the model's own); NAME:FILE,... scores on those files of one.")] = None,
     split: Annotated[Split, typer.Option(help="Which part of the corpus.")] = Split.test,
     file: Annotated[Optional[Path], typer.Option(help="Score on this tagged file instead of an NLTK corpus.")] = None,
-    fmt: Annotated[Optional[FileFormat], typer.Option("--format", help=FORMAT_HELP)] = None,
+    fmt: Annotated[Optional[FileFormat], typer.Option("--format", help=FORMAT_HELP.format(files="--file"))] = None,
     column: Annotated[Column, typer.Option(help="CoNLL-U tag column to score against.")] = Column.upos,
     tagset: Annotated[Optional[Tagset], typer.Option(help="universal: map gold and predicted tags to NLTK's universal tagset first.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the report.")] = False,
@@ -451,6 +458,8 @@ def evaluate(
 
         if file is None and _given(ctx, "fmt", "column"):
             raise UsageError("--format and --column describe a --file; an NLTK corpus has its own")
+        if file is not None and _given(ctx, "split", "keep_traces"):
+            raise UsageError("--split and --keep-traces choose from an NLTK corpus; a --file is scored whole, as it is")
         read = (model, file) if file is not None and str(file) != "-" else (model,)
         for path, option in ((confusion_csv, "--confusion-csv"), (confusion_png, "--confusion-png")):
             if path is not None:
@@ -553,7 +562,8 @@ def _write_confusion_csv(confusion: dict, path: Path) -> None:
 
 @app.command()
 def plot(
-    model: Annotated[Path, typer.Argument(help="Model folder.")] = DEFAULT_MODEL,
+    model: Annotated[Optional[Path], typer.Argument(help="Model folder (default: models/tagger).", show_default=False)] = None,
+    model_option: Annotated[Optional[Path], typer.Option("--model", help="The model folder, as tag and evaluate name it.")] = None,
     out: Annotated[Path, typer.Option(help="PNG (or PDF, SVG) file to write.")] = Path("learning-curves.png"),
 ) -> None:
     """Draw a model's learning curves, training loss and dev accuracy by epoch (needs
@@ -562,12 +572,14 @@ def plot(
     \b
     Examples:
       postagger plot models/tagger --out curves.png
+      postagger plot --model models/conll --out conll.svg
     """
     from . import persist
     from .plot import check_available, learning_curves
     from .train import epoch_records
 
     try:
+        model = _model_folder(model, model_option)
         if str(out) == "-":  # not stdout: it would have written a file named -.png
             raise UsageError("--out -: the curves are an image; give a file name (curves.png, .pdf, .svg)")
         persist.check_file_writable(out, "--out", (model,))
@@ -587,7 +599,8 @@ def plot(
 
 @app.command()
 def info(
-    model: Annotated[Path, typer.Argument(help="Model folder.")] = DEFAULT_MODEL,
+    model: Annotated[Optional[Path], typer.Argument(help="Model folder (default: models/tagger).", show_default=False)] = None,
+    model_option: Annotated[Optional[Path], typer.Option("--model", help="The model folder, as tag and evaluate name it.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Describe a model: network, vocabulary and tagset sizes, training data, dev accuracy,
@@ -596,11 +609,13 @@ def info(
     \b
     Examples:
       postagger info models/tagger
+      postagger info --model models/conll --json
     """
     from . import model as network
     from .tagger import RNNTagger
 
     try:
+        model = _model_folder(model, model_option)
         tagger = RNNTagger.load(model)
     except PostaggerError as err:
         _fail(err)
@@ -631,7 +646,7 @@ def info(
         f"parameters     {record['parameters']:,}",
         "inputs         " + ", ".join(f"{g} {n:,}" for g, n in record["vocabulary"].items()),
         f"tags           {record['tags']} ({record['tagset']})",
-        f"trained on     {record['corpus']}, {record['epochs_trained']} epochs, seed {cfg.seed}",
+        f"trained on     {record['corpus']}, {record['epochs_trained']} epoch{'' if record['epochs_trained'] == 1 else 's'}, seed {cfg.seed}",
         f"dev accuracy   {dev}",
         f"size on disk   {size / 2**20:.1f} MiB",
         "config         " + ", ".join(f"{k}={v}" for k, v in record["config"].items() if k != "features"),
@@ -742,12 +757,17 @@ def gradcheck(
     if as_json:
         typer.echo(json.dumps({
             "passed": passed, "tol": tol,
+            "problem": {"cell": cell.value, "T": seq_len, "N": batch, "H": hidden, "V": vocab, "K": tags, "groups": groups,
+                        "layers": layers, "bidirectional": bidirectional, "seed": seed, "dtype": "float64",
+                        "steep_output_scale": gc.STEEP},
             "parameters": {k: {"shape": list(params[k].shape), "max_rel_error": v if np.isfinite(v) else None}  # JSON has no NaN
                            for k, v in report.items()},
         }))
     else:
         typer.echo(f"gradcheck: {cell.value}, T={seq_len} N={batch} H={hidden} V={vocab} K={tags}, "
                    f"{'bi' if bidirectional else 'uni'}directional, {layers} layer(s), float64, tol {tol:g}")
+        typer.echo(f"  each error the larger of two checks: as drawn, and with Why x {gc.STEEP:g} (gradients far past "
+                   "any clipping threshold, which catches clipping inside the loss)")
         for name, err in report.items():
             verdict = "ok" if err <= tol else "FAIL"
             typer.echo(f"  {name:<10} {str(params[name].shape):<10} max rel error {err:.2e}  {verdict}")

@@ -145,7 +145,10 @@ def _tokens(n: int) -> str:
 def format_report(result: dict, top_tags: int = 12) -> str:
     """The human-readable report: accuracies, per-tag table, confusion matrix, top confusions."""
     def pct(x):
-        return "n/a" if x is None else f"{100 * x:.2f}%"
+        if x is None:
+            return "n/a"
+        shown = f"{100 * x:.2f}%"
+        return "99.99%" if shown == "100.00%" and x < 1 else shown  # 3 errors in 80,000 are not none
 
     lines = [
         f"accuracy          {pct(result['accuracy'])}  ({_tokens(result['tokens'])})",
@@ -164,7 +167,7 @@ def format_report(result: dict, top_tags: int = 12) -> str:
     for tag, row in zip(labels, matrix):
         lines.append(f"{tag:>{width}}" + "".join(f"{v:>{width}}" for v in row))
     lines += ["", "largest confusions (gold -> predicted: count)"]
-    lines += [f"  {g:>6} -> {p:<6} {n}" for g, p, n in top_confusions(result["confusion"])]
+    lines += [f"  {g:>6} -> {p:<6} {n}" for g, p, n in top_confusions(result["confusion"])] or ["  none: every token right"]
     lines += notes(result)
     return "\n".join(lines)
 

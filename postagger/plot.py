@@ -41,7 +41,8 @@ def confusion_heatmap(confusion: dict, path: str | Path, title: str = "", max_ta
             if rates[g, p] >= 0.01:
                 ax.text(p, g, f"{100 * rates[g, p]:.0f}", ha="center", va="center", fontsize=6,
                         color="white" if rates[g, p] > 0.6 else "black")
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the gold tag's tokens")
+    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="% of the gold tag's tokens")
+    bar.set_ticks(np.linspace(0, 1, 6), labels=[f"{100 * v:.0f}" for v in np.linspace(0, 1, 6)])  # percent, as the cells
     ax.set_title(title or "confusion matrix, rows normalised (numbers in %)", fontsize=10)
     fig.tight_layout()
     return _save(fig, path, plt)

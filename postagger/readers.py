@@ -29,6 +29,8 @@ EXTENSIONS = {".conllu": "conllu", ".conll": "conllu", ".tsv": "tsv", ".tab": "t
 
 def guess_format(path: str | Path) -> str:
     """The format a file's extension names; a UsageError when it names none."""
+    if str(path) == "-":
+        raise UsageError("stdin (-) has no extension to tell its format by; pass --format conllu|tagged|tsv")
     fmt = EXTENSIONS.get(Path(path).suffix.lower())
     if fmt is None:
         known = ", ".join(sorted(EXTENSIONS))

@@ -81,6 +81,9 @@ def test_gradcheck_passes(flags):
     report = json.loads(result.stdout)
     assert report["passed"] and all(p["max_rel_error"] < 1e-6 for p in report["parameters"].values())
     assert ("Whh_b" in report["parameters"]) == ("--unidirectional" not in flags)  # train's default network by default
+    problem = report["problem"]  # what was checked, so that a report stands on its own
+    assert problem["T"] == (4 if "--seq-len" in flags else 5) and problem["bidirectional"] == ("--unidirectional" not in flags)
+    assert len({problem[k] for k in "TNHVK"}) == 5 and problem["dtype"] == "float64" and problem["steep_output_scale"] == 300
 
 
 @pytest.mark.parametrize("tol", ["1", "2", "0", "-1", "nan"])

@@ -66,6 +66,16 @@ def test_the_report_counts_tokens_in_words():
                          "unknown words     0.00%  (1 token)"]
 
 
+def test_a_few_errors_in_many_are_not_shown_as_a_perfect_score():
+    gold = ["NN"] * 80_000
+    pred = ["NN"] * 79_997 + ["DT"] * 3
+    lines = format_report(score(gold, pred, [True] * 80_000)).splitlines()
+    assert lines[0] == "accuracy          99.99%  (80000 tokens)"
+    perfect = format_report(score(["NN", "DT"], ["NN", "DT"], [True, True])).splitlines()
+    assert perfect[0] == "accuracy          100.00%  (2 tokens)"
+    assert perfect[perfect.index("largest confusions (gold -> predicted: count)") + 1] == "  none: every token right"
+
+
 def test_nothing_to_score_is_a_data_error():
     from postagger.errors import DataError
     from postagger.evaluate import compare

@@ -177,6 +177,15 @@ def test_usage_errors_exit_2(treebank_model, tmp_path):
     one_line_error(runner.invoke(app, ["tag", "--model", str(model), "--input", str(tmp_path)]), 2)
     empty = runner.invoke(app, ["tag", "--model", str(model), "--input", ""], input="The cat .\n")  # not stdin
     assert "--input is empty" in one_line_error(empty, 2) and not empty.stdout
+    tsv = tmp_path / "ok.tsv"
+    write_tsv(tsv, tiny_corpus(3, seed=1))
+    assert runner.invoke(app, ["evaluate", "--model", str(model), "--file", str(tsv), "--quiet"]).exit_code == 0
+    for corpus_only in (["--split", "dev"], ["--keep-traces"]):
+        ignored = runner.invoke(app, ["evaluate", "--model", str(model), "--file", str(tsv), *corpus_only])
+        assert "a --file is scored whole" in one_line_error(ignored, 2)  # they were ignored
+    stdin = runner.invoke(app, ["evaluate", "--model", str(model), "--file", "-"], input="a\tDT\n")
+    assert "stdin (-) has no extension to tell its format by; pass --format" in one_line_error(stdin, 2)
+    assert "two models named" in one_line_error(runner.invoke(app, ["info", str(model), "--model", str(tmp_path)]), 2)
     precious = tmp_path / "precious.txt"
     precious.write_text("mine")
     assert "refusing to replace" in one_line_error(runner.invoke(app, ["train", "--out", str(precious)]), 2)

@@ -87,6 +87,7 @@ def test_info_describes_the_model(treebank_model):
     assert info["bytes_on_disk"] == sum(p.stat().st_size for p in model.iterdir())
     text = runner.invoke(app, ["info", str(model)]).stdout
     assert "dev accuracy" in text and "size on disk" in text
+    assert runner.invoke(app, ["info", "--model", str(model)]).stdout == text  # as tag and evaluate name a model
 
 
 def test_confusion_csv_rows_are_gold_counts(treebank_model, tmp_path):
