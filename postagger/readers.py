@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .errors import DataError, UsageError, reason
+from .vocab import PAD, UNK
 
 Sentence = list[tuple[str, str]]
 FORMATS = ("conllu", "tagged", "tsv")
@@ -147,6 +148,13 @@ def _shown(text: str, limit: int = 60) -> str:
     return repr(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
+def _checked_tag(tag: str, path, number: int) -> str:
+    if tag in (PAD, UNK):  # it would be read as padding, or as no tag, and never learned
+        raise DataError(f"{path}:{number}: the tag {tag!r} is one postagger keeps for itself ({PAD} pads, {UNK} stands "
+                        "for what it does not know); rename it")
+    return tag
+
+
 def _conllu(lines, path, index: int, name: str) -> Iterator[Sentence]:
     for block in _blocks(lines):
         sentence = []
@@ -168,7 +176,7 @@ def _conllu(lines, path, index: int, name: str) -> Iterator[Sentence]:
                 raise DataError(f"{path}:{number}: empty word form")
             if not tag or tag == "_":
                 raise DataError(f"{path}:{number}: no {name} tag for {_shown(form)}")
-            sentence.append((form, tag))
+            sentence.append((form, _checked_tag(tag, path, number)))
         if sentence:  # a block of comments only is no sentence
             yield sentence
 
@@ -194,7 +202,7 @@ def _tsv(lines, path) -> Iterator[Sentence]:
                 first, header = False, number
                 continue
             first = False
-            sentence.append((word, tag))
+            sentence.append((word, _checked_tag(tag, path, number)))
         if sentence:  # a header alone is no sentence
             sentences += 1
             yield sentence
@@ -212,5 +220,5 @@ def _tagged(lines, path) -> Iterator[Sentence]:
             word, slash, tag = token.rpartition("/")
             if not slash or not word or not tag:
                 raise DataError(f"{path}:{number}: token {_shown(token)} is not word/TAG")
-            sentence.append((word, tag))
+            sentence.append((word, _checked_tag(tag, path, number)))
         yield sentence

@@ -90,6 +90,9 @@ def test_format_from_extension_and_override(tmp_path):
     ("a.tsv", "", None, r"a.tsv: empty file"),
     ("a.conllu", "# only a comment\n\n", None, r"a.conllu: no sentences found"),
     ("a.tsv", b"ok\tDT\n\xff\xfe\tNN\n", None, r"a.tsv:2: not valid UTF-8"),
+    ("a.tsv", "The\tDT\ncat\t<pad>\n", None, r"a.tsv:2: the tag '<pad>' is one postagger keeps for itself"),
+    ("a.txt", "The/DT cat/<unk>\n", None, r"a.txt:1: the tag '<unk>' is one postagger keeps for itself"),
+    ("a.conllu", "1\tThe\tthe\t<pad>\t_\t_\t_\t_\t_\t_\n", None, r"a.conllu:1: the tag '<pad>' is one postagger keeps"),
     ("a.txt", b"ok/DT\n" + bytes(100) + b"\n", None, r"a.txt:2: a NUL byte \(character 1 of the line\): a binary file"),
     ("a.tsv", "ok\tDT\n".encode("utf-16-le"), None, r"a.tsv:1: a NUL byte \(character 2 of the line\): a binary file, or UTF-16\?"),
 ])

@@ -502,6 +502,14 @@ def test_an_array_of_python_objects_is_refused_unread(trained, tmp_path):
         RNNTagger.load(folder)
 
 
+def test_a_tag_named_like_padding_or_the_unknown_is_refused():
+    """Tagged <pad> it was learned as padding (masked out), tagged <unk> as no tag: a model that
+    could never predict them."""
+    for tag in ("<pad>", "<unk>"):
+        with pytest.raises(ValueError, match=f"the tag '{tag}' is one postagger keeps for itself"):
+            RNNTagger(TrainConfig(epochs=1, hidden=4)).fit([[("The", "DT"), ("cat", tag)]])
+
+
 def test_nothing_to_train_on_is_a_value_error():
     with pytest.raises(ValueError, match="no tagged tokens to train on"):
         RNNTagger(TrainConfig(**SMALL)).fit([])
