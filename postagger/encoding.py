@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .vocab import PAD_ID, UNK_ID, Vocab, group_column, normalise_all
+from .vocab import PAD_ID, UNK_ID, Vocab, group_column, normalise_all, other_spelling
 
 
 class Encoder:
@@ -72,10 +72,31 @@ class Encoder:
         rows = self._table[start : start + len(words)]
         word_ids = np.fromiter(map(self._lookups[0].get, words, repeat(-1)), dtype=np.intp, count=len(words))
         outside = np.flatnonzero(word_ids < 0)  # not in the word vocabulary
+        if len(outside) and self._respell(words, outside, word_ids):
+            outside = np.flatnonzero(word_ids < 0)
         self.lexicon.take(word_ids, axis=0, out=rows, mode="clip")  # the outside rows are overwritten next
         if len(outside):
             rows[outside] = self.group_ids(list(map(words.__getitem__, outside.tolist())))
         self._row.update(zip(words, range(start, start + len(words))))
+
+    def known_id(self, word: str) -> int | None:
+        """The word's id in the word vocabulary, or that of its other spelling (Penn Treebank's
+        -LRB- for "(", 1\\/2 for "1/2", and back); None when neither is a training word."""
+        stoi = self._lookups[0]
+        found = stoi.get(word, UNK_ID)
+        if found <= UNK_ID and (other := other_spelling(word)) is not None:
+            found = stoi.get(other, UNK_ID)
+        return found if found > UNK_ID else None
+
+    def _respell(self, words: list[str], outside: np.ndarray, word_ids: np.ndarray) -> bool:
+        """Give the words outside the vocabulary whose other spelling is in it that word's id;
+        whether any had one."""
+        stoi, changed = self._lookups[0], False
+        for i in outside.tolist():
+            other = other_spelling(words[i])
+            if other is not None and stoi.get(other, UNK_ID) > UNK_ID:
+                word_ids[i], changed = stoi[other], True
+        return changed
 
     def token_rows(self, sentences: Sequence[Sequence[str]]) -> np.ndarray:
         """(total tokens,) intp: the row in the cache of every token, the sentences end to end,

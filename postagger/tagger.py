@@ -23,7 +23,7 @@ from .encoding import Encoder, encode_corpus, length_batches, rare_word_dropout
 from .errors import ModelError
 from .persist import BEST, LEXICON, OPTIMIZER
 from .train import Callback, TrainConfig, TrainState, checked_config, epoch_records, fit_params
-from .vocab import N_SPECIAL, PAD, UNK, UNK_ID, Vocab, group_column, normalise_all
+from .vocab import N_SPECIAL, PAD, UNK, Vocab, group_column, normalise_all
 
 Tagged = list[tuple[str, str]]
 _NONE = object()  # no such value (None may be one)
@@ -235,9 +235,10 @@ class RNNTagger:
         return self.tags_.tokens
 
     def is_known(self, word: str) -> bool:
-        """Whether the word was in the training data: it has a word id of its own (the literal
-        strings <pad> and <unk> name the reserved ids, not words)."""
-        return self.vocabs_["word"].stoi.get(word, UNK_ID) > UNK_ID
+        """Whether the word was in the training data, as written or in its other spelling
+        (vocab.other_spelling: "(" for treebank's -LRB-): it has a word id of its own (the
+        literal strings <pad> and <unk> name the reserved ids, not words)."""
+        return self.encoder_.known_id(word) is not None
 
     # ------------------------------------------------------------ persistence
 

@@ -80,6 +80,27 @@ class Vocab:
 
 # ---------------------------------------------------------------- input groups
 
+# The Penn Treebank's spellings (treebank, conll2000) of brackets, slashes and asterisks, which
+# tokenizers and most other corpora leave as they are: ( is -LRB-, 1/2 is 1\/2, * is \*.
+_TREEBANK_BRACKETS = {"(": "-LRB-", ")": "-RRB-", "[": "-LSB-", "]": "-RSB-", "{": "-LCB-", "}": "-RCB-"}
+_PLAIN_BRACKETS = {escaped: plain for plain, escaped in _TREEBANK_BRACKETS.items()}
+
+
+def other_spelling(word: str) -> str | None:
+    """The word as the Penn Treebank escapes it when it is written plainly, and plainly when it
+    is escaped; None when both are the same. A tagger trained on one convention reads a word
+    it does not know in the other as the word it knows."""
+    if word in _TREEBANK_BRACKETS:
+        return _TREEBANK_BRACKETS[word]
+    if word in _PLAIN_BRACKETS:
+        return _PLAIN_BRACKETS[word]
+    if "\\/" in word or "\\*" in word:
+        return word.replace("\\/", "/").replace("\\*", "*")
+    if "/" in word or "*" in word:
+        return word.replace("/", "\\/").replace("*", "\\*")
+    return None
+
+
 _DIGITS = re.compile(r"\d")
 
 

@@ -146,6 +146,22 @@ def test_encoder_ids_from_the_lexicon_equal_those_from_the_strings():
     assert Encoder(v, wrong).encode([["cat"]])[1][1, 1] == UNK_ID
 
 
+def test_a_word_unknown_as_written_is_known_in_the_treebanks_spelling_and_back():
+    """Treebank writes ( as -LRB- and 1/2 as 1\\/2, tokenizers and brown do not: a word
+    unknown in one spelling takes the ids of the other when that one is a training word,
+    every group's ids its (as the model saw them); other words keep their own."""
+    words = ["-LRB-", "-RRB-", "1\\/2", "and/or", "{", "*", "cat"]
+    v = {g: Vocab(sorted({group_string(g, w) for w in words})) for g in ("word", "lower", "suf2", "shape")}
+    encoder = Encoder(v)
+    asked = ["(", ")", "1/2", "and\\/or", "-LCB-", "\\*", "cat", "[", "3/4", "-LRB-"]
+    known_as = ["-LRB-", "-RRB-", "1\\/2", "and/or", "{", "*", "cat", None, None, "-LRB-"]
+    _, type_ids = encoder.encode([asked])
+    for column, (word, alias) in enumerate(zip(asked, known_as), 1):
+        source = alias or word
+        assert type_ids[:, column].tolist() == [v[g].index(group_string(g, source)) for g in v], word
+        assert encoder.known_id(word) == (v["word"].index(alias) if alias else None)
+
+
 def test_batch_padding_mask_and_tags_round_trip():
     v = vocabs()
     tag_vocab = Vocab(sorted({t for s in TAGS for t in s}))

@@ -502,6 +502,19 @@ def test_an_array_of_python_objects_is_refused_unread(trained, tmp_path):
         RNNTagger.load(folder)
 
 
+def test_plain_brackets_and_slashes_tag_as_the_treebank_spellings_it_learned():
+    """A treebank model met "(" and "1/2" from the tokenizer as unknown words: it had learned
+    -LRB- and 1\\/2. Each now reads as the spelling it knows, with the same scores."""
+    sents = [[("-LRB-", "-LRB-"), ("1\\/2", "CD"), ("cup", "NN"), ("-RRB-", "-RRB-")], [("a", "DT"), ("cup", "NN")]] * 15
+    tagger = RNNTagger(TrainConfig(**SMALL, seed=2)).fit(sents)
+    plain, escaped = ["(", "1/2", "cup", ")"], ["-LRB-", "1\\/2", "cup", "-RRB-"]
+    assert all(map(tagger.is_known, plain)) and not tagger.is_known("[")
+    (ids_plain, p_plain), (ids_escaped, p_escaped) = tagger.predict_ids([plain, escaped])
+    np.testing.assert_array_equal(ids_plain, ids_escaped)
+    np.testing.assert_array_equal(p_plain, p_escaped)
+    assert [t for _, t in tagger.tag(plain)] == ["-LRB-", "CD", "NN", "-RRB-"]
+
+
 def test_a_tag_named_like_padding_or_the_unknown_is_refused():
     """Tagged <pad> it was learned as padding (masked out), tagged <unk> as no tag: a model that
     could never predict them."""
