@@ -85,6 +85,10 @@ def _how_to_get(name: str, resource: str | None = None) -> str:
     resource = resource or f"corpora/{name}"
     what = "corpus" if resource.startswith("corpora/") else "NLTK package"
     folder = _shown(PROJECT_DATA)
+    linked = _linked_outside(resource)
+    if linked is not None:
+        return (f"{what} '{name}' is at {linked}, a link to {os.path.realpath(linked)}, which NLTK does not follow "
+                f"out of its data folder; copy the file there instead of linking it")
     return (
         f"{what} '{name}' not found in NLTK_DATA, {folder} or NLTK's paths and could not be "
         f"downloaded; get it with: python -m nltk.downloader -d {folder} {name} "
@@ -326,8 +330,25 @@ def _find_here(path: str) -> str | None:
     """_find among $NLTK_DATA and corpora/ only, the first places searched, without nltk."""
     for candidate in (path, f"{path}.zip"):
         for root in [*_env_paths(), str(PROJECT_DATA)]:
-            if os.path.exists(os.path.join(root, candidate)):
-                return os.path.join(root, candidate)
+            found = os.path.join(root, candidate)
+            if os.path.exists(found) and _inside(found, root):
+                return found
+    return None
+
+
+def _inside(path: str, root: str) -> bool:
+    """Whether path, its links followed, lies inside root: NLTK (3.10 on) reads nothing else."""
+    real_root = os.path.realpath(root)
+    return os.path.commonpath([os.path.realpath(path), real_root]) == real_root
+
+
+def _linked_outside(resource: str) -> str | None:
+    """A file or folder for resource in $NLTK_DATA or corpora/ that is a link to outside it."""
+    for candidate in (resource, f"{resource}.zip"):
+        for root in [*_env_paths(), str(PROJECT_DATA)]:
+            found = os.path.join(root, candidate)
+            if os.path.exists(found) and not _inside(found, root):
+                return found
     return None
 
 

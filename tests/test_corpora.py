@@ -296,6 +296,32 @@ def _fresh_postagger(args, data, tmp_path):
     return subprocess.run([sys.executable, "-m", "postagger", *args], capture_output=True, text=True, env=env)
 
 
+def test_a_corpus_linked_from_outside_the_data_folder_is_used_or_refused_as_nltk_does(tmp_path):
+    """NLTK 3.10 does not follow a link out of its data folder. A parse cached beforehand was
+    used all the same, and then, without the cache, the corpus was "not found"."""
+    require_corpus("indian")
+    source = corpora._find("corpora/indian")
+    data = tmp_path / "data"
+    (data / "corpora").mkdir(parents=True)
+    (data / "corpora" / "indian.zip").symlink_to(source)
+    probe = subprocess.run([sys.executable, "-c", "import nltk; nltk.data.find('corpora/indian.zip')"],
+                           env={**os.environ, "NLTK_DATA": str(data)}, capture_output=True, text=True)
+    follows = probe.returncode == 0
+    train = ["train", "--corpus", "indian:hindi.pos", "--epochs", "1", "--hidden", "8", "--no-parallel", "-q"]
+    for attempt in range(2):  # the second with a parse in the cache, if the first made one
+        result = _fresh_postagger([*train, "--out", str(tmp_path / f"m{attempt}")], data, tmp_path)
+        if follows:
+            assert result.returncode == 0, result.stderr
+        else:
+            assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+            assert result.stderr.startswith(f"error: corpus 'indian' is at {data / 'corpora' / 'indian.zip'}, a link to ")
+            assert "copy the file there instead of linking it" in result.stderr
+    copied = tmp_path / "copied"
+    (copied / "corpora").mkdir(parents=True)
+    shutil.copy(source, copied / "corpora" / "indian.zip")
+    assert _fresh_postagger([*train, "--out", str(tmp_path / "m")], copied, tmp_path).returncode == 0
+
+
 def test_a_corpus_file_not_in_its_format_is_one_line_naming_the_corpus(tmp_path):
     """A conll2000 line with one column gave a ValueError traceback; the download advice named
     a package "conll2000.zip", which does not exist."""
