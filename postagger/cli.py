@@ -133,6 +133,12 @@ FORMAT_HELP = "Format of {files}: conllu, tagged (word/TAG lines) or tsv (defaul
 # ---------------------------------------------------------------- train
 
 
+def _announcer(quiet: bool):
+    """Who says that a corpus is being parsed (seconds, for brown): say, on a terminal and
+    unless quiet; in a pipe or a log nothing, as with the progress bar."""
+    return say if not quiet and sys.stderr.isatty() else None
+
+
 def _model_folder(argument: Path | None, option: Path | None) -> Path:
     """info's and plot's model, named as their argument or, as tag and evaluate take it, --model."""
     if argument is not None and option is not None and argument != option:
@@ -240,7 +246,7 @@ def train(
     from .train import TrainConfig
 
     reporter = Reporter(quiet)
-    ctx.with_resource(corpora.announcing(None if quiet else say))  # a first parse of brown takes seconds
+    ctx.with_resource(corpora.announcing(_announcer(quiet)))  # a first parse of brown takes seconds
     try:
         # typer's ranges let NaN through (every comparison with it is false), and inf where no max is set
         for option, value in (("--lr", lr), ("--clip", clip), ("--lr-decay", lr_decay), ("--dropout", dropout),
@@ -452,7 +458,7 @@ def evaluate(
     from .evaluate import evaluate_tagger, format_report, table_for_tags, universal_table
     from .progress import Reporter
 
-    ctx.with_resource(corpora.announcing(None if quiet else say))
+    ctx.with_resource(corpora.announcing(_announcer(quiet)))
     try:
         from .persist import check_file_writable
 
@@ -683,7 +689,7 @@ def list_corpora(
     except PostaggerError as err:
         _fail(err)
     rows = []
-    ctx.with_resource(corpora.announcing(say))
+    ctx.with_resource(corpora.announcing(_announcer(False)))
     for name in names or corpora.KNOWN_CORPORA:
         row = corpora.corpus_status(name)
         if row["found"] and counts and "error" not in row:

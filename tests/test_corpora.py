@@ -214,30 +214,6 @@ def test_a_parse_is_cached_and_read_back_until_the_corpus_changes(indian_copy):
     assert load_afresh() == first and len(parses) == 2
 
 
-def test_the_commands_say_when_they_parse_a_corpus_and_only_then(indian_copy, tmp_path):
-    """A first parse of brown took 9 s of a blank terminal; the commands now say why they wait,
-    unless --quiet."""
-    from typer.testing import CliRunner
-
-    from postagger.cli import app
-
-    _, _, parses = indian_copy
-    said = f"parsing indian:hindi.pos with NLTK's reader (kept in {tmp_path / 'cache'} for next time)\n"
-    train = ["train", "--corpus", "indian:hindi.pos", "--epochs", "1", "--hidden", "8", "--no-parallel"]
-    quiet = CliRunner().invoke(app, [*train, "--out", str(tmp_path / "q"), "--quiet"])
-    assert quiet.exit_code == 0 and quiet.stderr == "" and parses == ["indian:hindi.pos"]
-    corpora._load.cache_clear()
-    (tmp_path / "cache" / "indian@hindi.pos-native.json").unlink()
-    first = CliRunner().invoke(app, [*train, "--out", str(tmp_path / "m")])
-    assert first.exit_code == 0 and first.stderr.startswith(said) and len(parses) == 2
-    corpora._load.cache_clear()
-    again = CliRunner().invoke(app, ["evaluate", "--model", str(tmp_path / "m")])
-    assert again.exit_code == 0 and "parsing" not in again.stderr and len(parses) == 2  # read from the cache
-    with corpora.announcing(None):
-        assert corpora._announce is None
-    assert corpora._announce is None  # each command's announcing ends with it
-
-
 def test_a_name_picking_files_keeps_a_parse_of_its_own(indian_copy):
     _, cached, parses = indian_copy
     first = load_afresh("indian:hindi.pos")

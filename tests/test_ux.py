@@ -238,6 +238,26 @@ def test_progress_bar_only_on_a_terminal(tmp_path):
     assert code == 0 and err == "" and out == ""
 
 
+def test_a_terminal_is_told_when_a_corpus_is_parsed_and_only_then(tmp_path, monkeypatch):
+    """A first parse of brown left a terminal blank for seconds. On a terminal the commands now
+    say why they wait, unless --quiet; in a pipe, where an error must stay one line, nothing."""
+    require_corpus("indian")
+    from postagger import corpora
+
+    monkeypatch.setenv("POSTAGGER_CACHE", str(tmp_path / "cache"))
+    said = f"parsing indian:hindi.pos with NLTK's reader (kept in {tmp_path / 'cache'} for next time)"
+    train = ["train", "--corpus", "indian:hindi.pos", "--epochs", "1", "--hidden", "8", "--no-parallel"]
+    code, _, err = run_with_stderr([*train, "--out", str(tmp_path / "q"), "--quiet"], tty=True)
+    assert code == 0 and err == ""
+    for tty in (False, True):
+        (tmp_path / "cache" / "indian@hindi.pos-native.json").unlink()
+        code, _, err = run_with_stderr([*train, "--out", str(tmp_path / "m")], tty=tty)
+        assert code == 0 and (said in err) == tty, err
+    code, _, err = run_with_stderr(["evaluate", "--model", str(tmp_path / "m")], tty=True)
+    assert code == 0 and "parsing" not in err  # read from the cache
+    assert corpora._announce is None
+
+
 def test_outputs_never_write_over_what_the_command_reads_nor_in_a_format_found_too_late(treebank_model, tmp_path, monkeypatch):
     require_module("matplotlib")
     from postagger.tagger import RNNTagger
