@@ -196,6 +196,11 @@ def read_meta(folder: Path) -> dict:
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ModelError(f"{folder}: a file, not a model folder (a model is a folder made by postagger train)")
+    if not folder.exists() and folder.parent.is_dir():  # a save killed between its two renames moved it aside
+        try:
+            clear_leftovers(folder)
+        except OSError:  # not ours to mend (a read-only folder): said as missing below
+            pass
     if not folder.is_dir():
         raise ModelError(f"{folder}: no such model folder (train one with: postagger train --out {folder})")
     meta = read_json(folder / META)

@@ -375,6 +375,21 @@ def test_a_save_killed_outright_leaves_nothing_that_the_next_save_does_not_clear
     assert (tmp_path / "m" / "model.json").read_text() == "{}"
 
 
+def test_a_model_a_killed_save_moved_aside_is_put_back_when_loaded(tmp_path):
+    """kill -9 between a save's two renames leaves the model as .m.old-PID: loading said there
+    was no model until the next save put it back. A live process's is left alone."""
+    from postagger.errors import ModelError
+
+    RNNTagger(TrainConfig(hidden=8, epochs=1)).fit(tiny_corpus(30)).save(tmp_path / f".m.old-{os.getpid()}")
+    with pytest.raises(ModelError, match="no such model folder"):
+        RNNTagger.load(tmp_path / "m")  # a save still running (this process): not touched
+    dead = _dead_pid()
+    os.rename(tmp_path / f".m.old-{os.getpid()}", tmp_path / f".m.old-{dead}")
+    (tmp_path / f".m.{dead}-abc.tmp").mkdir()
+    assert RNNTagger.load(tmp_path / "m").tag(["The", "dog"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
 def test_a_signal_as_training_ends_saves_the_model_and_says_so(tmp_path, monkeypatch):
     """A signal in the last batch, or during the last dev evaluation, comes too late to stop
     anything: the model is saved, and the message no longer promises a checkpoint."""
