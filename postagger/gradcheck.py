@@ -153,5 +153,6 @@ def _errors(params: dict, batch: dict, loss_and_grads: LossAndGrads, numeric_gra
             report[name] = 1.0
             continue
         numeric = numeric_grad(lambda: loss_and_grads(params, **batch)[0], value)
-        report[name] = float(rel_error(grad, numeric, floor).max())
+        error = float(rel_error(grad, numeric, floor).max())
+        report[name] = error if np.isfinite(error) else 1.0  # NaN would lose every comparison, max() included
     return report

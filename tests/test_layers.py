@@ -149,6 +149,17 @@ def test_affine_backward_matches_finite_differences():
     check(f, db, b)
 
 
+def test_softmax_cross_entropy_of_large_logits_in_float32():
+    """exp overflows float32 past 88: the loss must shift by each row's largest logit."""
+    logits = np.array([[1000.0, 998.0, -1000.0], [-500.0, 400.0, 401.0]], dtype=np.float32)
+    y, mask = np.array([1, 2]), np.array([1, 1])
+    loss, dlogits = layers.softmax_cross_entropy(logits, y, mask)
+    small = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)  # the same rows, shifted by hand
+    expected_loss, expected = layers.softmax_cross_entropy(small, y, mask)
+    assert np.isfinite(loss) and loss == pytest.approx(expected_loss, rel=1e-6)
+    np.testing.assert_allclose(dlogits, expected, atol=1e-7)
+
+
 def test_softmax_cross_entropy_ignores_masked_positions_and_averages():
     rng = np.random.default_rng(5)
     logits = rng.normal(size=(6, 4))

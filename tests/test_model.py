@@ -127,6 +127,59 @@ def test_gradcheck_catches_a_stale_forward_cache():
     assert max(gradcheck.check_gradients(params, batch, cached).values()) > 1e-2
 
 
+def test_gradcheck_fails_a_gradient_that_is_nan_only_where_the_weights_are_steep():
+    """max(1e-8, nan) is 1e-8 in Python: a NaN in the second (steep) pass passed."""
+    def overflowing(params, **batch):
+        loss, grads = model.loss_and_grads(params, **batch)
+        steep = np.abs(params["Why"]).max() > 20
+        return loss, {k: np.full_like(g, np.nan) if steep else g for k, g in grads.items()}
+
+    params, batch = gradcheck.random_problem()
+    assert min(gradcheck.check_gradients(params, batch, overflowing).values()) == 1.0
+
+
+def test_gradcheck_fails_a_wrong_bias_gradient_alone():
+    def halved(params, **batch):
+        loss, grads = model.loss_and_grads(params, **batch)
+        return loss, {**grads, "bh": grads["bh"] / 2}
+
+    params, batch = gradcheck.random_problem()
+    report = gradcheck.check_gradients(params, batch, halved)
+    assert report["bh"] > 1e-2 and max(v for k, v in report.items() if k != "bh") < 1e-6
+
+
+def test_the_stale_cache_trap_catches_a_backward_that_keeps_the_first_calls_forward(monkeypatch):
+    """Without the steep pass: the trap call alone (at other weights, before the analytic
+    gradients are taken) must expose a loss function that reuses its first call's forward."""
+    first = {}
+
+    def keeps_first(params, **batch):
+        if "grads" not in first:
+            first["grads"] = model.loss_and_grads(params, **batch)[1]
+        return model.loss_and_grads(params, **batch)[0], first["grads"]
+
+    monkeypatch.setattr(gradcheck, "STEEP", 1.0)  # the steep pass then repeats the first
+    params, batch = gradcheck.random_problem()
+    assert max(gradcheck.check_gradients(params, batch, keeps_first).values()) > 1e-2
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_dropout_gradients_match_finite_differences_with_the_same_masks(layers):
+    """Dropout's backward must reuse its forward's masks: each call draws them from a fresh
+    generator of one seed, so the loss is a fixed function for the finite differences."""
+    def with_dropout(params, **batch):
+        return model.loss_and_grads(params, **batch, dropout=0.3, rng=np.random.default_rng(5))
+
+    params, batch = gradcheck.random_problem(layers=layers)
+    assert max(gradcheck.check_gradients(params, batch, with_dropout).values()) < 1e-6
+
+    def mask_not_reused(params, **batch):  # the gradient of another draw of masks
+        loss = with_dropout(params, **batch)[0]
+        return loss, model.loss_and_grads(params, **batch, dropout=0.3, rng=np.random.default_rng(6))[1]
+
+    assert max(gradcheck.check_gradients(params, batch, mask_not_reused).values()) > 1e-2
+
+
 def test_gradcheck_catches_a_transposed_recurrent_gradient():
     def transposed(params, **batch):
         loss, grads = model.loss_and_grads(params, **batch)
