@@ -328,12 +328,16 @@ def cache_folder() -> Path | None:
 
 def _find_here(path: str) -> str | None:
     """_find among $NLTK_DATA and corpora/ only, the first places searched, without nltk."""
-    for candidate in (path, f"{path}.zip"):
+    return next((found for found, root in _here(path) if _inside(found, root)), None)
+
+
+def _here(resource: str):
+    """(path, its root) of every file or folder for resource in $NLTK_DATA and corpora/."""
+    for candidate in (resource, f"{resource}.zip"):
         for root in [*_env_paths(), str(PROJECT_DATA)]:
             found = os.path.join(root, candidate)
-            if os.path.exists(found) and _inside(found, root):
-                return found
-    return None
+            if os.path.exists(found):
+                yield found, root
 
 
 def _inside(path: str, root: str) -> bool:
@@ -344,12 +348,7 @@ def _inside(path: str, root: str) -> bool:
 
 def _linked_outside(resource: str) -> str | None:
     """A file or folder for resource in $NLTK_DATA or corpora/ that is a link to outside it."""
-    for candidate in (resource, f"{resource}.zip"):
-        for root in [*_env_paths(), str(PROJECT_DATA)]:
-            found = os.path.join(root, candidate)
-            if os.path.exists(found) and not _inside(found, root):
-                return found
-    return None
+    return next((found for found, root in _here(resource) if not _inside(found, root)), None)
 
 
 def _stamp(name: str, tagset: str, find) -> dict | None:

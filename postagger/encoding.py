@@ -91,11 +91,11 @@ class Encoder:
     def _respell(self, words: list[str], outside: np.ndarray, word_ids: np.ndarray) -> bool:
         """Give the words outside the vocabulary whose other spelling is in it that word's id;
         whether any had one."""
-        stoi, changed = self._lookups[0], False
+        changed = False
         for i in outside.tolist():
-            other = other_spelling(words[i])
-            if other is not None and stoi.get(other, UNK_ID) > UNK_ID:
-                word_ids[i], changed = stoi[other], True
+            found = self.known_id(words[i])
+            if found is not None:
+                word_ids[i], changed = found, True
         return changed
 
     def token_rows(self, sentences: Sequence[Sequence[str]]) -> np.ndarray:

@@ -124,7 +124,8 @@ def evaluate_tagger(tagger, tagged_sents: Sequence[Sequence[tuple[str, str]]], t
         if advance is not None:
             advance(len(words[i : i + chunk]))
     gold = [t for s in tagged_sents for _, t in s]
-    known = [tagger.is_known(w) for s in words for w in s]
+    known_word = {w: tagger.is_known(w) for w in {w for s in words for w in s}}  # once a word, not a token
+    known = [known_word[w] for s in words for w in s]
     return compare(gold, pred, known, tagger.classes_, table, pred_table)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .errors import DataError, UsageError, reason
-from .vocab import PAD, UNK
+from .vocab import reserved_tag
 
 Sentence = list[tuple[str, str]]
 FORMATS = ("conllu", "tagged", "tsv")
@@ -149,9 +149,8 @@ def _shown(text: str, limit: int = 60) -> str:
 
 
 def _checked_tag(tag: str, path, number: int) -> str:
-    if tag in (PAD, UNK):  # it would be read as padding, or as no tag, and never learned
-        raise DataError(f"{path}:{number}: the tag {tag!r} is one postagger keeps for itself ({PAD} pads, {UNK} stands "
-                        "for what it does not know); rename it")
+    if why := reserved_tag(tag):
+        raise DataError(f"{path}:{number}: {why}")
     return tag
 
 

@@ -23,7 +23,7 @@ from .encoding import Encoder, encode_corpus, length_batches, rare_word_dropout
 from .errors import ModelError
 from .persist import BEST, LEXICON, OPTIMIZER
 from .train import Callback, TrainConfig, TrainState, checked_config, epoch_records, fit_params
-from .vocab import N_SPECIAL, PAD, UNK, Vocab, group_column, normalise_all
+from .vocab import N_SPECIAL, Vocab, group_column, normalise_all, reserved_tag
 
 Tagged = list[tuple[str, str]]
 _NONE = object()  # no such value (None may be one)
@@ -81,10 +81,9 @@ class RNNTagger:
             odd = next((x for s in sentences for x in s if not isinstance(x, str)), _NONE)
             if odd is not _NONE:
                 raise TypeError(f"every {kind} must be a string, not {type(odd).__name__} ({odd!r})")
-        reserved = next((t for s in tags for t in s if t in (PAD, UNK)), None)
-        if reserved is not None:  # as padding, or as no tag: never learned
-            raise ValueError(f"the tag {reserved!r} is one postagger keeps for itself ({PAD} pads, {UNK} stands for what it "
-                             "does not know); rename it")
+        why = next(filter(None, map(reserved_tag, {t for s in tags for t in s})), None)
+        if why:
+            raise ValueError(why)
         if resume is not None and not hasattr(self, "vocabs_"):
             raise ValueError("fit(resume=) carries on a tagger from RNNTagger.load_checkpoint, not a new one")
         if resume is None:

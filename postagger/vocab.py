@@ -19,6 +19,14 @@ PAD_ID, UNK_ID = 0, 1
 N_SPECIAL = 2  # PAD and UNK head every vocabulary; a tagger never predicts them
 
 
+def reserved_tag(tag: str) -> str | None:
+    """Why a tag cannot be learned, when it names PAD or UNK (it would be read as padding, or as
+    no tag); None for any other tag."""
+    if tag in (PAD, UNK):
+        return f"the tag {tag!r} is one postagger keeps for itself ({PAD} pads, {UNK} stands for what it does not know); rename it"
+    return None
+
+
 class Vocab:
     """Index <-> string. Index 0 is PAD and index 1 is UNK; the rest follow in the given order.
 
