@@ -345,7 +345,7 @@ def tag(
     text: Annotated[Optional[list[str]], typer.Argument(help="Sentences to tag, one per argument.", metavar="SENTENCE", show_default=False)] = None,
     model: Annotated[Path, typer.Option(help="Model folder.")] = DEFAULT_MODEL,
     input: Annotated[Optional[str], typer.Option("--input", "-i", metavar="PATH", help="File with one sentence per line; - reads stdin.")] = None,
-    pretokenized: Annotated[bool, typer.Option(help="Split on whitespace instead of the Penn Treebank tokenizer (NLTK's rules).")] = False,
+    pretokenized: Annotated[bool, typer.Option(help="Split on whitespace instead of the Penn Treebank tokenizer (NLTK's rules, which also split off curly quotes here).")] = False,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.text,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json: one JSON object per line.")] = False,
     probs: Annotated[bool, typer.Option(help="Add each token's tag probability: word/TAG/P in text, which evaluate and train would read as the tag P; a third column in tsv, which they refuse (two columns); prob=P in CoNLL-U's MISC column, which they read back.")] = False,

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .vocab import PAD_ID, UNK_ID, Vocab, group_column, normalise_all, other_spelling
+from .vocab import PAD_ID, UNK_ID, Vocab, group_column, normalise_all, other_spellings
 
 
 class Encoder:
@@ -80,12 +80,15 @@ class Encoder:
         self._row.update(zip(words, range(start, start + len(words))))
 
     def known_id(self, word: str) -> int | None:
-        """The word's id in the word vocabulary, or that of its other spelling (Penn Treebank's
-        -LRB- for "(", 1\\/2 for "1/2", and back); None when neither is a training word."""
+        """The word's id in the word vocabulary, or that of its first other spelling there
+        (vocab.other_spellings: Penn Treebank's -LRB- for "(", `` for “, 's for ’s, and back);
+        None when none is a training word."""
         stoi = self._lookups[0]
         found = stoi.get(word, UNK_ID)
-        if found <= UNK_ID and (other := other_spelling(word)) is not None:
+        for other in other_spellings(word) if found <= UNK_ID else ():
             found = stoi.get(other, UNK_ID)
+            if found > UNK_ID:
+                break
         return found if found > UNK_ID else None
 
     def _respell(self, words: list[str], outside: np.ndarray, word_ids: np.ndarray) -> bool:

@@ -234,8 +234,8 @@ class RNNTagger:
         return self.tags_.tokens
 
     def is_known(self, word: str) -> bool:
-        """Whether the word was in the training data, as written or in its other spelling
-        (vocab.other_spelling: "(" for treebank's -LRB-): it has a word id of its own (the
+        """Whether the word was in the training data, as written or in another spelling
+        (vocab.other_spellings: "(" for treebank's -LRB-): it has a word id of its own (the
         literal strings <pad> and <unk> name the reserved ids, not words)."""
         return self.encoder_.known_id(word) is not None
 

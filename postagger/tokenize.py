@@ -1,10 +1,15 @@
-"""Penn Treebank word tokenization: the rules of NLTK's TreebankWordTokenizer.
+"""Penn Treebank word tokenization: the rules of NLTK's TreebankWordTokenizer, and curly quotes.
 
 They are copied from NLTK 3.10 (nltk/tokenize/treebank.py and destructive.py, Apache License 2.0,
 Copyright (C) 2001-2026 NLTK Project; a port of Robert MacIntyre's tokenizer.sed) so that
 `postagger tag` starts without importing NLTK, which takes longer (1.6 s here) than loading
 the model and tagging a sentence. tests/test_tokenize.py checks them against NLTK's own.
 tokenize_lines applies them to many lines at once, for `postagger tag` on files.
+
+NLTK's Treebank rules know only ASCII punctuation, and left “The and words… as one token.
+Curly quotes, the ellipsis and the em dash are split off here as their ASCII forms are (“ ‘ « „
+” » … — always, and ’ where the rules split '), by rules of their own, so that text without
+them is tokenized exactly as NLTK does: “It’s done…” -> “ It ’s done … ”.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ _PUNCTUATION = [
     (re.compile(r"([:,])$"), r" \1 "),
     (re.compile(r"\.\.\."), r" ... "),
     (re.compile(r"[;@#$%&]"), r" \g<0> "),
-    (re.compile(r'([^\.])(\.)([\]\)}>"\']*)' + _SPACE + r'*$'), r"\1 \2\3 "),  # the final period
+    (re.compile(r'([^\.])(\.)([\]\)}>"\'”’»]*)' + _SPACE + r'*$'), r"\1 \2\3 "),  # the final period
     (re.compile(r"[?!]"), r" \g<0> "),
     (re.compile(r"([^'])' "), r"\1 ' "),
 ]
@@ -54,16 +59,32 @@ _CONTRACTIONS = [
 ]
 
 
+# Typographic punctuation, after the rules above; they run only on text that holds some of it.
+_TYPOGRAPHIC = re.compile(r"[“‘«„…—”»’]")
+_TYPOGRAPHIC_BEFORE = [(re.compile(r"[“‘«„…—]"), r" \g<0> "), (re.compile(r"([^'’])’ "), r"\1 ’ ")]
+_TYPOGRAPHIC_AFTER = [
+    (re.compile(r"[”»]"), r" \g<0> "),
+    (re.compile(r"([^'’ ])(’[sS]|’[mM]|’[dD]|’) "), r"\1 \2 "),
+    (re.compile(r"([^'’ ])(’ll|’LL|’re|’RE|’ve|’VE|n’t|N’T) "), r"\1 \2 "),
+]
+
 _BEFORE_PADDING = _STARTING_QUOTES + _PUNCTUATION + [_PARENS_BRACKETS, _DOUBLE_DASHES]
 _AFTER_PADDING = _ENDING_QUOTES + [(regexp, r" \1 \2 ") for regexp in _CONTRACTIONS]
+_RULES = {False: (_BEFORE_PADDING, _AFTER_PADDING),
+          True: (_BEFORE_PADDING + _TYPOGRAPHIC_BEFORE, _AFTER_PADDING + _TYPOGRAPHIC_AFTER)}
+
+
+def _typographic(text: str) -> bool:
+    return not text.isascii() and _TYPOGRAPHIC.search(text) is not None  # isascii: at memory speed
 
 
 def tokenize(text: str) -> list[str]:
     """Split a sentence into Penn Treebank tokens: "They'll pay $3." -> They 'll pay $ 3 ."""
-    for regexp, substitution in _BEFORE_PADDING:
+    before, after = _RULES[_typographic(text)]
+    for regexp, substitution in before:
         text = regexp.sub(substitution, text)
     text = f" {text} "
-    for regexp, substitution in _AFTER_PADDING:
+    for regexp, substitution in after:
         text = regexp.sub(substitution, text)
     return text.split()
 
@@ -82,7 +103,7 @@ _BEFORE_PADDING_LINES = [
     (r"([:,])$", r" \1 "),
     (r"\.\.\.", r" ... "),
     (r"[;@#$%&]", r" \g<0> "),
-    (r'\.(?<=[^\.\n]\.)([\]\)}>"\']*)' + _SPACE.replace(r"\n", "") + r'*$', r" .\1 "),  # the final period
+    (r'\.(?<=[^\.\n]\.)([\]\)}>"\'”’»]*)' + _SPACE.replace(r"\n", "") + r'*$', r" .\1 "),  # the final period
     (r"[?!]", r" \g<0> "),
     (r"'(?<=[^'\n]') ", r" ' "),
     (r"[\]\[\(\)\{\}\<\>]", r" \g<0> "),
@@ -99,8 +120,21 @@ _AFTER_PADDING_LINES = [
     (r"(?i) ('t)(is)\b", r" \1 \2 "),
     (r"(?i) ('t)(was)\b", r" \1 \2 "),
 ]
-_LINE_RULES = [[(re.compile(pattern, re.MULTILINE), substitution) for pattern, substitution in rules]
-               for rules in (_BEFORE_PADDING_LINES, _AFTER_PADDING_LINES)]
+_TYPOGRAPHIC_BEFORE_LINES = [(r"[“‘«„…—]", r" \g<0> "), (r"’(?<=[^'’\n]’) ", r" ’ ")]
+_TYPOGRAPHIC_AFTER_LINES = [
+    (r"[”»]", r" \g<0> "),
+    (r"’(?<=[^'’ ]’)([sSmMdD]?) ", r" ’\1 "),
+    (r"(’ll|’LL|’re|’RE|’ve|’VE|n’t|N’T)(?<=[^'’ ]...) ", r" \1 "),
+]
+
+
+def _compiled(rules: list[tuple[str, str]]) -> list:
+    return [(re.compile(pattern, re.MULTILINE), substitution) for pattern, substitution in rules]
+
+
+_LINE_RULES = {False: (_compiled(_BEFORE_PADDING_LINES), _compiled(_AFTER_PADDING_LINES)),
+               True: (_compiled(_BEFORE_PADDING_LINES + _TYPOGRAPHIC_BEFORE_LINES),
+                      _compiled(_AFTER_PADDING_LINES + _TYPOGRAPHIC_AFTER_LINES))}
 
 
 def tokenize_lines(lines: list[str]) -> list[list[str]]:
@@ -109,7 +143,7 @@ def tokenize_lines(lines: list[str]) -> list[list[str]]:
     text = "\n".join(lines)
     if text.count("\n") != len(lines) - 1:  # a line holds a line break of its own, or no lines
         return [tokenize(line) for line in lines]
-    before, after = _LINE_RULES
+    before, after = _LINE_RULES[_typographic(text)]
     for regexp, substitution in before:
         text = regexp.sub(substitution, text)
     text = " " + text.replace("\n", " \n ") + " "

@@ -91,22 +91,33 @@ class Vocab:
 # The Penn Treebank's spellings (treebank, conll2000) of brackets, slashes and asterisks, which
 # tokenizers and most other corpora leave as they are: ( is -LRB-, 1/2 is 1\/2, * is \*.
 _TREEBANK_BRACKETS = {"(": "-LRB-", ")": "-RRB-", "[": "-LSB-", "]": "-RSB-", "{": "-LCB-", "}": "-RCB-"}
-_PLAIN_BRACKETS = {escaped: plain for plain, escaped in _TREEBANK_BRACKETS.items()}
+# Besides, quotes, ellipses and dashes: typographic, as the Penn Treebank writes them (`` '' ...
+# --), and as plain text and Universal Dependencies do ("), the likelier first.
+_OTHER_SPELLINGS = {
+    **{plain: (escaped,) for plain, escaped in _TREEBANK_BRACKETS.items()},
+    **{escaped: (plain,) for plain, escaped in _TREEBANK_BRACKETS.items()},
+    "“": ("``", '"'), "„": ("``", '"'), "«": ("``", '"'), "”": ("''", '"'), "»": ("''", '"'),
+    "‘": ("`", "'"), "’": ("'",), "…": ("...",), "—": ("--",),
+    "``": ('"', "“"), "''": ('"', "”"), "`": ("‘",), "...": ("…",), "--": ("—",),
+}
 
 
-def other_spelling(word: str) -> str | None:
-    """The word as the Penn Treebank escapes it when it is written plainly, and plainly when it
-    is escaped; None when both are the same. A tagger trained on one convention reads a word
-    it does not know in the other as the word it knows."""
-    if word in _TREEBANK_BRACKETS:
-        return _TREEBANK_BRACKETS[word]
-    if word in _PLAIN_BRACKETS:
-        return _PLAIN_BRACKETS[word]
+def other_spellings(word: str) -> tuple[str, ...]:
+    """The word as other conventions write it, the likelier first: the Penn Treebank's escapes
+    (-LRB- for "(", 1\\/2 for "1/2") and plain forms, straight and curly quotes and apostrophes
+    (`` for “, 's for ’s), and back; () when there is none. A tagger trained on one convention
+    reads a word it does not know in another as the word it knows."""
+    if word in _OTHER_SPELLINGS:
+        return _OTHER_SPELLINGS[word]
     if "\\/" in word or "\\*" in word:
-        return word.replace("\\/", "/").replace("\\*", "*")
+        return (word.replace("\\/", "/").replace("\\*", "*"),)
     if "/" in word or "*" in word:
-        return word.replace("/", "\\/").replace("*", "\\*")
-    return None
+        return (word.replace("/", "\\/").replace("*", "\\*"),)
+    if "’" in word:
+        return (word.replace("’", "'"),)
+    if "'" in word:
+        return (word.replace("'", "’"),)
+    return ()
 
 
 _DIGITS = re.compile(r"\d")

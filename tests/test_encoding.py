@@ -162,6 +162,25 @@ def test_a_word_unknown_as_written_is_known_in_the_treebanks_spelling_and_back()
         assert encoder.known_id(word) == (v["word"].index(alias) if alias else None)
 
 
+def test_typographic_punctuation_is_known_as_the_ascii_forms_a_corpus_wrote():
+    """The tokenizer keeps “ ’s … as written; a treebank model learned `` 's ..., a Universal
+    Dependencies one " for either quote: each is read as the first of its spellings the model
+    knows, and back."""
+    treebank = ["``", "''", "'s", "n't", "...", "--", "'", "`", "cat"]
+    v = {g: Vocab(sorted({group_string(g, w) for w in treebank})) for g in ("word", "suf2")}
+    asked = ["“", "”", "’s", "n’t", "…", "—", "’", "‘", "«", "»", "„", "cat’s", '"']
+    known_as = ["``", "''", "'s", "n't", "...", "--", "'", "`", "``", "''", "``", None, None]
+    assert [Encoder(v).known_id(w) for w in asked] == [v["word"].index(a) if a else None for a in known_as]
+    ud = ['"', "’s", "—", "…"]
+    v = {g: Vocab(sorted({group_string(g, w) for w in ud})) for g in ("word", "suf2")}
+    asked = ["``", "''", "“", "'s", "--", "...", "'"]
+    known_as = ['"', '"', '"', "’s", "—", "…", None]
+    encoder = Encoder(v)
+    assert [encoder.known_id(w) for w in asked] == [v["word"].index(a) if a else None for a in known_as]
+    _, type_ids = encoder.encode([asked])
+    assert type_ids[:, 1].tolist() == [v[g].index(group_string(g, '"')) for g in v]  # every group's ids the known word's
+
+
 def test_batch_padding_mask_and_tags_round_trip():
     v = vocabs()
     tag_vocab = Vocab(sorted({t for s in TAGS for t in s}))

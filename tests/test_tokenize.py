@@ -1,5 +1,6 @@
-"""postagger.tokenize keeps NLTK's TreebankWordTokenizer rules without importing NLTK, and
-tokenize_lines gives the same tokens for many lines at once."""
+"""postagger.tokenize keeps NLTK's TreebankWordTokenizer rules without importing NLTK, splits
+curly quotes, ellipses and em dashes off as their ASCII forms are, and tokenize_lines gives the
+same tokens for many lines at once."""
 
 import itertools
 import subprocess
@@ -57,7 +58,27 @@ EDGES = [
     " '''", '("', "<''", "CANNOT Cannot xcannot cannotx", "d'ye D'YE Gimme GONNA gotta Lemme more'n WANNA wannax",
     "'tis 'Twas", "it's He'S I'M they'd We'll THEY'RE you've N'T don't'll", "x''s ", "U.S. a.b.",
     "\u2028x.", "x.\u2028", "\x0cpage.", "x'\x85", "G\u0131mme \u212aannot",
+    "“x", "x”", "end.”", "end.’", "x’ ", "’ start", "it’s", "CAN’T", "x’’s ", "…", "x—y", "«x»", "‘",
 ]
+
+# Typographic punctuation, which NLTK's Treebank rules leave on the words: split off where the
+# Treebank rules split its ASCII forms.
+CURLY = [
+    ("“The cat sat,” she said.", ["“", "The", "cat", "sat", ",", "”", "she", "said", "."]),
+    ("It’s Bob’s car, isn’t it? They’ll see; I’M sure.",
+     ["It", "’s", "Bob", "’s", "car", ",", "is", "n’t", "it", "?", "They", "’ll", "see", ";", "I", "’M", "sure", "."]),
+    ("He said “no.”", ["He", "said", "“", "no", ".", "”"]),
+    ("‘Quoted’ words… and more.", ["‘", "Quoted", "’", "words", "…", "and", "more", "."]),
+    ("the boys’ toys, rock’n’roll and the ’90s", ["the", "boys", "’", "toys", ",", "rock’n’roll", "and", "the", "’90s"]),
+    ("«Oui», dit-il — non.", ["«", "Oui", "»", ",", "dit-il", "—", "non", "."]),
+    ("Wait—what?", ["Wait", "—", "what", "?"]),
+]
+
+
+@pytest.mark.parametrize("text, tokens", CURLY)
+def test_typographic_quotes_dots_and_dashes_are_split_off(text, tokens):
+    assert tokenize(text) == tokens
+    assert TreebankWordTokenizer().tokenize(text) != tokens  # which NLTK's rules do not do
 
 
 def treebank_raw_lines() -> list[str]:
@@ -69,14 +90,19 @@ def treebank_raw_lines() -> list[str]:
 
 
 def test_tokenize_matches_nltk_on_random_text():
+    """NLTK's tokens for text without typographic punctuation; tokenize_lines tokenize's for any."""
     import random
 
     rng = random.Random(0)
-    pieces = list("ab .,'\"-?!:;()$%]}>\t\x0b\x1c\x1f\x85\xa0\u2003\u0301\u201c\u201d") + [
-        "wanna", "gonna", "cannot", "can't", "'s", "'ll", "n't", "'t", "is", "was", "lemme", "d'ye", "...", "--", "``", "''"]
-    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))) for _ in range(5000)]
+    typographic = "“”‘’«»„…—"
+    pieces = list("ab .,'\"-?!:;()$%]}>\t\x0b\x1c\x1f\x85\xa0\u2003\u0301" + typographic) + [
+        "wanna", "gonna", "cannot", "can't", "'s", "'ll", "n't", "'t", "is", "was", "lemme", "d'ye", "...", "--", "``", "''",
+        "can’t", "’s", "’ll", "n’t", "’t"]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))) for _ in range(8000)]
+    plain = [text for text in texts if not any(c in typographic for c in text)]
+    assert len(plain) > 2000
     nltk_tokenizer = TreebankWordTokenizer()
-    assert [tokenize(text) for text in texts] == [nltk_tokenizer.tokenize(text) for text in texts]
+    assert [tokenize(text) for text in plain] == [nltk_tokenizer.tokenize(text) for text in plain]
     assert tokenize_lines(texts) == [tokenize(text) for text in texts]
 
 
@@ -88,9 +114,25 @@ def test_tokenize_matches_nltk_on_real_text():
 
 
 def test_tokenize_lines_gives_the_tokens_of_tokenize():
-    lines = treebank_raw_lines() + SENTENCES + EDGES
+    lines = treebank_raw_lines() + SENTENCES + EDGES + [text for text, _ in CURLY]
     assert tokenize_lines(lines) == [tokenize(line) for line in lines]
     for pair in itertools.product(EDGES + SENTENCES, repeat=2):  # every edge after every other
         assert tokenize_lines(list(pair)) == [tokenize(line) for line in pair], pair
     assert tokenize_lines([]) == []
     assert tokenize_lines(["two\nlines: one sentence.", "b"]) == [tokenize("two\nlines: one sentence."), ["b"]]
+
+
+def test_curly_quotes_tag_as_the_straight_ones_a_treebank_model_learned(treebank_model):
+    """“ ’s … reach a treebank model as the `` 's ... it learned: the tags of the straight text,
+    the tokens as written."""
+    from typer.testing import CliRunner
+
+    from postagger.cli import app
+
+    folder, _ = treebank_model
+    curly, straight = "“It’s done…” she said — isn’t it?", "\"It's done...\" she said -- isn't it?"
+    out = [CliRunner().invoke(app, ["tag", "--model", str(folder), text]) for text in (curly, straight)]
+    assert [r.exit_code for r in out] == [0, 0], out[0].output
+    pairs = [[token.rsplit("/", 1) for token in r.output.split()] for r in out]
+    assert [word for word, _ in pairs[0]] == tokenize(curly)
+    assert [tag for _, tag in pairs[0]] == [tag for _, tag in pairs[1]]
