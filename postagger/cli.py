@@ -260,10 +260,11 @@ def train(
             if given:
                 raise UsageError(f"--resume carries on with the checkpoint's own settings and saves beside it; "
                                  f"drop {', '.join(given)}")
+            out, checkpoint = runs.resumed_out(resume), resume
+            ctx.with_resource(runs.training_lock(out))  # before reading a checkpoint that a run may be writing
             tagger, state = RNNTagger.load_checkpoint(resume)
             source = runs.recorded_source(tagger.meta_.get("source"), resume / "model.json")
             config = tagger.config
-            out, checkpoint = runs.resumed_out(resume), resume
         else:
             if dev_file and not train_file:
                 raise UsageError("--dev-file needs --train-file")
@@ -287,6 +288,7 @@ def train(
             if out.name.endswith(runs.CHECKPOINT_SUFFIX):
                 raise UsageError(f"{out}: a name ending in {runs.CHECKPOINT_SUFFIX} is a checkpoint's, kept beside its "
                                  f"model; choose another --out")
+            ctx.with_resource(runs.training_lock(out, make_folder=True))  # before the checkpoint's check: a run may be writing it
             tagger, state, checkpoint = RNNTagger(config), None, runs.checkpoint_folder(out)
             if (checkpoint / "model.json").exists():  # a fresh run would replace it, or delete it when done
                 raise UsageError(f"{checkpoint}: holds an interrupted training; carry it on with "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import shutil
 import time
 from pathlib import Path
@@ -121,6 +122,47 @@ def resumed_out(checkpoint: Path) -> Path:
         raise UsageError(f"{checkpoint}: a checkpoint is named OUT.checkpoint and its model is saved as OUT beside "
                          f"it; rename the folder so")
     return here.with_name(here.name.removesuffix(CHECKPOINT_SUFFIX))
+
+
+@contextlib.contextmanager
+def training_lock(out: Path, make_folder: bool = False):
+    """Held while a run trains into out (and its checkpoint): a second run to the same out is
+    refused instead of racing the first to save. An advisory lock (flock) on .OUT.lock beside
+    out, which the system lets go when the process ends, however it ends. make_folder makes
+    the folder out goes in, as saving would; else no lock when it does not exist (a checkpoint
+    that is not there). No lock on systems without flock."""
+    path = out.absolute().with_name(f".{out.name}.lock")
+    try:
+        import fcntl
+    except ImportError:
+        fcntl = None
+    if fcntl is None or not (make_folder or path.parent.is_dir()):
+        yield
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 32).decode("ascii", "replace").strip()
+                os.close(fd)
+                raise UsageError(f"{out}: another postagger train{f' (process {holder})' if holder else ''} is "
+                                 f"training into it; wait for it to end, or choose another --out") from None
+            if path.exists() and os.stat(path).st_ino == os.fstat(fd).st_ino:
+                break
+            os.close(fd)  # the run before removed the file as this one opened it: take the new one
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+    except OSError as err:
+        raise DataError(f"{err.filename or path}: cannot write ({reason(err)})") from None
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        os.close(fd)
 
 
 @contextlib.contextmanager

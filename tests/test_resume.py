@@ -181,8 +181,8 @@ def test_resume_refuses_settings_of_its_own(tmp_path):
 
 def test_resuming_a_checkpoint_without_its_training_source_is_one_line(tmp_path):
     stopped = RNNTagger(TrainConfig(hidden=4, epochs=2, batch_size=8, features=())).fit(tiny_corpus(40), callback=StopAfter(2))
-    stopped.save_checkpoint(tmp_path / "ckpt", corpus="tiny", source={})
-    result = CliRunner().invoke(app, ["train", "--resume", str(tmp_path / "ckpt")])
+    stopped.save_checkpoint(tmp_path / "m.checkpoint", corpus="tiny", source={})
+    result = CliRunner().invoke(app, ["train", "--resume", str(tmp_path / "m.checkpoint")])
     assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.output
     assert "malformed checkpoint (no training source)" in result.stderr
 
@@ -469,3 +469,28 @@ def test_a_finished_resume_clears_what_killed_checkpoint_saves_left(tmp_path, mo
     resumed = CliRunner().invoke(app, ["train", "--resume", str(tmp_path / "m.checkpoint"), "-q"])
     assert resumed.exit_code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "train.tsv"]
+
+
+def test_a_second_training_into_the_same_out_is_refused_while_the_first_runs(tmp_path, saved_from_file):
+    """Both used to run, and the later save won (its checkpoint, too, replaced the other's). A
+    run holds a lock on .OUT.lock from before it reads anything until it has saved."""
+    from postagger import runs
+
+    base, before = saved_from_file
+    assert not (tmp_path / ".m.lock").exists()  # the run that saved m let go of it
+    stopped = RNNTagger(TrainConfig(**CONFIG)).fit(tiny_corpus(60), callback=StopAfter(2))
+    stopped.save_checkpoint(tmp_path / "m.checkpoint", corpus="tiny")
+    kept = {p.name: p.read_bytes() for p in (tmp_path / "m.checkpoint").iterdir()}
+    with runs.training_lock(tmp_path / "m"):  # as a run in another process holds it
+        for args in (base, ["train", "--resume", str(tmp_path / "m.checkpoint")]):
+            result = CliRunner().invoke(app, [*args, "--quiet"])
+            assert result.exit_code == 2, result.output
+            assert result.stderr == (f"error: {tmp_path / 'm'}: another postagger train (process {os.getpid()}) is "
+                                     f"training into it; wait for it to end, or choose another --out\n")
+        assert (tmp_path / ".m.lock").exists()
+    assert not (tmp_path / ".m.lock").exists()
+    assert {p.name: p.read_bytes() for p in (tmp_path / "m.checkpoint").iterdir()} == kept
+    assert (tmp_path / "m" / "weights.npz").read_bytes() == before
+    other = CliRunner().invoke(app, [*base[:-1], str(tmp_path / "new" / "m2"), "--quiet"])  # its folder made first
+    assert other.exit_code == 0 and (tmp_path / "new" / "m2" / "weights.npz").exists()
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["m2"]
