@@ -15,6 +15,7 @@ import signal
 import sys
 from dataclasses import fields
 from enum import Enum
+from itertools import count
 from pathlib import Path
 from typing import Annotated, Iterator, Optional
 
@@ -392,17 +393,21 @@ def tag(
             raise UsageError('nothing to tag: give a sentence, --input FILE, or pipe text in (see postagger tag --help)')
         tagger = _load_for_tagging(model)
         upos = runs.tags_are_upos(tagger.meta_.get("source"))
+        conllu = fmt == OutputFormat.conllu  # which numbers its sentences by their lines and keeps their text
         with Reporter(quiet) as reporter:
             reporter.start("tagging (sentences)", None)
+            done = 0
             for chunk in _chunked(lines, batch_size):
                 sentences = [line.split() for line in chunk] if pretokenized else tokenize_lines(chunk)
                 best, chosen, offsets = tagger.predict_flat(sentences, probabilities=probs)
                 tags, chosen = tagger.tags_.decode(best), chosen.tolist() if probs else None  # the chunk's at once
                 bounds = offsets.tolist()
                 typer.echo("\n".join(  # one write per chunk
-                    readers.format_tagged(tokens, tags[a:b], chosen[a:b] if probs else None, fmt.value, upos)
-                    for tokens, a, b in zip(sentences, bounds, bounds[1:])
+                    readers.format_tagged(tokens, tags[a:b], chosen[a:b] if probs else None, fmt.value, upos,
+                                          *((number, line) if conllu else ()))
+                    for number, line, tokens, a, b in zip(count(done + 1), chunk, sentences, bounds, bounds[1:])
                 ))
+                done += len(chunk)
                 reporter.advance(len(chunk))
     except PostaggerError as err:
         _fail(err)

@@ -63,9 +63,11 @@ def read_tagged_file(path: str | Path, fmt: str | None = None, column: str = "up
     return sentences
 
 
-def format_tagged(tokens: list[str], tags: list[str], probs: list[float] | None, fmt: str, upos: bool = False) -> str:
+def format_tagged(tokens: list[str], tags: list[str], probs: list[float] | None, fmt: str, upos: bool = False,
+                  sent_id: int | None = None, text: str | None = None) -> str:
     """One tagged sentence as the tag command writes it: text (word/TAG, a line), json (an
-    object, a line), tsv or conllu (a block of lines; the tags in UPOS when upos, else XPOS).
+    object, a line), tsv or conllu (a block of lines; the tags in UPOS when upos, else XPOS,
+    after the comments `# sent_id =` and `# text =` when given and there are tokens).
     probs, when given, add each tag's probability: word/TAG/P, a third TSV column, or prob=P
     in CoNLL-U's MISC column (the only one of these the readers read back)."""
     if fmt == "json":
@@ -84,6 +86,10 @@ def format_tagged(tokens: list[str], tags: list[str], probs: list[float] | None,
         f"{i}\t{w}\t_\t" + (f"{t}\t_" if upos else f"_\t{t}") + "\t_\t_\t_\t_\t" + (f"prob={e}" if e else "_")
         for i, (w, t, e) in enumerate(zip(tokens, tags, extra), 1)
     ]
+    if tokens and text is not None:
+        rows.insert(0, f"# text = {' '.join(text.split())}")
+    if tokens and sent_id is not None:
+        rows.insert(0, f"# sent_id = {sent_id}")
     return "".join(row + "\n" for row in rows)
 
 

@@ -54,9 +54,14 @@ def test_tag_output_formats_keep_one_block_per_sentence(tiny_model):
     tsv = runner.invoke(app, ["tag", "--model", str(out), "--input", "-", "--pretokenized", "--format", "tsv", "--probs"], input=lines)
     kinds = ["row" if len(line.split("\t")) == 3 else line for line in tsv.stdout.split("\n")]
     assert kinds == ["row"] * 3 + ["", ""] + ["row", "", ""]  # a blank line ends each sentence, the empty one too
-    conllu = runner.invoke(app, ["tag", "--model", str(out), "--input", "-", "--pretokenized", "--format", "conllu"], input="Time flies .\n")
-    rows = [r.split("\t") for r in conllu.stdout.splitlines() if r]
-    assert [r[0] for r in rows] == ["1", "2", "3"] and all(len(r) == 10 for r in rows)
+    conllu = runner.invoke(app, ["tag", "--model", str(out), "--input", "-", "--format", "conllu", "--batch-size", "2"],
+                           input="Time flies.\n\n  It’s  late \t now\n")
+    kinds = [line if line.startswith("#") or not line else "row" for line in conllu.stdout.split("\n")]
+    assert kinds == ["# sent_id = 1", "# text = Time flies.", *["row"] * 3, "", "",  # the empty line's block: none
+                     "# sent_id = 3", "# text = It’s late now", *["row"] * 4, "", ""]  # numbered by line, across chunks
+    rows = [line.split("\t") for line, kind in zip(conllu.stdout.split("\n"), kinds) if kind == "row"]
+    assert [r[0] for r in rows] == ["1", "2", "3", "1", "2", "3", "4"] and all(len(r) == 10 for r in rows)
+    assert [r[1] for r in rows[3:]] == ["It", "’s", "late", "now"]
 
 
 def test_evaluate_json_and_report(tiny_model):

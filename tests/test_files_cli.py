@@ -116,7 +116,8 @@ def test_tag_writes_conllu_in_the_column_the_model_learned_and_reads_it_back(tmp
     assert trained.exit_code == 0, trained.output
     tagged = runner.invoke(app, ["tag", "--model", str(out), "--format", "conllu", "The old dog sees a cat ."])
     assert tagged.exit_code == 0, tagged.output
-    rows = [r.split("\t") for r in tagged.stdout.splitlines() if r]
+    assert tagged.stdout.startswith("# sent_id = 1\n# text = The old dog sees a cat .\n1\tThe\t")
+    rows = [r.split("\t") for r in tagged.stdout.splitlines() if r and not r.startswith("#")]
     filled, empty = (3, 4) if column == "upos" else (4, 3)
     assert all(r[filled] != "_" and r[empty] == "_" for r in rows), rows
     assert rows[0][filled] == ("DET" if column == "upos" else "DT")
@@ -206,7 +207,7 @@ def test_tag_handles_bad_bytes_long_sentences_blank_lines_and_any_script(treeban
     lines = result.stdout.split("\n")
     assert lines[1] == "" and len(lines[2].split()) == 2000 and len(lines[3].split()) == 6
     conll = runner.invoke(app, ["tag", "--model", str(model), "--format", "conllu", "--probs", "The cat sat ."])
-    rows = [r.split("\t") for r in conll.stdout.strip().split("\n")]
+    rows = [r.split("\t") for r in conll.stdout.strip().split("\n") if not r.startswith("#")]
     assert [r[0] for r in rows] == ["1", "2", "3", "4"] and all(len(r) == 10 for r in rows)
     assert all(0 < float(r[9].removeprefix("prob=")) <= 1 for r in rows)
 
