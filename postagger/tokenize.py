@@ -10,6 +10,11 @@ NLTK's Treebank rules know only ASCII punctuation, and left “The and words… 
 Curly quotes, the ellipsis and the em dash are split off here as their ASCII forms are (“ ‘ « „
 ” » … — always, and ’ where the rules split '), by rules of their own, so that text without
 them is tokenized exactly as NLTK does: “It’s done…” -> “ It ’s done … ”.
+
+NLTK's rules split only a text's last period: word_tokenize runs its sentence splitter first. A
+line given to `postagger tag` may hold several sentences, so a period before whitespace and a
+capital is split off too, unless it ends an initial or an abbreviation (Mr., Inc., U.S.):
+"It sat. Then Mr. Li left." -> It sat . Then Mr. Li left .
 """
 
 from __future__ import annotations
@@ -68,7 +73,32 @@ _TYPOGRAPHIC_AFTER = [
     (re.compile(r"([^'’ ])(’ll|’LL|’re|’RE|’ve|’VE|n’t|N’T) "), r"\1 \2 "),
 ]
 
-_BEFORE_PADDING = _STARTING_QUOTES + _PUNCTUATION + [_PARENS_BRACKETS, _DOUBLE_DASHES]
+# A period that ends a sentence inside the text (NLTK's rules split only the last one, after
+# its sentence splitter): before whitespace and a capital, unless it ends an abbreviation.
+_ABBREVIATIONS = frozenset(
+    "Mr Mrs Ms Messrs Mme Mlle Dr Prof Rev Hon Gen Col Lt Maj Capt Cmdr Sgt Adm Gov Sen Rep Pres Supt "
+    "St Ste Mt Ft Jr Sr Bros Inc Ltd Co Corp Cos Plc Dept Univ Assn Ave Blvd Rd No Nos Vol Vols Fig Figs "
+    "Eq Ch Sec pp vs etc al cf approx Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec".split())
+_DOTTED = re.compile(r"(?:[^\W\d_]\.)+[^\W\d_]")  # U.S, p.m, e.g: the last period is cut off
+_CLOSERS, _OPENERS = r"[\]\)}>\"'”’»]*", "([{<\"'`“‘«„"
+# the period's own first: re then looks for the period alone, fast, and the word before it is read
+# by _split_inner_period
+_INNER_PERIOD = re.compile(rf"\.(?<=[^\s.]\.)(?={_CLOSERS}\s+[{re.escape(_OPENERS)}]*(\w))")
+
+
+def _split_inner_period(match: re.Match) -> str:
+    text, start = match.string, match.start()
+    while start and not text[start - 1].isspace():
+        start -= 1
+    word = text[start : match.start()].lstrip(_OPENERS)  # brackets are split off after this rule
+    following = match.group(1)
+    if not following.isupper() or len(word) == 1 and word.isalpha() or word in _ABBREVIATIONS or _DOTTED.fullmatch(word):
+        return "."  # an initial, an abbreviation, or no capital after it
+    return " ."
+
+
+_BEFORE_PADDING = _STARTING_QUOTES + _PUNCTUATION + [(_INNER_PERIOD, _split_inner_period), _PARENS_BRACKETS,
+                                                     _DOUBLE_DASHES]
 _AFTER_PADDING = _ENDING_QUOTES + [(regexp, r" \1 \2 ") for regexp in _CONTRACTIONS]
 _RULES = {False: (_BEFORE_PADDING, _AFTER_PADDING),
           True: (_BEFORE_PADDING + _TYPOGRAPHIC_BEFORE, _AFTER_PADDING + _TYPOGRAPHIC_AFTER)}
@@ -106,6 +136,7 @@ _BEFORE_PADDING_LINES = [
     (r'\.(?<=[^\.\n]\.)([\]\)}>"\'”’»]*)' + _SPACE.replace(r"\n", "") + r'*$', r" .\1 "),  # the final period
     (r"[?!]", r" \g<0> "),
     (r"'(?<=[^'\n]') ", r" ' "),
+    (_INNER_PERIOD.pattern.replace(r"\s+", r"[^\S\n]+"), _split_inner_period),
     (r"[\]\[\(\)\{\}\<\>]", r" \g<0> "),
     (r"--", r" -- "),
 ]

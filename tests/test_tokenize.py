@@ -30,9 +30,45 @@ SENTENCES = [
 ]
 
 
+def merged(tokens: list[str]) -> list[str]:
+    """The tokens with each period but the last joined to the token before it: NLTK's Treebank
+    rules split only a sentence's last period, after its sentence splitter has split the text."""
+    out: list[str] = []
+    for i, token in enumerate(tokens):
+        if token == "." and out and i < len(tokens) - 1:
+            out[-1] += token
+        else:
+            out.append(token)
+    return out
+
+
 @pytest.mark.parametrize("text", SENTENCES)
 def test_tokenize_matches_nltk(text):
-    assert tokenize(text) == TreebankWordTokenizer().tokenize(text)
+    assert merged(tokenize(text)) == merged(TreebankWordTokenizer().tokenize(text))
+
+
+# Text of several sentences: a period before whitespace and a capital is split off, as NLTK's
+# word_tokenize does after splitting sentences, unless it ends an abbreviation or an initial.
+SENTENCE_ENDS = [
+    ("The cat sat. Then it left.", ["The", "cat", "sat", ".", "Then", "it", "left", "."]),
+    ("Good muffins cost $3.88 in New York.  Please buy two.",
+     ["Good", "muffins", "cost", "$", "3.88", "in", "New", "York", ".", "Please", "buy", "two", "."]),
+    ("Mr. J. R. Smith of Acme Corp. in the U.S. Said no at 5 p.m. Friday.",
+     ["Mr.", "J.", "R.", "Smith", "of", "Acme", "Corp.", "in", "the", "U.S.", "Said", "no", "at", "5", "p.m.", "Friday", "."]),
+    ('He said "no." Then he left in 1990. Élan won.',
+     ["He", "said", "``", "no", ".", "''", "Then", "he", "left", "in", "1990", ".", "Élan", "won", "."]),
+    ("See item 3. It paid $3.50. (Really.) And (so). Then etc. It ended... Then x.y. Z",
+     ["See", "item", "3", ".", "It", "paid", "$", "3.50", ".", "(", "Really", ".", ")", "And", "(", "so", ")", ".",
+      "Then", "etc.", "It", "ended", "...", "Then", "x.y.", "Z"]),
+    ("lower. case. 42. not split before them: a. b.", ["lower.", "case.", "42.", "not", "split", "before", "them", ":",
+                                                       "a.", "b", "."]),
+]
+
+
+@pytest.mark.parametrize("text, tokens", SENTENCE_ENDS)
+def test_a_period_that_ends_a_sentence_inside_the_text_is_split_off(text, tokens):
+    assert tokenize(text) == tokens
+    assert tokenize_lines([text, text]) == [tokens, tokens]
 
 
 def test_tagging_a_raw_sentence_does_not_import_nltk(treebank_model):
@@ -97,12 +133,12 @@ def test_tokenize_matches_nltk_on_random_text():
     typographic = "“”‘’«»„…—"
     pieces = list("ab .,'\"-?!:;()$%]}>\t\x0b\x1c\x1f\x85\xa0\u2003\u0301" + typographic) + [
         "wanna", "gonna", "cannot", "can't", "'s", "'ll", "n't", "'t", "is", "was", "lemme", "d'ye", "...", "--", "``", "''",
-        "can’t", "’s", "’ll", "n’t", "’t"]
+        "can’t", "’s", "’ll", "n’t", "’t", "A", "Mr", "U.S", "3", "É"]
     texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))) for _ in range(8000)]
     plain = [text for text in texts if not any(c in typographic for c in text)]
     assert len(plain) > 2000
     nltk_tokenizer = TreebankWordTokenizer()
-    assert [tokenize(text) for text in plain] == [nltk_tokenizer.tokenize(text) for text in plain]
+    assert [merged(tokenize(text)) for text in plain] == [merged(nltk_tokenizer.tokenize(text)) for text in plain]
     assert tokenize_lines(texts) == [tokenize(text) for text in texts]
 
 
@@ -110,11 +146,13 @@ def test_tokenize_matches_nltk_on_real_text():
     lines = treebank_raw_lines()
     assert len(lines) > 5000
     nltk_tokenizer = TreebankWordTokenizer()
-    assert [tokenize(line) for line in lines] == [nltk_tokenizer.tokenize(line) for line in lines]
+    ours = [tokenize(line) for line in lines]
+    assert [merged(tokens) for tokens in ours] == [merged(nltk_tokenizer.tokenize(line)) for line in lines]
+    assert sum(map(len, ours)) - sum(len(nltk_tokenizer.tokenize(line)) for line in lines) > 50  # periods split off
 
 
 def test_tokenize_lines_gives_the_tokens_of_tokenize():
-    lines = treebank_raw_lines() + SENTENCES + EDGES + [text for text, _ in CURLY]
+    lines = treebank_raw_lines() + SENTENCES + EDGES + [text for text, _ in CURLY + SENTENCE_ENDS]
     assert tokenize_lines(lines) == [tokenize(line) for line in lines]
     for pair in itertools.product(EDGES + SENTENCES, repeat=2):  # every edge after every other
         assert tokenize_lines(list(pair)) == [tokenize(line) for line in pair], pair
