@@ -129,20 +129,37 @@ def training_lock(out: Path, make_folder: bool = False):
     """Held while a run trains into out (and its checkpoint): a second run to the same out is
     refused instead of racing the first to save. An advisory lock (flock) on .OUT.lock beside
     out, which the system lets go when the process ends, however it ends. make_folder makes
-    the folder out goes in, as saving would; else no lock when it does not exist (a checkpoint
-    that is not there). No lock on systems without flock."""
+    the folders out goes in, as saving would, and removes them again if the run leaves them
+    empty. No lock without flock, nor where the lock file cannot be made: the checks of the
+    folders that follow say why."""
     path = out.absolute().with_name(f".{out.name}.lock")
+    made = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()][::-1] if make_folder else []
     try:
         import fcntl
     except ImportError:
         fcntl = None
-    if fcntl is None or not (make_folder or path.parent.is_dir()):
+    fd = _locked(path, out, fcntl) if fcntl is not None and (make_folder or path.parent.is_dir()) else None
+    try:
         yield
-        return
+    finally:
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                path.unlink()
+            os.close(fd)
+        for folder in reversed(made):  # a failed run's: saved or checkpointed, they are not empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
+def _locked(path: Path, out: Path, fcntl) -> int | None:
+    """A descriptor of path holding its lock, or None when path cannot be made or opened."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         while True:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except PermissionError:  # another user's, left by a killed run: a lock needs no write
+                fd = os.open(path, os.O_RDONLY)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -153,16 +170,12 @@ def training_lock(out: Path, make_folder: bool = False):
             if path.exists() and os.stat(path).st_ino == os.fstat(fd).st_ino:
                 break
             os.close(fd)  # the run before removed the file as this one opened it: take the new one
+    except OSError:
+        return None
+    with contextlib.suppress(OSError):  # who holds it, for the message of a run refused
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
-    except OSError as err:
-        raise DataError(f"{err.filename or path}: cannot write ({reason(err)})") from None
-    try:
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            path.unlink()
-        os.close(fd)
+    return fd
 
 
 @contextlib.contextmanager

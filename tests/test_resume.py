@@ -494,3 +494,10 @@ def test_a_second_training_into_the_same_out_is_refused_while_the_first_runs(tmp
     other = CliRunner().invoke(app, [*base[:-1], str(tmp_path / "new" / "m2"), "--quiet"])  # its folder made first
     assert other.exit_code == 0 and (tmp_path / "new" / "m2" / "weights.npz").exists()
     assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["m2"]
+
+
+def test_a_run_that_fails_before_saving_leaves_no_folder_it_made(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["train", "--train-file", "nosuch.tsv", "--out", "deep/a/b", "-q"])
+    assert result.exit_code == 2 and "nosuch.tsv: no such file" in result.stderr
+    assert list(tmp_path.iterdir()) == []
