@@ -393,7 +393,7 @@ def tag(
             raise UsageError('nothing to tag: give a sentence, --input FILE, or pipe text in (see postagger tag --help)')
         tagger = _load_for_tagging(model)
         upos = runs.tags_are_upos(tagger.meta_.get("source"))
-        conllu = fmt == OutputFormat.conllu  # which numbers its sentences by their lines and keeps their text
+        conllu = fmt == OutputFormat.conllu  # numbers its sentences by their lines, and skips empty ones
         with Reporter(quiet) as reporter:
             reporter.start("tagging (sentences)", None)
             done = 0
@@ -402,11 +402,14 @@ def tag(
                 best, chosen, offsets = tagger.predict_flat(sentences, probabilities=probs)
                 tags, chosen = tagger.tags_.decode(best), chosen.tolist() if probs else None  # the chunk's at once
                 bounds = offsets.tolist()
-                typer.echo("\n".join(  # one write per chunk
+                blocks = [
                     readers.format_tagged(tokens, tags[a:b], chosen[a:b] if probs else None, fmt.value, upos,
-                                          *((number, line) if conllu else ()))
-                    for number, line, tokens, a, b in zip(count(done + 1), chunk, sentences, bounds, bounds[1:])
-                ))
+                                          *((number, " ".join(tokens)) if conllu else ()))
+                    for number, tokens, a, b in zip(count(done + 1), sentences, bounds, bounds[1:])
+                    if tokens or not conllu  # CoNLL-U has no empty sentence; its sent_id keeps the count
+                ]
+                if blocks:
+                    typer.echo("\n".join(blocks))  # one write per chunk
                 done += len(chunk)
                 reporter.advance(len(chunk))
     except PostaggerError as err:

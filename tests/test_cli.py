@@ -57,8 +57,9 @@ def test_tag_output_formats_keep_one_block_per_sentence(tiny_model):
     conllu = runner.invoke(app, ["tag", "--model", str(out), "--input", "-", "--format", "conllu", "--batch-size", "2"],
                            input="Time flies.\n\n  It’s  late \t now\n")
     kinds = [line if line.startswith("#") or not line else "row" for line in conllu.stdout.split("\n")]
-    assert kinds == ["# sent_id = 1", "# text = Time flies.", *["row"] * 3, "", "",  # the empty line's block: none
-                     "# sent_id = 3", "# text = It’s late now", *["row"] * 4, "", ""]  # numbered by line, across chunks
+    assert kinds == ["# sent_id = 1", "# text = Time flies .", *["row"] * 3, "",  # text: what the words spell
+                     "# sent_id = 3", "# text = It ’s late now", *["row"] * 4, "", ""]  # numbered by line, across
+    # chunks; the empty line is no sentence (CoNLL-U has none without words)
     rows = [line.split("\t") for line, kind in zip(conllu.stdout.split("\n"), kinds) if kind == "row"]
     assert [r[0] for r in rows] == ["1", "2", "3", "1", "2", "3", "4"] and all(len(r) == 10 for r in rows)
     assert [r[1] for r in rows[3:]] == ["It", "’s", "late", "now"]
