@@ -8,8 +8,8 @@ tokenize_lines applies them to many lines at once, for `postagger tag` on files.
 
 NLTK's Treebank rules know only ASCII punctuation, and left “The and words… as one token.
 Curly quotes, the ellipsis and the em dash are split off here as their ASCII forms are (“ ‘ « „
-” » … — always, and ’ where the rules split '), by rules of their own, so that text without
-them is tokenized exactly as NLTK does: “It’s done…” -> “ It ’s done … ”.
+” » … — always, and ’ where the rules split '), by rules of their own, which leave text
+without them to NLTK's rules: “It’s done…” -> “ It ’s done … ”. (The en dash stays in 1990–95.)
 
 NLTK's rules split only a text's last period: word_tokenize runs its sentence splitter first. A
 line given to `postagger tag` may hold several sentences, so a period before whitespace and a
