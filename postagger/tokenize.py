@@ -72,6 +72,9 @@ _TYPOGRAPHIC_AFTER = [
     (re.compile(r"([^'’ ])(’[sS]|’[mM]|’[dD]|’) "), r"\1 \2 "),
     (re.compile(r"([^'’ ])(’ll|’LL|’re|’RE|’ve|’VE|n’t|N’T) "), r"\1 \2 "),
 ]
+_TYPOGRAPHIC_CONTRACTIONS = [(pattern, r" \1 \2 ") for pattern in (
+    r"(?i)\b(d)(’ye)\b", r"(?i)\b(more)(’n)\b", r"(?i) (’t)(is)\b", r"(?i) (’t)(was)\b")]
+_TYPOGRAPHIC_AFTER += [(re.compile(pattern), substitution) for pattern, substitution in _TYPOGRAPHIC_CONTRACTIONS]
 
 # A period that ends a sentence inside the text (NLTK's rules split only the last one, after
 # its sentence splitter): before whitespace and a capital, unless it ends an abbreviation.
@@ -156,6 +159,7 @@ _TYPOGRAPHIC_AFTER_LINES = [
     (r"[”»]", r" \g<0> "),
     (r"’(?<=[^'’ ]’)([sSmMdD]?) ", r" ’\1 "),
     (r"(’ll|’LL|’re|’RE|’ve|’VE|n’t|N’T)(?<=[^'’ ]...) ", r" \1 "),
+    *_TYPOGRAPHIC_CONTRACTIONS,
 ]
 
 

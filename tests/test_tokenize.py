@@ -108,6 +108,7 @@ CURLY = [
     ("the boys’ toys, rock’n’roll and the ’90s", ["the", "boys", "’", "toys", ",", "rock’n’roll", "and", "the", "’90s"]),
     ("«Oui», dit-il — non.", ["«", "Oui", "»", ",", "dit-il", "—", "non", "."]),
     ("Wait—what?", ["Wait", "—", "what", "?"]),
+    ("’Tis d’ye more’n ’twas", ["’T", "is", "d", "’ye", "more", "’n", "’t", "was"]),
 ]
 
 
@@ -133,7 +134,7 @@ def test_tokenize_matches_nltk_on_random_text():
     typographic = "“”‘’«»„…—"
     pieces = list("ab .,'\"-?!:;()$%]}>\t\x0b\x1c\x1f\x85\xa0\u2003\u0301" + typographic) + [
         "wanna", "gonna", "cannot", "can't", "'s", "'ll", "n't", "'t", "is", "was", "lemme", "d'ye", "...", "--", "``", "''",
-        "can’t", "’s", "’ll", "n’t", "’t", "A", "Mr", "U.S", "3", "É"]
+        "can’t", "’s", "’ll", "n’t", "’t", "A", "Mr", "U.S", "3", "É", "d’ye", "more’n", "’tis", "’Twas"]
     texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))) for _ in range(8000)]
     plain = [text for text in texts if not any(c in typographic for c in text)]
     assert len(plain) > 2000
