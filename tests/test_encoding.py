@@ -242,6 +242,11 @@ def test_length_batches_cover_every_sentence_once_and_group_lengths():
     assert all(high <= next_low for (_, high), (next_low, _) in zip(ranges, ranges[1:]))
     again = length_batches(lengths, 10, np.random.default_rng(1))
     assert all(np.array_equal(a, b) for a, b in zip(batches, again))
+    # the batches come in a shuffled order, another for another seed, not shortest first
+    orders = [[int(lengths[b].max()) for b in length_batches(lengths, 10, np.random.default_rng(seed))] for seed in (1, 2)]
+    assert orders[0] != sorted(orders[0]) and orders[0] != orders[1]
+    fixed = [int(lengths[b].max()) for b in length_batches(lengths, 10)]
+    assert fixed == sorted(fixed)  # without an rng
 
 
 @settings(max_examples=300, deadline=None)

@@ -119,3 +119,62 @@ def test_a_report_of_mostly_unseen_gold_tags_suggests_the_universal_tagset():
     assert "60% of the gold tokens have such tags: another tagset?" in format_report(result)
     same = compare(gold[1:2] * 20 + gold[:1], pred[1:2] * 20 + pred[:1], [True] * 21, ["DT", "NN", "NNP", "VB"])
     assert "another tagset" not in format_report(same)  # 1 token in 21: a rare tag, not another tagset
+
+
+def test_universal_scoring_counts_no_gold_tag_as_unseen_when_the_model_predicts_its_image():
+    """With a table, gold and model tags are compared in universal tags: NOUN is a tag the
+    model can predict when it knows NN; X is not, when nothing it knows maps there."""
+    from postagger.evaluate import universal_table
+
+    table = universal_table({"NN": "NOUN", "DT": "DET", "VBZ": "VERB"})
+    result = compare(["NOUN", "DET", "NN", "VERB"], ["NN", "DT", "NN", "DT"], [True] * 4, ["NN", "DT", "VBZ"], table)
+    assert result["unseen_gold_tags"] == {} and result["accuracy"] == pytest.approx(3 / 4)
+    assert compare(["X", "NOUN"], ["NN", "NN"], [True] * 2, ["NN", "DT"], table)["unseen_gold_tags"] == {"X": 1}
+
+
+def test_every_universal_tag_maps_to_itself():
+    from postagger.evaluate import UNIVERSAL_TAGS, universal_table
+
+    for native in (None, {".": "X", "CONJ": "NOUN"}):  # a native table never renames a universal tag
+        table = universal_table(native)
+        assert {t: table[t] for t in UNIVERSAL_TAGS} == {t: t for t in UNIVERSAL_TAGS}
+
+
+def test_no_unknown_words_is_no_unknown_accuracy():
+    result = score(["DT", "NN"], ["DT", "VB"], [True, True])
+    assert result["unknown_accuracy"] is None and result["unknown_tokens"] == 0
+    assert "unknown words     n/a  (0 tokens)" in format_report(result)
+    assert score(["DT"], ["DT"], [False])["known_accuracy"] is None
+
+
+def test_the_reports_confusion_matrix_is_square_when_tags_outnumber_its_rows():
+    tags = [f"T{i:02d}" for i in range(15)]
+    gold = [t for i, t in enumerate(tags) for _ in range(20 - i)]  # T00 most frequent
+    result = score(gold, gold[1:] + gold[:1], [True] * len(gold))
+    lines = format_report(result, top_tags=12).splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("confusion matrix, 12 most frequent tags"))
+    header, rows = lines[start + 1], lines[start + 2 : start + 14]
+    assert header.split() == tags[:12] and [row.split()[0] for row in rows] == tags[:12]
+    assert all(len(row.split()) == 13 for row in rows)
+
+
+def test_a_universal_report_does_not_suggest_the_universal_tagset():
+    from postagger.evaluate import universal_table
+
+    table = universal_table({"NN": "NOUN"})
+    result = compare(["NUM", "NUM", "NOUN"], ["NN", "NN", "NN"], [True] * 3, ["NN"], table)
+    assert result["unseen_gold_tags"] == {"NUM": 2}
+    report = format_report(result)
+    assert "gold tags the model never saw in training: NUM (2)" in report and "another tagset" not in report
+
+
+def test_evaluate_counts_a_word_known_in_another_spelling_as_known():
+    """"(" reaches a treebank model as the -LRB- it learned (vocab.other_spellings): known."""
+    from postagger.evaluate import evaluate_tagger
+    from postagger.tagger import RNNTagger
+    from postagger.train import TrainConfig
+
+    sents = [[("-LRB-", "-LRB-"), ("cup", "NN"), ("-RRB-", "-RRB-")], [("a", "DT"), ("cup", "NN")]] * 10
+    tagger = RNNTagger(TrainConfig(hidden=8, epochs=3, features=("suf2",))).fit(sents)
+    result = evaluate_tagger(tagger, [[("(", "-LRB-"), ("cup", "NN"), (")", "-RRB-"), ("“", "``")]])
+    assert result["tokens"] == 4 and result["unknown_tokens"] == 1  # only “, which it never saw as ``

@@ -16,6 +16,7 @@ CONLLU = """# sent_id = 1
 3.1\tgo\tgo\tVERB\tVB\t_\t_\t_\t3:conj\t_
 4\t.\t.\tPUNCT\t.\t_\t3\tpunct\t_\t_
 
+0.1\tso\tso\tADV\tRB\t_\t_\t_\t1:advmod\t_
 1\tYes\tyes\tINTJ\tUH\t_\t0\troot\t_\t_
 """
 
@@ -91,7 +92,9 @@ def test_format_from_extension_and_override(tmp_path):
     ("a.tsv", "a DT\n", None, r"a.tsv:1: expected 2 tab-separated columns"),
     ("a.tsv", "", None, r"a.tsv: empty file"),
     ("a.conllu", "# only a comment\n\n", None, r"a.conllu: no sentences found"),
-    ("a.tsv", b"ok\tDT\n\xff\xfe\tNN\n", None, r"a.tsv:2: not valid UTF-8"),
+    ("a.tsv", b"ok\tDT\n\xff\xfe\tNN\n", None, r"a.tsv:2: not valid UTF-8 \(byte 1 of the line\)$"),
+    ("a.tsv", b"ok\tDT\nna\xefve\tJJ\n", None, r"a.tsv:2: not valid UTF-8 \(byte 3 of the line\)$"),
+    ("a.conllu", "1\t \t_\tNOUN\t_\t_\t_\t_\t_\t_\n", None, r"a.conllu:1: empty word form$"),
     ("a.tsv", "The\tDT\ncat\t<pad>\n", None, r"a.tsv:2: the tag '<pad>' is one postagger keeps for itself"),
     ("a.txt", "The/DT cat/<unk>\n", None, r"a.txt:1: the tag '<unk>' is one postagger keeps for itself"),
     ("a.conllu", "1\tThe\tthe\t<pad>\t_\t_\t_\t_\t_\t_\n", None, r"a.conllu:1: the tag '<pad>' is one postagger keeps"),
@@ -163,3 +166,18 @@ def test_what_format_tagged_writes_reads_back(tmp_path, fmt, name):
     blocks = [format_tagged([w for w, _ in s], [t for _, t in s], None, fmt, upos=True) + sep for s in sentences]
     path = write(tmp_path, name, ("" if fmt == "text" else "\n").join(blocks))
     assert read_tagged_file(path, column="upos") == sentences
+
+
+def test_format_tagged_writes_no_block_for_no_tokens_and_probabilities_to_four_places():
+    from postagger.readers import format_tagged
+
+    assert format_tagged([], [], None, "conllu", sent_id=3, text="") == ""
+    assert format_tagged(["Go"], ["VB"], None, "conllu", sent_id=3, text="Go") == \
+        "# sent_id = 3\n# text = Go\n1\tGo\t_\t_\tVB\t_\t_\t_\t_\t_\n"
+    assert format_tagged(["Go"], ["VB"], [0.123456], "json") == '{"tokens": ["Go"], "tags": ["VB"], "probs": [0.1235]}'
+
+
+def test_a_byte_order_mark_is_dropped_only_where_a_file_starts(tmp_path):
+    """At the start of a later line it is a character of the word (U+FEFF, a zero-width space)."""
+    path = write(tmp_path, "a.tsv", "\ufeffThe\tDT\n\ufeffcat\tNN\n")
+    assert read_tagged_file(path) == [[("The", "DT"), ("\ufeffcat", "NN")]]

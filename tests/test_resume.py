@@ -314,6 +314,40 @@ def test_checkpoints_are_saved_at_the_end_of_an_epoch_every_checkpoint_every_sec
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "train.tsv"]
 
 
+def test_a_checkpoint_is_saved_once_every_checkpoint_every_seconds_not_every_epoch_after(tmp_path, monkeypatch):
+    """On a clock that moves 20 s whenever it is read, --checkpoint-every 30 saves after epochs 2
+    and 4 of 6: each save starts the next 30 s."""
+    import itertools
+    import types
+
+    from postagger import persist, runs
+
+    path = tmp_path / "train.tsv"
+    write_tsv(path, tiny_corpus(60))
+    ticks = itertools.count(0, 20)
+    monkeypatch.setattr(runs, "time", types.SimpleNamespace(monotonic=lambda: next(ticks)))
+    saves, save = [], persist.write_folder_atomically
+    monkeypatch.setattr(persist, "write_folder_atomically", lambda folder, files: (saves.append(folder.name), save(folder, files)))
+    result = CliRunner().invoke(app, ["train", "--train-file", str(path), "--hidden", "8", "--epochs", "6",
+                                      "--out", str(tmp_path / "m"), "--checkpoint-every", "30", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert saves == ["m.checkpoint", "m.checkpoint", "m"]
+
+
+def test_sources_without_a_column_are_upos_as_the_readers_default():
+    from postagger import runs
+
+    assert runs.tags_are_upos({"train_file": "a.conllu"}) and not runs.tags_are_upos({"train_file": "a.conllu", "column": "xpos"})
+    assert runs.recorded_source({"train_file": "a.conllu"}, None)["column"] == "upos"
+
+
+def test_a_checkpoint_folder_named_only_the_suffix_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".checkpoint").mkdir()
+    result = CliRunner().invoke(app, ["train", "--resume", ".checkpoint"])
+    assert result.exit_code == 2 and "a checkpoint is named OUT.checkpoint" in result.stderr, result.output
+
+
 @pytest.mark.parametrize("out, message", [
     ("file/m", "is not a folder"), (".", "not a name for a model folder"), ("..", "not a name for a model folder"),
 ])

@@ -368,6 +368,7 @@ def test_saving_over_a_model_replaces_it_whole_but_never_the_users_files(trained
     folder = tmp_path / "m"
     trained.save(folder)
     (folder / "best.npz").write_bytes(b"a checkpoint's")  # a file of postagger's own that a model has not
+    (folder / ".DS_Store").write_bytes(b"a file browser's")  # replaced too, or macOS users could never save again
     trained.save(folder)
     assert sorted(p.name for p in folder.iterdir()) == ["history.json", "lexicon.npz", "model.json", "weights.npz"]
     assert [p.name for p in tmp_path.iterdir()] == ["m"]  # no temporary folders left
@@ -381,6 +382,7 @@ def test_saving_over_a_model_replaces_it_whole_but_never_the_users_files(trained
 @pytest.mark.parametrize("damage", ["no_weights", "truncated", "garbage", "shapes", "newer", "older", "bad_json", "version_true",
                                     "meta_folder", "dev_accuracy", "tag_not_text", "word_not_text", "source_number",
                                     "source_file_number", "lexicon_truncated", "lexicon_shape", "lexicon_ids", "lexicon_columns",
+                                    "lexicon_at_size", "lexicon_rows_swapped",
                                     "npy", "member_not_npy", "huge_array", "lexicon_npy", "deep_json", "long_integer", "hidden_edited"])
 def test_broken_model_folders_raise_model_error(trained, tmp_path, damage):
     folder = tmp_path / "m"
@@ -424,8 +426,10 @@ def test_broken_model_folders_raise_model_error(trained, tmp_path, damage):
         if damage == "lexicon_truncated":
             lexicon.write_bytes(lexicon.read_bytes()[:100])
         else:
+            at_size = ids.copy()  # an id one past its vocabulary, in the last group
+            at_size[5, -1] = len(meta["vocabularies"][list(meta["vocabularies"])[-1]])
             broken = {"lexicon_shape": ids[:-1], "lexicon_ids": ids + np.array([0] * (ids.shape[1] - 1) + [10**6]),
-                      "lexicon_columns": ids[:, ::-1]}[damage]
+                      "lexicon_columns": ids[:, ::-1], "lexicon_at_size": at_size, "lexicon_rows_swapped": ids[[1, 0, *range(2, len(ids))]]}[damage]
             np.savez(lexicon, ids=broken)
     elif damage in ("newer", "older", "version_true"):
         meta["format_version"] = {"newer": 99, "older": 1, "version_true": True}[damage]
@@ -734,3 +738,13 @@ def test_fit_checks_its_configuration_and_reads_a_generator_once():
     from_list = RNNTagger(TrainConfig(hidden=4, epochs=1)).fit(tiny_corpus(40))
     for name in from_list.params_:
         np.testing.assert_array_equal(from_generator.params_[name], from_list.params_[name])
+
+
+def test_token_bounded_batches_are_never_empty():
+    """A first sentence longer than the limit is a run of its own, not one after an empty run."""
+    from postagger.tagger import _token_bounded
+
+    lengths = np.array([9, 2, 3, 8, 1, 1])
+    parts = _token_bounded(np.arange(6), lengths, limit=5)
+    assert [p.tolist() for p in parts] == [[0], [1, 2], [3], [4, 5]]
+    assert [p.tolist() for p in _token_bounded(np.arange(3), np.array([1, 1, 1]), limit=5)] == [[0, 1, 2]]

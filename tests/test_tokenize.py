@@ -134,10 +134,10 @@ def test_tokenize_matches_nltk_on_random_text():
     typographic = "“”‘’«»„…—"
     pieces = list("ab .,'\"-?!:;()$%]}>\t\x0b\x1c\x1f\x85\xa0\u2003\u0301" + typographic) + [
         "wanna", "gonna", "cannot", "can't", "'s", "'ll", "n't", "'t", "is", "was", "lemme", "d'ye", "...", "--", "``", "''",
-        "can’t", "’s", "’ll", "n’t", "’t", "A", "Mr", "U.S", "3", "É", "d’ye", "more’n", "’tis", "’Twas"]
+        "can’t", "’s", "’ll", "n’t", "’t", "A", "Mr", "U.S", "3", "É", "d’ye", "more’n", "’tis", "’Twas", "’d", "’M", "’re", "N’T"]
     texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))) for _ in range(8000)]
     plain = [text for text in texts if not any(c in typographic for c in text)]
-    assert len(plain) > 2000
+    assert len(plain) > 1500
     nltk_tokenizer = TreebankWordTokenizer()
     assert [merged(tokenize(text)) for text in plain] == [merged(nltk_tokenizer.tokenize(text)) for text in plain]
     assert tokenize_lines(texts) == [tokenize(text) for text in texts]
