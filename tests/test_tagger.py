@@ -748,3 +748,11 @@ def test_token_bounded_batches_are_never_empty():
     parts = _token_bounded(np.arange(6), lengths, limit=5)
     assert [p.tolist() for p in parts] == [[0], [1, 2], [3], [4, 5]]
     assert [p.tolist() for p in _token_bounded(np.arange(3), np.array([1, 1, 1]), limit=5)] == [[0, 1, 2]]
+
+
+def test_min_feature_count_leaves_every_training_word_in_the_word_vocabulary():
+    from postagger.tagger import build_vocabs
+
+    vocabs = build_vocabs([["the", "cat"], ["the", "dog"]], ("suf2",), min_count=2)
+    assert set(vocabs["word"].tokens) == {"the", "cat", "dog"}
+    assert set(vocabs["suf2"].tokens) == {"he"}  # "at" and "og" once each: under min_count
