@@ -404,7 +404,7 @@ def tag(
                 bounds = offsets.tolist()
                 blocks = [
                     readers.format_tagged(tokens, tags[a:b], chosen[a:b] if probs else None, fmt.value, upos,
-                                          *((number, " ".join(tokens)) if conllu else ()))
+                                          sent_id=number if conllu else None)
                     for number, tokens, a, b in zip(count(done + 1), sentences, bounds, bounds[1:])
                     if tokens or not conllu  # CoNLL-U has no empty sentence; its sent_id keeps the count
                 ]

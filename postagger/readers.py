@@ -64,11 +64,11 @@ def read_tagged_file(path: str | Path, fmt: str | None = None, column: str = "up
 
 
 def format_tagged(tokens: list[str], tags: list[str], probs: list[float] | None, fmt: str, upos: bool = False,
-                  sent_id: int | None = None, text: str | None = None) -> str:
+                  sent_id: int | None = None) -> str:
     """One tagged sentence as the tag command writes it: text (word/TAG, a line), json (an
     object, a line), tsv or conllu (a block of lines; the tags in UPOS when upos, else XPOS,
-    after the comments `# sent_id =` and `# text =` when given and there are tokens: CoNLL-U's
-    text must be what its words spell, so a text of the tokens, joined by spaces).
+    after `# sent_id =` and `# text =` when sent_id is given and there are tokens: CoNLL-U's
+    text must be what its words spell, so the tokens joined by spaces).
     probs, when given, add each tag's probability: word/TAG/P, a third TSV column, or prob=P
     in CoNLL-U's MISC column (the only one of these the readers read back)."""
     if fmt == "json":
@@ -87,10 +87,8 @@ def format_tagged(tokens: list[str], tags: list[str], probs: list[float] | None,
         f"{i}\t{w}\t_\t" + (f"{t}\t_" if upos else f"_\t{t}") + "\t_\t_\t_\t_\t" + (f"prob={e}" if e else "_")
         for i, (w, t, e) in enumerate(zip(tokens, tags, extra), 1)
     ]
-    if tokens and text is not None:
-        rows.insert(0, f"# text = {text}")
     if tokens and sent_id is not None:
-        rows.insert(0, f"# sent_id = {sent_id}")
+        rows[:0] = [f"# sent_id = {sent_id}", f"# text = {' '.join(tokens)}"]
     return "".join(row + "\n" for row in rows)
 
 
@@ -181,9 +179,9 @@ def _conllu(lines, path, index: int, name: str) -> Iterator[Sentence]:
             if not form or form.isspace():
                 raise DataError(f"{path}:{number}: empty word form")
             if not tag or tag == "_":
-                other = "XPOS" if name == "UPOS" else "UPOS"
-                there = cols[4 if other == "XPOS" else 3].strip() not in ("", "_")
-                hint = f" (it has an {other} tag: use --column {other.lower()})" if there else ""
+                other = "xpos" if name == "UPOS" else "upos"
+                there = cols[COLUMNS[other]].strip() not in ("", "_")
+                hint = f" (it has an {other.upper()} tag: use --column {other})" if there else ""
                 raise DataError(f"{path}:{number}: no {name} tag for {_shown(form)}{hint}")
             sentence.append((form, _checked_tag(tag, path, number)))
         if sentence:  # a block of comments only is no sentence

@@ -67,14 +67,14 @@ _CONTRACTIONS = [
 # Typographic punctuation, after the rules above; they run only on text that holds some of it.
 _TYPOGRAPHIC = re.compile(r"[“‘«„…—”»’]")
 _TYPOGRAPHIC_BEFORE = [(re.compile(r"[“‘«„…—]"), r" \g<0> "), (re.compile(r"([^'’])’ "), r"\1 ’ ")]
+_TYPOGRAPHIC_CONTRACTIONS = [(pattern, r" \1 \2 ") for pattern in (
+    r"(?i)\b(d)(’ye)\b", r"(?i)\b(more)(’n)\b", r"(?i) (’t)(is)\b", r"(?i) (’t)(was)\b")]  # tokenize_lines' too
 _TYPOGRAPHIC_AFTER = [
     (re.compile(r"[”»]"), r" \g<0> "),
     (re.compile(r"([^'’ ])(’[sS]|’[mM]|’[dD]|’) "), r"\1 \2 "),
     (re.compile(r"([^'’ ])(’ll|’LL|’re|’RE|’ve|’VE|n’t|N’T) "), r"\1 \2 "),
+    *((re.compile(pattern), substitution) for pattern, substitution in _TYPOGRAPHIC_CONTRACTIONS),
 ]
-_TYPOGRAPHIC_CONTRACTIONS = [(pattern, r" \1 \2 ") for pattern in (
-    r"(?i)\b(d)(’ye)\b", r"(?i)\b(more)(’n)\b", r"(?i) (’t)(is)\b", r"(?i) (’t)(was)\b")]
-_TYPOGRAPHIC_AFTER += [(re.compile(pattern), substitution) for pattern, substitution in _TYPOGRAPHIC_CONTRACTIONS]
 
 # A period that ends a sentence inside the text (NLTK's rules split only the last one, after
 # its sentence splitter): before whitespace and a capital, unless it ends an abbreviation.

@@ -171,9 +171,9 @@ def test_what_format_tagged_writes_reads_back(tmp_path, fmt, name):
 def test_format_tagged_writes_no_block_for_no_tokens_and_probabilities_to_four_places():
     from postagger.readers import format_tagged
 
-    assert format_tagged([], [], None, "conllu", sent_id=3, text="") == ""
-    assert format_tagged(["Go"], ["VB"], None, "conllu", sent_id=3, text="Go") == \
-        "# sent_id = 3\n# text = Go\n1\tGo\t_\t_\tVB\t_\t_\t_\t_\t_\n"
+    assert format_tagged([], [], None, "conllu", sent_id=3) == ""
+    assert format_tagged(["Go", "!"], ["VB", "."], None, "conllu", sent_id=3) == \
+        "# sent_id = 3\n# text = Go !\n1\tGo\t_\t_\tVB\t_\t_\t_\t_\t_\n2\t!\t_\t_\t.\t_\t_\t_\t_\t_\n"
     assert format_tagged(["Go"], ["VB"], [0.123456], "json") == '{"tokens": ["Go"], "tags": ["VB"], "probs": [0.1235]}'
 
 
