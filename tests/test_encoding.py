@@ -168,13 +168,13 @@ def test_typographic_punctuation_is_known_as_the_ascii_forms_a_corpus_wrote():
     knows, and back."""
     treebank = ["``", "''", "'s", "n't", "...", "--", "'", "`", "cat"]
     v = {g: Vocab(sorted({group_string(g, w) for w in treebank})) for g in ("word", "suf2")}
-    asked = ["“", "”", "’s", "n’t", "…", "—", "–", "’", "‘", "«", "»", "„", "cat’s", '"']
-    known_as = ["``", "''", "'s", "n't", "...", "--", "--", "'", "`", "``", "''", "``", None, None]
+    asked = ["“", "”", "’s", "n’t", "…", "—", "–", "’", "‘", "«", "»", "„", "‘‘", "’’", "cat’s", '"']
+    known_as = ["``", "''", "'s", "n't", "...", "--", "--", "'", "`", "``", "''", "``", "``", "''", None, None]
     assert [Encoder(v).known_id(w) for w in asked] == [v["word"].index(a) if a else None for a in known_as]
     ud = ['"', "’s", "—", "…", "'"]
     v = {g: Vocab(sorted({group_string(g, w) for w in ud})) for g in ("word", "suf2")}
-    asked = ["``", "''", "“", "'s", "--", "...", "‘"]
-    known_as = ['"', '"', '"', "’s", "—", "…", None]  # ‘ opens a quote, where ' is mostly a possessive
+    asked = ["``", "''", "“", "'s", "--", "...", "‘", "‘‘", "’’"]
+    known_as = ['"', '"', '"', "’s", "—", "…", None, '"', '"']  # ‘ opens a quote, where ' is mostly a possessive
     encoder = Encoder(v)
     assert [encoder.known_id(w) for w in asked] == [v["word"].index(a) if a else None for a in known_as]
     _, type_ids = encoder.encode([asked])

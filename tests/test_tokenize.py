@@ -108,6 +108,7 @@ CURLY = [
     ("the boys’ toys, rock’n’roll and the ’90s", ["the", "boys", "’", "toys", ",", "rock’n’roll", "and", "the", "’90s"]),
     ("«Oui», dit-il — non.", ["«", "Oui", "»", ",", "dit-il", "—", "non", "."]),
     ("Wait—what?", ["Wait", "—", "what", "?"]),
+    ("‘‘Hi,’’ he said ‘‘no.’’", ["‘‘", "Hi", ",", "’’", "he", "said", "‘‘", "no", ".", "’’"]),  # doubled single quotes
     ("’Tis d’ye more’n ’twas", ["’T", "is", "d", "’ye", "more", "’n", "’t", "was"]),
 ]
 
@@ -169,9 +170,10 @@ def test_curly_quotes_tag_as_the_straight_ones_a_treebank_model_learned(treebank
     from postagger.cli import app
 
     folder, _ = treebank_model
-    curly, straight = "“It’s done…” she said — isn’t it?", "\"It's done...\" she said -- isn't it?"
-    out = [CliRunner().invoke(app, ["tag", "--model", str(folder), text]) for text in (curly, straight)]
-    assert [r.exit_code for r in out] == [0, 0], out[0].output
-    pairs = [[token.rsplit("/", 1) for token in r.output.split()] for r in out]
-    assert [word for word, _ in pairs[0]] == tokenize(curly)
-    assert [tag for _, tag in pairs[0]] == [tag for _, tag in pairs[1]]
+    straight = "\"It's done...\" she said -- isn't it?"
+    for curly in ("“It’s done…” she said — isn’t it?", "‘‘It’s done…’’ she said — isn’t it?"):
+        out = [CliRunner().invoke(app, ["tag", "--model", str(folder), text]) for text in (curly, straight)]
+        assert [r.exit_code for r in out] == [0, 0], out[0].output
+        pairs = [[token.rsplit("/", 1) for token in r.output.split()] for r in out]
+        assert [word for word, _ in pairs[0]] == tokenize(curly)
+        assert [tag for _, tag in pairs[0]] == [tag for _, tag in pairs[1]]
