@@ -79,6 +79,15 @@ class Encoder:
             rows[outside] = self.group_ids(list(map(words.__getitem__, outside.tolist())))
         self._row.update(zip(words, range(start, start + len(words))))
 
+    def quotes_placed(self, sentences: list[Sequence[str]]) -> list[Sequence[str]]:
+        """The sentences, with each straight double quote read by its place as the Penn
+        Treebank's `` or '' when the word vocabulary has those and not ": the first, third, ...
+        in a sentence open (``), the others close (''), as in 'He said " no . "'."""
+        stoi = self._lookups[0]
+        if '"' in stoi or "``" not in stoi or "''" not in stoi:
+            return sentences
+        return [_quotes_placed(s) if '"' in s else s for s in sentences]
+
     def known_id(self, word: str) -> int | None:
         """The word's id in the word vocabulary, or that of its first other spelling there
         (vocab.other_spellings: Penn Treebank's -LRB- for "(", `` for “, 's for ’s, and back);
@@ -164,6 +173,14 @@ class EncodedCorpus:
     def ids(self, group: str) -> np.ndarray:
         """(n_tokens,) ids of every token in one input group."""
         return self.type_ids[self.groups.index(group)][self.types]
+
+
+def _quotes_placed(tokens: Sequence[str]) -> list[str]:
+    placed, opening = list(tokens), True
+    for i, token in enumerate(placed):
+        if token == '"':
+            placed[i], opening = "``" if opening else "''", not opening
+    return placed
 
 
 def encode_corpus(

@@ -169,7 +169,7 @@ def test_typographic_punctuation_is_known_as_the_ascii_forms_a_corpus_wrote():
     treebank = ["``", "''", "'s", "n't", "...", "--", "'", "`", "cat"]
     v = {g: Vocab(sorted({group_string(g, w) for w in treebank})) for g in ("word", "suf2")}
     asked = ["“", "”", "’s", "n’t", "…", "—", "–", "’", "‘", "«", "»", "„", "‘‘", "’’", "cat’s", '"']
-    known_as = ["``", "''", "'s", "n't", "...", "--", "--", "'", "`", "``", "''", "``", "``", "''", None, None]
+    known_as = ["``", "''", "'s", "n't", "...", "--", "--", "'", "`", "``", "''", "``", "``", "''", None, "''"]
     assert [Encoder(v).known_id(w) for w in asked] == [v["word"].index(a) if a else None for a in known_as]
     ud = ['"', "’s", "—", "…", "'"]
     v = {g: Vocab(sorted({group_string(g, w) for w in ud})) for g in ("word", "suf2")}
@@ -179,6 +179,18 @@ def test_typographic_punctuation_is_known_as_the_ascii_forms_a_corpus_wrote():
     assert [encoder.known_id(w) for w in asked] == [v["word"].index(a) if a else None for a in known_as]
     _, type_ids = encoder.encode([asked])
     assert type_ids[:, 1].tolist() == [v[g].index(group_string(g, '"')) for g in v]  # every group's ids the known word's
+
+
+def test_straight_double_quotes_are_placed_for_a_vocabulary_without_them():
+    """A treebank vocabulary has `` and '' but no ": in a sentence the first, third, ... "
+    open and the others close; a vocabulary with " keeps the sentences as they are."""
+    treebank = {g: Vocab(sorted({group_string(g, w) for w in ["``", "''", "no"]})) for g in ("word", "suf2")}
+    sentences = [["He", "said", '"', "no", '"', "."], ('"', "a", '"', "b", '"'), ["no"]]
+    placed = Encoder(treebank).quotes_placed(sentences)
+    assert placed == [["He", "said", "``", "no", "''", "."], ["``", "a", "''", "b", "``"], ["no"]]
+    assert sentences[1] == ('"', "a", '"', "b", '"') and placed[2] is sentences[2]
+    ud = {g: Vocab(sorted({group_string(g, w) for w in ['"', "``", "''"]})) for g in ("word", "suf2")}
+    assert Encoder(ud).quotes_placed(sentences) is sentences
 
 
 def test_batch_padding_mask_and_tags_round_trip():

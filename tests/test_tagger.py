@@ -519,6 +519,19 @@ def test_plain_brackets_and_slashes_tag_as_the_treebank_spellings_it_learned():
     assert [t for _, t in tagger.tag(plain)] == ["-LRB-", "CD", "NN", "-RRB-"]
 
 
+def test_straight_double_quotes_tag_as_the_treebank_quotes_it_learned():
+    """A treebank model never saw ", only `` and '': pretokenized text's " reads as `` where it
+    opens a quote and as '' where it closes one, with the same scores."""
+    sents = [[("He", "PRP"), ("said", "VBD"), ("``", "``"), ("no", "UH"), ("''", "''")], [("no", "UH")]] * 15
+    tagger = RNNTagger(TrainConfig(**SMALL, seed=2)).fit(sents)
+    straight, treebank = ["He", "said", '"', "no", '"'], ["He", "said", "``", "no", "''"]
+    assert tagger.is_known('"')
+    (ids_straight, p_straight), (ids_treebank, p_treebank) = tagger.predict_ids([straight, treebank])
+    np.testing.assert_array_equal(ids_straight, ids_treebank)
+    np.testing.assert_array_equal(p_straight, p_treebank)
+    assert tagger.tag(straight) == [("He", "PRP"), ("said", "VBD"), ('"', "``"), ("no", "UH"), ('"', "''")]
+
+
 def test_a_tag_named_like_padding_or_the_unknown_is_refused():
     """Tagged <pad> it was learned as padding (masked out), tagged <unk> as no tag: a model that
     could never predict them."""
