@@ -875,6 +875,17 @@ def _kinds(err: BaseException) -> set[str]:
     return {kind.__name__ for kind in type(err).__mro__}
 
 
+def _usage_message(err) -> str:
+    """Click's message, naming an option's environment variable only when the bad value came
+    from it (click names it whenever the option has one)."""
+    param, ctx = getattr(err, "param", None), getattr(err, "ctx", None)
+    if "BadParameter" not in _kinds(err) or param is None or ctx is None or not getattr(param, "envvar", None):
+        return err.format_message()
+    source = getattr(ctx.get_parameter_source(param.name), "name", None)
+    where = f"{param.envvar} in the environment" if source == "ENVIRONMENT" else f"'{param.opts[0]}'"
+    return f"Invalid value for {where}: {err.message}"
+
+
 def run() -> None:
     """The postagger command. Click's errors about the command line itself (a bad option value,
     an unknown command) become one line too, naming the --help to read."""
@@ -904,7 +915,7 @@ def run() -> None:
             raise
         if "UsageError" in kinds and "NoArgsIsHelpError" not in kinds:
             command = err.ctx.command_path if getattr(err, "ctx", None) is not None else "postagger"
-            typer.echo(f"error: {err.format_message()} (see {command} --help)", err=True)
+            typer.echo(f"error: {_usage_message(err)} (see {command} --help)", err=True)
         else:
             err.show()
         raise SystemExit(err.exit_code) from None

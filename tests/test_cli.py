@@ -231,6 +231,8 @@ def test_tag_refuses_conflicting_formats_and_arguments_that_are_not_utf8(tiny_mo
 @pytest.mark.parametrize("args, message", [
     (["train", "--epochs", "0"], "error: Invalid value for '--epochs': 0 is not in the range x>=1. "
                                  "(see python -m postagger train --help)"),
+    (["--threads", "0", "info"], "error: Invalid value for '--threads': 0 is not in the range x>=1. "
+                                 "(see python -m postagger --help)"),
     (["bogus"], "error: No such command 'bogus'. (see python -m postagger --help)"),
     (["info", "--bogus"], "error: No such option: --bogus (see python -m postagger info --help)"),
 ])
@@ -240,6 +242,18 @@ def test_command_line_mistakes_are_one_line(args, message):
 
     result = subprocess.run([sys.executable, "-m", "postagger", *args], capture_output=True, text=True)
     assert (result.returncode, result.stdout, result.stderr) == (2, "", message + "\n")
+
+
+def test_a_bad_value_from_the_environment_names_the_variable():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "POSTAGGER_THREADS": "two"}
+    result = subprocess.run([sys.executable, "-m", "postagger", "info"], capture_output=True, text=True, env=env)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.startswith("error: Invalid value for POSTAGGER_THREADS in the environment: 'two' is not a valid ")
+    assert result.stderr.endswith(" (see python -m postagger --help)\n") and result.stderr.count("\n") == 1
 
 
 def test_without_arguments_the_help_is_shown():
