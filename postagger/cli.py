@@ -743,9 +743,11 @@ def gradcheck(
 ) -> None:
     """Compare analytic BPTT gradients with centred finite differences, in float64.
 
-    Exit 0 when every parameter's largest relative error is within --tol, 1 otherwise. T, N, H,
-    V and K must all differ and no weight may be square where it need not be, so that a
-    transposed matrix or a swapped axis cannot pass for the right one.
+    Exit 0 when every parameter's largest relative error is within --tol, and the padded
+    batch's loss equals that of its sentences each alone (padding leaking into real tokens
+    alike in forward and backward passes the gradient check); 1 otherwise. T, N, H, V and K
+    must all differ and no weight may be square where it need not be, so that a transposed
+    matrix or a swapped axis cannot pass for the right one.
 
     \b
     Examples:
@@ -769,7 +771,8 @@ def gradcheck(
         layers=layers, bidirectional=bidirectional, cell=cell.value, seed=seed,
     )
     report = gc.check_gradients(params, data)
-    passed = all(err <= tol for err in report.values())
+    padding = gc.padding_error(params, data)
+    passed = all(err <= tol for err in report.values()) and padding <= tol
     if as_json:
         typer.echo(json.dumps({
             "passed": passed, "tol": tol,
@@ -778,6 +781,7 @@ def gradcheck(
                         "steep_output_scale": gc.STEEP},
             "parameters": {k: {"shape": list(params[k].shape), "max_rel_error": v if np.isfinite(v) else None}  # JSON has no NaN
                            for k, v in report.items()},
+            "padding_rel_error": padding,
         }))
     else:
         typer.echo(f"gradcheck: {cell.value}, T={seq_len} N={batch} H={hidden} V={vocab} K={tags}, "
@@ -787,7 +791,11 @@ def gradcheck(
         for name, err in report.items():
             verdict = "ok" if err <= tol else "FAIL"
             typer.echo(f"  {name:<10} {str(params[name].shape):<10} max rel error {err:.2e}  {verdict}")
-        typer.echo("passed" if passed else "FAILED: analytic and numerical gradients disagree")
+        typer.echo(f"  {'padding':<10} {'loss':<10} rel error {padding:.2e} against the sentences alone  "
+                   f"{'ok' if padding <= tol else 'FAIL'}")
+        failed = [what for what, bad in (("analytic and numerical gradients disagree", max(report.values()) > tol),
+                                         ("padding changes the loss", padding > tol)) if bad]
+        typer.echo("passed" if passed else f"FAILED: {'; '.join(failed)}")
     if not passed:
         raise typer.Exit(code=1)
 

@@ -137,6 +137,26 @@ def check_gradients(
     return {name: max(error, steep_report[name]) for name, error in report.items()}
 
 
+def padding_error(params: dict[str, np.ndarray], batch: dict, loss_and_grads: LossAndGrads = model.loss_and_grads
+                  ) -> float:
+    """rel_error between the padded batch's loss and that of its sentences each alone, without
+    padding (the mean over tokens, so their losses weighted by length). Padding that leaks into
+    the real tokens' states changes the loss, and a forward and backward that leak alike match
+    each other's finite differences: only the loss itself shows it."""
+    params = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
+    lengths = np.asarray(batch["mask"]).sum(axis=1)
+    alone = 0.0
+    for i, length in enumerate(lengths.tolist()):
+        sentence = {key: (value[i : i + 1, :length] if key != "features"
+                          else {g: ids[i : i + 1, :length] for g, ids in value.items()})
+                    for key, value in batch.items()}
+        alone += loss_and_grads(params, **sentence)[0] * length
+    alone /= lengths.sum()
+    together = loss_and_grads(params, **batch)[0]
+    error = float(rel_error(np.array(together), np.array(alone), floor=1e-12))
+    return error if np.isfinite(error) else 1.0
+
+
 # On 24 problems (3 cells, 4 shapes, 2 seeds) the clean errors stayed under 3.6e-7, and gradients
 # clipped at 5 inside the loss (by global norm, per array or per entry) gave 0.48 or more.
 STEEP, STEEP_STEP = 300.0, 1e-4

@@ -90,6 +90,21 @@ def test_gradcheck_passes(flags):
     problem = report["problem"]  # what was checked, so that a report stands on its own
     assert problem["T"] == (4 if "--seq-len" in flags else 5) and problem["bidirectional"] == ("--unidirectional" not in flags)
     assert len({problem[k] for k in "TNHVK"}) == 5 and problem["dtype"] == "float64" and problem["steep_output_scale"] == 300
+    assert report["padding_rel_error"] < 1e-12
+
+
+def test_gradcheck_fails_a_forward_that_reads_the_padding(monkeypatch):
+    """Its backward follows it, so the gradients pass; the padded batch's loss does not."""
+    import numpy as np
+
+    from postagger import model
+
+    forward = model.forward
+    monkeypatch.setattr(model, "forward", lambda params, inputs, tokens, mask, **options:
+                        forward(params, inputs, tokens, np.ones_like(mask), **options))
+    result = runner.invoke(app, ["gradcheck"])
+    assert result.exit_code == 1 and result.stdout.count(" ok\n") == 8
+    assert "padding    loss" in result.stdout and result.stdout.endswith("FAILED: padding changes the loss\n")
 
 
 @pytest.mark.parametrize("tol", ["1", "2", "0", "-1", "nan"])

@@ -101,6 +101,21 @@ def test_gradcheck_catches_a_backward_that_uses_the_previous_calls_forward():
     assert max(gradcheck.check_gradients(params, batch, stale_backward).values()) > 1e-2
 
 
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_padding_leaking_alike_in_forward_and_backward_passes_the_gradients_but_not_the_loss(cell):
+    """A network that reads the padding as real input (it ignores the mask) has gradients true
+    to its own loss: only comparing that loss with the sentences' losses alone catches it."""
+    def mask_ignored(params, words, tags, mask, features=None):
+        loss, grads = model.loss_and_grads(params, words, tags, np.ones_like(mask), features)
+        return loss, grads
+
+    params, batch = gradcheck.random_problem(cell=cell, bidirectional=True)
+    assert batch["mask"].min() == 0  # the batch holds padding
+    assert max(gradcheck.check_gradients(params, batch, mask_ignored).values()) < 1e-6
+    assert gradcheck.padding_error(params, batch, mask_ignored) > 1e-5  # gradcheck fails past 1e-6
+    assert gradcheck.padding_error(params, batch) < 1e-12
+
+
 def test_gradcheck_refuses_a_hidden_size_of_one():
     """Whh would be 1 x 1, its own transpose."""
     assert "H must be 2 or more" in gradcheck.hiding_sizes(seq_len=5, batch=6, hidden=1, vocab=3, tags=4, groups=1,
