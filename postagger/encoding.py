@@ -114,6 +114,15 @@ class Encoder:
         """(total tokens,) intp: the row in the cache of every token, the sentences end to end,
         adding the words not met before (for tagging: one lookup a token, no word types)."""
         flat = list(chain.from_iterable(sentences))
+        try:
+            return self._token_rows(flat)
+        except TypeError:
+            wrong = [token for token in flat if not isinstance(token, str)][:1]
+            if not wrong:
+                raise
+            raise TypeError(f"a token must be a string, not {type(wrong[0]).__name__}: {wrong[0]!r}") from None
+
+    def _token_rows(self, flat: list) -> np.ndarray:
         if not self._row:  # an empty cache: every word new
             return self._renumbered(flat)
         rows = np.fromiter(map(self._row.get, flat, repeat(-1)), dtype=np.intp, count=len(flat))

@@ -48,3 +48,8 @@ def first_line(err: BaseException) -> str:
     """An exception's message cut to its first line (numpy's and zipfile's run on), or its name."""
     text = str(err).strip().splitlines()
     return text[0] if text else type(err).__name__
+
+
+class NotFittedError(ValueError, AttributeError):
+    """A tagger used before fit or load, as scikit-learn's: a ValueError, and an AttributeError
+    so that hasattr(tagger, "classes_") is False."""

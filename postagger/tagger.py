@@ -20,7 +20,7 @@ import numpy as np
 
 from . import model, persist
 from .encoding import Encoder, encode_corpus, length_batches, rare_word_dropout
-from .errors import ModelError
+from .errors import ModelError, NotFittedError
 from .persist import BEST, LEXICON, OPTIMIZER
 from .train import Callback, TrainConfig, TrainState, checked_config, epoch_records, fit_params
 from .vocab import N_SPECIAL, Vocab, group_column, normalise_all, reserved_tag
@@ -110,9 +110,14 @@ class RNNTagger:
 
     # ------------------------------------------------------------ tagging
 
+    def _check_fitted(self, learned: str = "params_") -> None:
+        if not hasattr(self, learned):
+            raise NotFittedError("this RNNTagger is not trained: call fit, or RNNTagger.load a model")
+
     @property
     def encoder_(self) -> Encoder:
         """Words to input ids, with the vocabularies of fit or load (built on first use)."""
+        self._check_fitted("vocabs_")  # fit encodes its sentences before it has weights
         if self._encoder is None:
             self._encoder = Encoder(self.vocabs_, self._lexicon)
         return self._encoder
@@ -135,6 +140,7 @@ class RNNTagger:
 
     def _predict_flat(self, sentences: list[Sequence[str]], batch_size: int | None,
                       probabilities: bool) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        self._check_fitted()
         offsets = np.zeros(len(sentences) + 1, dtype=np.int64)
         np.cumsum(np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences)), out=offsets[1:])
         best = np.zeros(offsets[-1], dtype=np.int64)
@@ -256,6 +262,7 @@ class RNNTagger:
     def save(self, folder: str | Path, **info) -> None:
         """Save weights.npz, model.json, history.json and lexicon.npz; info (corpus, tagset,
         split ...) is stored in model.json as given."""
+        self._check_fitted()
         history = {"epochs": _records(self.history_), "best_epoch": self.best_epoch_}
         meta = self._meta(self.history_, self.dev_accuracy_, self.best_epoch_, info)
         persist.save_model(Path(folder), self.params_, meta, {persist.HISTORY: history, **self._lexicon_file()})

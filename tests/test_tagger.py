@@ -562,6 +562,26 @@ def test_a_file_is_not_a_model_folder(tmp_path):
         RNNTagger.load(tmp_path / "notes.txt")
 
 
+def test_a_token_that_is_not_a_string_is_a_type_error_naming_it(trained):
+    tagger = trained
+    expected = tagger.tag_sents([["the", "dog"]])
+    for tokens, message in (([1, 2], "not int: 1"), (["the", None], "not NoneType: None"), ([["the"]], r"not list: \['the'\]")):
+        with pytest.raises(TypeError, match=f"^a token must be a string, {message}$"):
+            tagger.tag(tokens)
+    assert tagger.tag_sents([["the", "dog"]]) == expected  # nothing half-learned from the failed calls
+
+
+def test_an_untrained_tagger_says_so(tmp_path):
+    from postagger.errors import NotFittedError
+
+    tagger = RNNTagger()
+    for use in (lambda: tagger.tag(["a"]), lambda: tagger.predict_ids([["a"]]), lambda: tagger.is_known("a"),
+                lambda: tagger.save(tmp_path / "model")):
+        with pytest.raises(NotFittedError, match="not trained: call fit, or RNNTagger.load a model"):
+            use()
+    assert not hasattr(tagger, "encoder_") and not (tmp_path / "model").exists()
+
+
 def test_a_sentence_given_as_a_string_is_a_type_error(trained):
     with pytest.raises(TypeError, match="not a string"):
         trained.tag("the dog")
