@@ -4,7 +4,7 @@
              Multiword ranges (3-4) and empty nodes (5.1) are skipped. The tag is UPOS (column 4)
              or XPOS (column 5).
     tagged   one sentence per line of word/TAG tokens, split at the last `/` as NLTK's
-             TaggedCorpusReader does.
+             TaggedCorpusReader does. Tags keep their case (NLTK's str2tuple upper-cases them).
     tsv      word<TAB>tag per line, a blank line between sentences. A first non-blank line that
              names the columns (word or token, then tag or pos, say) is a header and is skipped.
 
