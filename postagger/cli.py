@@ -58,7 +58,7 @@ def main(
     ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
     version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
-    threads: Annotated[int, typer.Option(min=1, envvar="POSTAGGER_THREADS", metavar="N", help="BLAS threads. train runs the default network's right-to-left direction in a second process, both on one BLAS thread whatever this says (see train --parallel). With one, tag and evaluate run its two directions in two threads, a core each, on two cores or more and in batches of 64 sentences or more; with more, one after the other, BLAS sharing out each product. One thread trains as fast as two on an idle machine (the matrices are small), and one never stalls when another program keeps a core busy: two then run at about half speed.")] = 1,
+    threads: Annotated[int, typer.Option(min=1, max=4096, envvar="POSTAGGER_THREADS", metavar="N", help="BLAS threads. train runs the default network's right-to-left direction in a second process, both on one BLAS thread whatever this says (see train --parallel). With one, tag and evaluate run its two directions in two threads, a core each, on two cores or more and in batches of 64 sentences or more; with more, one after the other, BLAS sharing out each product. One thread trains as fast as two on an idle machine (the matrices are small), and one never stalls when another program keeps a core busy: two then run at about half speed.")] = 1,
 ) -> None:
     """Part-of-speech tagging with a recurrent neural network written in numpy: train, tag,
     evaluate, and check the hand-written gradients.

@@ -257,6 +257,7 @@ def optimizer_slots(cfg: TrainConfig, params: dict[str, np.ndarray]) -> dict[str
 def largest_padded_batch(lengths: np.ndarray, batch_size: int) -> int:
     """Positions (sentences x steps) of the largest padded batch length_batches makes: its
     batches are runs of batch_size sentences in length order, whatever the shuffle."""
+    batch_size = min(batch_size, max(len(lengths), 1))  # any larger is one batch of all, and may pass int64
     ordered = np.sort(lengths)
     ends = np.minimum(np.arange(batch_size, len(ordered) + batch_size, batch_size), len(ordered))
     sizes = ends - np.arange(0, len(ordered), batch_size)

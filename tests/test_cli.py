@@ -246,8 +246,10 @@ def test_tag_refuses_conflicting_formats_and_arguments_that_are_not_utf8(tiny_mo
 @pytest.mark.parametrize("args, message", [
     (["train", "--epochs", "0"], "error: Invalid value for '--epochs': 0 is not in the range x>=1. "
                                  "(see python -m postagger train --help)"),
-    (["--threads", "0", "info"], "error: Invalid value for '--threads': 0 is not in the range x>=1. "
+    (["--threads", "0", "info"], "error: Invalid value for '--threads': 0 is not in the range 1<=x<=4096. "
                                  "(see python -m postagger --help)"),
+    (["--threads", "100000000000000000000", "info"], "error: Invalid value for '--threads': 100000000000000000000 is "
+                                                     "not in the range 1<=x<=4096. (see python -m postagger --help)"),
     (["bogus"], "error: No such command 'bogus'. (see python -m postagger --help)"),
     (["info", "--bogus"], "error: No such option: --bogus (see python -m postagger info --help)"),
 ])

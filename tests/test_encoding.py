@@ -273,7 +273,7 @@ def test_group_columns_equal_the_per_word_definitions(words):
         assert list(group_column(group, words, normalised)) == [group_string(group, w) for w in words]
 
 
-@pytest.mark.parametrize("batch_size", [1, 3, 7, 50])
+@pytest.mark.parametrize("batch_size", [1, 3, 7, 50, 2**63, 10**20])  # past int64: one batch of all
 def test_largest_padded_batch_is_that_of_every_shuffle(batch_size):
     from postagger.train import largest_padded_batch
 
