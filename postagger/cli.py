@@ -445,7 +445,7 @@ def evaluate(
     split: Annotated[Split, typer.Option(help="Which part of the corpus.")] = Split.test,
     file: Annotated[Optional[Path], typer.Option(help="Score on this tagged file instead of an NLTK corpus.")] = None,
     fmt: Annotated[Optional[FileFormat], typer.Option("--format", help=FORMAT_HELP.format(files="--file"))] = None,
-    column: Annotated[Column, typer.Option(help="CoNLL-U tag column to score against.")] = Column.upos,
+    column: Annotated[Optional[Column], typer.Option(help="CoNLL-U tag column to score against (default: the one the model was trained on, else upos).")] = None,
     tagset: Annotated[Optional[Tagset], typer.Option(help="universal: map gold and predicted tags to NLTK's universal tagset first.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the report.")] = False,
     confusion_csv: Annotated[Optional[Path], typer.Option(help="Write the full confusion matrix as CSV.")] = None,
@@ -464,7 +464,7 @@ def evaluate(
       postagger evaluate --file en_ewt-test.conllu --tagset universal
       postagger evaluate --confusion-png confusion.png --confusion-csv confusion.csv
     """
-    from . import corpora, readers
+    from . import corpora, readers, runs
     from .evaluate import evaluate_tagger, format_report, table_for_tags, universal_table
     from .progress import Reporter
 
@@ -498,7 +498,8 @@ def evaluate(
             if corpus:
                 raise UsageError("give --corpus or --file, not both")
             where = str(file)
-            sents = readers.read_tagged_file(file, fmt.value if fmt else None, column.value)
+            column_name = column.value if column else runs.trained_column(tagger.meta_.get("source")) or "upos"
+            sents = readers.read_tagged_file(file, fmt.value if fmt else None, column_name)
         else:
             name = corpus or info.get("corpus") or DEFAULT_CORPUS
             if info.get("split") == "file" and not corpus:
@@ -628,6 +629,7 @@ def info(
       postagger info --model models/conll --json
     """
     from . import model as network
+    from . import runs
     from .tagger import RNNTagger
 
     try:
@@ -645,6 +647,7 @@ def info(
         "vocabulary": {g: len(v) for g, v in tagger.vocabs_.items()},
         "tags": len(tagger.classes_),
         "corpus": tagger.info_.get("corpus"), "tagset": tagger.info_.get("tagset"),
+        "column": runs.trained_column(tagger.meta_.get("source")),  # of a CoNLL-U file, or None
         "dev_accuracy": tagger.dev_accuracy_, "best_epoch": tagger.best_epoch_,
         "epochs_trained": len(tagger.history_), "bytes_on_disk": size,
     }
@@ -661,7 +664,8 @@ def info(
         f"network        {arch.cell}, {arch.layers} layer(s), {'bi' if arch.directions == 2 else 'uni'}directional, hidden {cfg.hidden}",
         f"parameters     {record['parameters']:,}",
         "inputs         " + ", ".join(f"{g} {n:,}" for g, n in record["vocabulary"].items()),
-        f"tags           {record['tags']} ({record['tagset']})",
+        f"tags           {record['tags']} ({record['tagset']}"
+        + (f", CoNLL-U's {record['column'].upper()} column)" if record["column"] else ")"),
         f"trained on     {record['corpus']}, {record['epochs_trained']} epoch{'' if record['epochs_trained'] == 1 else 's'}, seed {cfg.seed}",
         f"dev accuracy   {dev}",
         f"size on disk   {size / 2**20:.1f} MiB",

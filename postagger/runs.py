@@ -47,18 +47,24 @@ def recorded_source(source, where: Path) -> dict:
     raise ModelError(f"{where}: malformed checkpoint (no training source)")
 
 
+def trained_column(source: dict | None) -> str | None:
+    """The CoNLL-U column (upos or xpos) a model learned its tags from, or None when it did not
+    learn from a CoNLL-U file."""
+    source = source or {}
+    if not source.get("train_file"):
+        return None
+    try:
+        fmt = source.get("format") or readers.guess_format(source["train_file"])
+    except UsageError:
+        return None
+    return (source.get("column") or "upos") if fmt == "conllu" else None
+
+
 def tags_are_upos(source: dict | None) -> bool:
     """Whether a model's tags belong in CoNLL-U's UPOS column: only when it learned them from
     a CoNLL-U file's UPOS column. Every other tagset goes in XPOS, NLTK's universal one too
     (its ., CONJ and PRT are not UD's tags)."""
-    source = source or {}
-    if not source.get("train_file"):
-        return False
-    try:
-        fmt = source.get("format") or readers.guess_format(source["train_file"])
-    except UsageError:
-        return False
-    return fmt == "conllu" and (source.get("column") or "upos") == "upos"
+    return trained_column(source) == "upos"
 
 
 def describe(source: dict) -> str:

@@ -124,6 +124,8 @@ def test_tag_writes_conllu_in_the_column_the_model_learned_and_reads_it_back(tmp
     path = tmp_path / "tagged.conllu"
     path.write_text(tagged.stdout, encoding="utf-8")
     assert evaluate("--model", str(out), "--file", str(path), "--column", column)["accuracy"] == 1.0
+    assert evaluate("--model", str(out), "--file", str(path))["accuracy"] == 1.0  # the model's column by default
+    assert json.loads(runner.invoke(app, ["info", str(out), "--json"]).stdout)["column"] == column
 
 
 @pytest.mark.parametrize("source, upos", [
