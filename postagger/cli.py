@@ -489,6 +489,9 @@ def evaluate(
         tagger = _load_for_tagging(model)
         info = tagger.info_
         model_tagset = info.get("tagset") or "native"
+        if tagset is Tagset.native and model_tagset == "universal":
+            raise UsageError(f"{model} predicts universal tags, which cannot be scored as native ones; "
+                             "leave --tagset out, or give universal")
         mapped = ", ".join(corpora.UNIVERSAL_SOURCE)
         if (tagset is Tagset.universal and model_tagset == "native" and info.get("split") != "file"
                 and corpora.native_tagset_name(info.get("corpus") or "") is None):

@@ -243,6 +243,20 @@ def test_universal_scoring_of_a_model_trained_on_a_ptb_file_maps_its_tags_as_ptb
     assert universal["tokens"] == native["tokens"] and universal["accuracy"] >= native["accuracy"] > 0.5
 
 
+def test_a_universal_model_is_not_scored_in_native_tags(tmp_path):
+    from tests.conftest import require_corpus
+
+    require_corpus("treebank")
+    out = tmp_path / "uni"
+    trained = runner.invoke(app, ["train", "--tagset", "universal", "--max-sentences", "200", "--epochs", "1",
+                                  "--hidden", "8", "--out", str(out), "-q"])
+    assert trained.exit_code == 0, trained.output
+    native = runner.invoke(app, ["evaluate", "--model", str(out), "--tagset", "native"])
+    assert native.exit_code == 2 and not native.stdout
+    assert "predicts universal tags, which cannot be scored as native ones" in native.stderr
+    assert evaluate("--model", str(out))["tagset"] == "universal"
+
+
 def test_universal_scoring_where_nltk_has_no_mapping_is_a_usage_error(treebank_model, tmp_path):
     from tests.conftest import require_corpus
 
