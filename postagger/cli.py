@@ -901,6 +901,19 @@ def _usage_message(err) -> str:
     return f"Invalid value for {where}: {err.message}"
 
 
+_MEMORY_ADVICE = {
+    "train": "a smaller --hidden or --batch-size needs less",
+    "tag": "a smaller --batch-size needs less, and tag reads a sentence a line: is the input one huge line?",
+    "evaluate": "is a sentence of the data very long?",
+}
+
+
+def _command_name() -> str | None:
+    """The command the command line runs: its first word that names one."""
+    names = {command.name or command.callback.__name__ for command in app.registered_commands}
+    return next((word for word in sys.argv[1:] if word in names), None)
+
+
 def run() -> None:
     """The postagger command. Click's errors about the command line itself (a bad option value,
     an unknown command) become one line too, naming the --help to read."""
@@ -919,8 +932,8 @@ def run() -> None:
     except MemoryError as err:  # numpy's says how much it wanted
         if _debug:
             raise
-        typer.echo(f"error: out of memory{f' ({first_line(err)})' if str(err) else ''}; smaller batches need less, "
-                   "and tag reads a sentence a line: is the input one huge line?", err=True)
+        advice = _MEMORY_ADVICE.get(_command_name(), "smaller batches need less")
+        typer.echo(f"error: out of memory{f' ({first_line(err)})' if str(err) else ''}; {advice}", err=True)
         raise SystemExit(1) from None
     except Exception as err:
         kinds = _kinds(err)

@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from postagger.cli import app
-from tests.conftest import require_corpus
+from tests.conftest import require_corpus, tiny_corpus, write_tsv
 
 runner = CliRunner()
 
@@ -357,6 +357,29 @@ def test_running_out_of_memory_is_one_line(monkeypatch, capsys, tiny_model):
     err = capsys.readouterr().err
     assert exit_.value.code == 1 and err.count("\n") == 1
     assert err.startswith("error: out of memory (Unable to allocate 195. MiB for an array with shape (100000, 512)")
+    assert err.endswith("; a smaller --batch-size needs less, and tag reads a sentence a line: is the input one huge line?\n")
+
+
+def test_running_out_of_memory_in_training_advises_on_training(monkeypatch, capsys, tmp_path):
+    import sys
+
+    from postagger import cli
+    from postagger.tagger import RNNTagger
+
+    def too_large(*args, **kwargs):
+        raise MemoryError("Unable to allocate 8.73 TiB for an array with shape (11, 100000000000)")
+
+    train = tmp_path / "train.tsv"
+    write_tsv(train, tiny_corpus(20))
+    monkeypatch.setattr(RNNTagger, "fit", too_large)
+    monkeypatch.setattr(sys, "argv", ["postagger", "train", "--train-file", str(train), "--out", str(tmp_path / "m")])
+    with pytest.raises(SystemExit) as exit_:
+        cli.run()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and err.startswith("training on ") and err.count("\n") == 2
+    assert not (tmp_path / "m").exists()
+    assert err.endswith("(Unable to allocate 8.73 TiB for an array with shape (11, 100000000000)); "
+                        "a smaller --hidden or --batch-size needs less\n")
 
 
 def test_an_out_in_a_folder_without_write_permission_is_refused(tmp_path, monkeypatch):
