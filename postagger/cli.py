@@ -500,7 +500,7 @@ def evaluate(
         if file is not None:
             if corpus:
                 raise UsageError("give --corpus or --file, not both")
-            where = str(file)
+            where = "<stdin>" if str(file) == "-" else str(file)  # as the readers' errors name it
             column_name = column.value if column else runs.trained_column(tagger.meta_.get("source")) or "upos"
             sents = readers.read_tagged_file(file, fmt.value if fmt else None, column_name)
         else:

@@ -398,6 +398,8 @@ def test_train_reads_stdin_as_evaluate_does(tmp_path):
                                  "--out", str(tmp_path / "m"), "-q"], input=text)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "m" / "weights.npz").exists()
+    scored = runner.invoke(app, ["evaluate", "--model", str(tmp_path / "m"), "--file", "-", "--format", "tagged"], input=text)
+    assert scored.exit_code == 0 and scored.stdout.startswith("<stdin>, native tags, model ")  # as errors name it
 
 
 def test_a_file_of_one_tag_is_scored_without_a_warning(treebank_model, tmp_path):
