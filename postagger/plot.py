@@ -3,6 +3,7 @@ matrix as a heatmap, and learning curves by epoch."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -92,12 +93,18 @@ def check_available(path: str | Path | None = None, option: str = "--out") -> No
 
 def _save(fig, path, plt) -> Path:
     """Write fig to path, as PNG when path has no extension (which then gets .png, as
-    matplotlib names it); returns the path written."""
+    matplotlib names it, unless it is a device or pipe, /dev/null say); returns the path written."""
     path = Path(path)
-    if not path.suffix:
+    special = path.exists() and not path.is_file() and not path.is_dir()
+    if not path.suffix and not special:
         path = path.with_name(path.name + ".png")
     try:
-        fig.savefig(path, dpi=120)
+        if special:  # PNG writers seek back, which a pipe cannot
+            image = io.BytesIO()
+            fig.savefig(image, dpi=120, format=path.suffix.lstrip(".").lower() or "png")
+            path.write_bytes(image.getvalue())
+        else:
+            fig.savefig(path, dpi=120)
     except OSError as err:
         raise UsageError(f"{path}: cannot write ({reason(err)})") from None
     except ValueError as err:  # an extension matplotlib cannot write

@@ -126,6 +126,30 @@ def test_plots_are_drawn(treebank_model, tmp_path):
     assert result.stderr == f"wrote {tmp_path / 'noext.png'}\n" and min(png_size(tmp_path / "noext.png")) > 300
 
 
+def test_a_plot_goes_into_a_pipe_or_device_as_named(treebank_model, tmp_path):
+    """--out /dev/null wrote /dev/null.png: a name without an extension gets .png only when it
+    is not a device or a pipe."""
+    import os
+    import threading
+
+    from tests.conftest import require_module
+
+    require_module("matplotlib")
+    model, _ = treebank_model
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_bytes()), daemon=True)
+    reader.start()
+    result = runner.invoke(app, ["plot", str(model), "--out", str(pipe)])
+    reader.join(timeout=10)
+    if reader.is_alive():  # nothing was written to the pipe: open it for the waiting reader
+        os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(timeout=10)
+    assert result.exit_code == 0 and result.stderr == f"wrote {pipe}\n", result.output
+    assert received[0].startswith(b"\x89PNG") and not (tmp_path / "pipe.png").exists()
+
+
 @pytest.mark.parametrize("option", ["--confusion-csv", "--confusion-png", "plot --out"])
 @pytest.mark.parametrize("where, message", [("missing/x.out", "no folder"), (".", "a folder, not a file")])
 def test_an_output_that_cannot_be_written_is_refused_before_the_work(treebank_model, tmp_path, monkeypatch, option, where, message):
