@@ -306,6 +306,9 @@ def train(
         if unseen > 0.5:
             say(f"warning: {unseen:.0%} of the dev tokens have tags that no training token has (another tagset?), "
                 f"so dev accuracy cannot choose the best epoch")
+        if source.get("dev_file") and (trained := runs.trained_share(train_sents[:n_train], dev_sents)) > 0.5:
+            say(f"warning: {trained:.0%} of the dev sentences are training sentences too (the same file?), so dev "
+                f"accuracy measures recall of the training data, not tagging of new text")
         progress = TrainProgress(reporter, config.epochs)
         with reporter, _StopOnSignal(progress, reporter) as stopper:
             finished = runs.train_to_folder(tagger, train_sents, dev_sents, out, checkpoint, source, state=state,

@@ -97,6 +97,14 @@ def unseen_tag_share(train_sents, dev_sents) -> float:
     return sum(tag not in train_tags for tag in dev_tags) / len(dev_tags) if dev_tags else 0.0
 
 
+def trained_share(train_sents, dev_sents) -> float:
+    """The share of dev sentences that are training sentences too, word for word."""
+    if not dev_sents:
+        return 0.0
+    seen = {tuple(word for word, _ in sentence) for sentence in train_sents}
+    return sum(tuple(word for word, _ in sentence) in seen for sentence in dev_sents) / len(dev_sents)
+
+
 def data_digest(train_sents, dev_sents) -> str:
     """SHA-256 of the training and dev sentences, kept in checkpoints (and models): a resumed run
     checks that it reads the data its run began with."""

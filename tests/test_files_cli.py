@@ -402,6 +402,18 @@ def test_train_reads_stdin_as_evaluate_does(tmp_path):
     assert scored.exit_code == 0 and scored.stdout.startswith("<stdin>, native tags, model ")  # as errors name it
 
 
+def test_training_on_the_dev_file_is_warned_of(tmp_path):
+    train = tmp_path / "train.tsv"
+    write_tsv(train, tiny_corpus(60))
+    args = ["train", "--train-file", str(train), "--hidden", "4", "--epochs", "1", "--out", str(tmp_path / "m")]
+    same = runner.invoke(app, [*args, "--dev-file", str(train)])
+    assert same.exit_code == 0, same.output
+    assert "warning: 100% of the dev sentences are training sentences too (the same file?)" in same.stderr
+    (tmp_path / "dev.tsv").write_text("A\tDT\nnew\tJJ\nsentence\tNN\n", encoding="utf-8")
+    other = runner.invoke(app, [*args, "--dev-file", str(tmp_path / "dev.tsv")])
+    assert other.exit_code == 0 and "warning" not in other.stderr, other.output
+
+
 def test_a_file_of_one_tag_is_scored_without_a_warning(treebank_model, tmp_path):
     model, _ = treebank_model
     (tmp_path / "one.tsv").write_text("the\tDT\n")
