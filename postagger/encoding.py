@@ -76,8 +76,22 @@ class Encoder:
             outside = np.flatnonzero(word_ids < 0)
         self.lexicon.take(word_ids, axis=0, out=rows, mode="clip")  # the outside rows are overwritten next
         if len(outside):
-            rows[outside] = self.group_ids(list(map(words.__getitem__, outside.tolist())))
+            rows[outside] = self._unknown_ids([words[i] for i in outside.tolist()])
         self._row.update(zip(words, range(start, start + len(words))))
+
+    def _unknown_ids(self, words: list[str]) -> np.ndarray:
+        """group_ids of words outside the word vocabulary in every spelling: each word's features
+        are those of its spelling (as written, or another, vocab.other_spellings) whose feature
+        ids the vocabularies know most of, so that a treebank model reads an unknown ’90s by the
+        features of '90s."""
+        ids = self.group_ids(words)
+        respelled = [(i, other) for i, word in enumerate(words) for other in other_spellings(word)]
+        if respelled:
+            other_ids = self.group_ids([other for _, other in respelled])
+            for (i, _), candidate in zip(respelled, other_ids):
+                if np.count_nonzero(candidate[1:] > UNK_ID) > np.count_nonzero(ids[i, 1:] > UNK_ID):
+                    ids[i] = candidate
+        return ids
 
     def quotes_placed(self, sentences: list[Sequence[str]]) -> list[Sequence[str]]:
         """The sentences, with each straight double quote read by its place as the Penn

@@ -181,6 +181,18 @@ def test_typographic_punctuation_is_known_as_the_ascii_forms_a_corpus_wrote():
     assert type_ids[:, 1].tolist() == [v[g].index(group_string(g, '"')) for g in v]  # every group's ids the known word's
 
 
+def test_an_unknown_word_takes_the_features_of_the_spelling_the_vocabularies_know_best():
+    """’90s is unknown to a treebank model in either spelling, but its prefixes are known as
+    '90s writes them; a word whose own features are known keeps them."""
+    groups = ("word", "pre1", "pre2", "suf2")
+    v = {g: Vocab(sorted({group_string(g, w) for w in ["'80s", "'s", "cat"]})) for g in groups}
+    encoder = Encoder(v)
+    _, type_ids = encoder.encode([["’90s", "'90s", "c’t"]])
+    assert type_ids[:, 1].tolist() == type_ids[:, 2].tolist() == [UNK_ID] + [v[g].index(group_string(g, "'90s")) for g in groups[1:]]
+    own = [v[g].stoi.get(group_string(g, "c’t"), UNK_ID) for g in groups]  # as many known as c't's: kept
+    assert type_ids[:, 3].tolist() == own and own[1] == v["pre1"].index("c")
+
+
 def test_straight_double_quotes_are_placed_for_a_vocabulary_without_them():
     """A treebank vocabulary has `` and '' but no ": in a sentence the first, third, ... "
     open and the others close; a vocabulary with " keeps the sentences as they are."""
