@@ -72,25 +72,25 @@ class Encoder:
         rows = self._table[start : start + len(words)]
         word_ids = np.fromiter(map(self._lookups[0].get, words, repeat(-1)), dtype=np.intp, count=len(words))
         outside = np.flatnonzero(word_ids < 0)  # not in the word vocabulary
-        if len(outside) and self._respell(words, outside, word_ids):
-            outside = np.flatnonzero(word_ids < 0)
+        spellings = self._respell(words, outside, word_ids) if len(outside) else {}
+        outside = np.flatnonzero(word_ids < 0)
         self.lexicon.take(word_ids, axis=0, out=rows, mode="clip")  # the outside rows are overwritten next
         if len(outside):
-            rows[outside] = self._unknown_ids([words[i] for i in outside.tolist()])
+            rows[outside] = self._unknown_ids(words, outside.tolist(), spellings)
         self._row.update(zip(words, range(start, start + len(words))))
 
-    def _unknown_ids(self, words: list[str]) -> np.ndarray:
-        """group_ids of words outside the word vocabulary in every spelling: each word's features
-        are those of its spelling (as written, or another, vocab.other_spellings) whose feature
-        ids the vocabularies know most of, so that a treebank model reads an unknown ’90s by the
-        features of '90s."""
-        ids = self.group_ids(words)
-        respelled = [(i, other) for i, word in enumerate(words) for other in other_spellings(word)]
+    def _unknown_ids(self, words: list[str], outside: list[int], spellings: dict[int, tuple[str, ...]]) -> np.ndarray:
+        """group_ids of the outside words, unknown in every spelling (spellings: word number ->
+        its other spellings, when it has any): each word's features are those of the spelling
+        whose feature ids the vocabularies know most of, so that a treebank model reads an
+        unknown ’90s by the features of '90s."""
+        ids = self.group_ids([words[i] for i in outside])
+        respelled = [(row, other) for row, i in enumerate(outside) for other in spellings.get(i, ())]
         if respelled:
             other_ids = self.group_ids([other for _, other in respelled])
-            for (i, _), candidate in zip(respelled, other_ids):
-                if np.count_nonzero(candidate[1:] > UNK_ID) > np.count_nonzero(ids[i, 1:] > UNK_ID):
-                    ids[i] = candidate
+            for (row, _), candidate in zip(respelled, other_ids):
+                if np.count_nonzero(candidate[1:] > UNK_ID) > np.count_nonzero(ids[row, 1:] > UNK_ID):
+                    ids[row] = candidate
         return ids
 
     def quotes_placed(self, sentences: list[Sequence[str]]) -> list[Sequence[str]]:
@@ -114,15 +114,18 @@ class Encoder:
                 break
         return found if found > UNK_ID else None
 
-    def _respell(self, words: list[str], outside: np.ndarray, word_ids: np.ndarray) -> bool:
+    def _respell(self, words: list[str], outside: np.ndarray, word_ids: np.ndarray) -> dict[int, tuple[str, ...]]:
         """Give the words outside the vocabulary whose other spelling is in it that word's id;
-        whether any had one."""
-        changed = False
+        returns the other spellings of those that stay outside, by word number, when they have any."""
+        stoi, unknown = self._lookups[0], {}
         for i in outside.tolist():
-            found = self.known_id(words[i])
+            spellings = other_spellings(words[i])
+            found = next((stoi[other] for other in spellings if stoi.get(other, UNK_ID) > UNK_ID), None)
             if found is not None:
-                word_ids[i], changed = found, True
-        return changed
+                word_ids[i] = found
+            elif spellings:
+                unknown[i] = spellings
+        return unknown
 
     def token_rows(self, sentences: Sequence[Sequence[str]]) -> np.ndarray:
         """(total tokens,) intp: the row in the cache of every token, the sentences end to end,

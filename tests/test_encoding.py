@@ -149,7 +149,8 @@ def test_encoder_ids_from_the_lexicon_equal_those_from_the_strings():
 def test_a_word_unknown_as_written_is_known_in_the_treebanks_spelling_and_back():
     """Treebank writes ( as -LRB- and 1/2 as 1\\/2, tokenizers and brown do not: a word
     unknown in one spelling takes the ids of the other when that one is a training word,
-    every group's ids its (as the model saw them); other words keep their own."""
+    every group's ids its (as the model saw them); a word unknown in both takes the features of
+    the spelling the vocabularies know best (3/4 those of 3\\/4, as 1\\/2 taught them)."""
     words = ["-LRB-", "-RRB-", "1\\/2", "and/or", "{", "*", "cat"]
     v = {g: Vocab(sorted({group_string(g, w) for w in words})) for g in ("word", "lower", "suf2", "shape")}
     encoder = Encoder(v)
@@ -157,9 +158,10 @@ def test_a_word_unknown_as_written_is_known_in_the_treebanks_spelling_and_back()
     known_as = ["-LRB-", "-RRB-", "1\\/2", "and/or", "{", "*", "cat", None, None, "-LRB-"]
     _, type_ids = encoder.encode([asked])
     for column, (word, alias) in enumerate(zip(asked, known_as), 1):
-        source = alias or word
-        assert type_ids[:, column].tolist() == [v[g].index(group_string(g, source)) for g in v], word
+        source = alias or {"3/4": "3\\/4", "[": "-LSB-"}.get(word, word)  # unknown either way: treebank's spelling's features
+        assert type_ids[:, column].tolist() == [v[g].stoi.get(group_string(g, source), UNK_ID) for g in v], word
         assert encoder.known_id(word) == (v["word"].index(alias) if alias else None)
+    assert type_ids[3, 9] == v["shape"].index(group_string("shape", "1\\/2")) != v["shape"].stoi.get(group_string("shape", "3/4"))
 
 
 def test_typographic_punctuation_is_known_as_the_ascii_forms_a_corpus_wrote():
