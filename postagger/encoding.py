@@ -93,14 +93,22 @@ class Encoder:
                     ids[row] = candidate
         return ids
 
-    def quotes_placed(self, sentences: list[Sequence[str]]) -> list[Sequence[str]]:
-        """The sentences, with each straight double quote read by its place as the Penn
-        Treebank's `` or '' when the word vocabulary has those and not ": the first, third, ...
-        in a sentence open (``), the others close (''), as in 'He said " no . "'."""
-        stoi = self._lookups[0]
-        if '"' in stoi or "``" not in stoi or "''" not in stoi:
-            return sentences
-        return [_quotes_placed(s) if '"' in s else s for s in sentences]
+    def place_quotes(self, rows: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """rows (token_rows of sentences laid end to end, sentence i from offsets[i]), with each
+        straight double quote read by its place as the Penn Treebank's `` or '' when the word
+        vocabulary has those and not ": the first, third, ... in a sentence open (``); the
+        others keep the row of ", which reads as the closing '' (vocab.other_spellings)."""
+        stoi, quote = self._lookups[0], self._row.get('"')
+        if quote is None or '"' in stoi or "``" not in stoi or "''" not in stoi:
+            return rows
+        at = np.flatnonzero(rows == quote)  # (Q,) the quotes' positions
+        if len(at):
+            sentence = np.searchsorted(offsets, at, side="right") - 1
+            nth = np.arange(len(at)) - np.searchsorted(at, offsets[sentence])  # 0 for a sentence's first quote
+            if "``" not in self._row:
+                self._add(["``"])
+            rows[at[nth % 2 == 0]] = self._row["``"]
+        return rows
 
     def known_id(self, word: str) -> int | None:
         """The word's id in the word vocabulary, or that of its first other spelling there
@@ -199,14 +207,6 @@ class EncodedCorpus:
     def ids(self, group: str) -> np.ndarray:
         """(n_tokens,) ids of every token in one input group."""
         return self.type_ids[self.groups.index(group)][self.types]
-
-
-def _quotes_placed(tokens: Sequence[str]) -> list[str]:
-    placed, opening = list(tokens), True
-    for i, token in enumerate(placed):
-        if token == '"':
-            placed[i], opening = "``" if opening else "''", not opening
-    return placed
 
 
 def encode_corpus(

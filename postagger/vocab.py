@@ -100,7 +100,7 @@ _OTHER_SPELLINGS = {
     "‘‘": ("``", '"', "“"), "’’": ("''", '"', "”"),
     "‘": ("`",), "’": ("'",), "…": ("...",), "—": ("--",), "–": ("--",),
     "``": ('"', "“"), "''": ('"', "”"), "`": ("‘",), "...": ("…",), "--": ("—",),
-    '"': ("''", "``"),  # a lone " closes a quote; Encoder.quotes_placed reads a sentence's by place
+    '"': ("''", "``"),  # a lone " closes a quote; Encoder.place_quotes reads a sentence's by place
 }
 
 

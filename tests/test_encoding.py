@@ -198,13 +198,13 @@ def test_an_unknown_word_takes_the_features_of_the_spelling_the_vocabularies_kno
 def test_straight_double_quotes_are_placed_for_a_vocabulary_without_them():
     """A treebank vocabulary has `` and '' but no ": in a sentence the first, third, ... "
     open and the others close; a vocabulary with " keeps the sentences as they are."""
-    treebank = {g: Vocab(sorted({group_string(g, w) for w in ["``", "''", "no"]})) for g in ("word", "suf2")}
-    sentences = [["He", "said", '"', "no", '"', "."], ('"', "a", '"', "b", '"'), ["no"]]
-    placed = Encoder(treebank).quotes_placed(sentences)
-    assert placed == [["He", "said", "``", "no", "''", "."], ["``", "a", "''", "b", "``"], ["no"]]
-    assert sentences[1] == ('"', "a", '"', "b", '"') and placed[2] is sentences[2]
-    ud = {g: Vocab(sorted({group_string(g, w) for w in ['"', "``", "''"]})) for g in ("word", "suf2")}
-    assert Encoder(ud).quotes_placed(sentences) is sentences
+    sentences = [["He", "said", '"', "no", '"', "."], ["no"], ('"', "a", '"', "b", '"')]
+    placed = [["He", "said", "``", "no", "''", "."], ["no"], ["``", "a", "''", "b", "``"]]
+    offsets = np.cumsum([0] + [len(s) for s in sentences])
+    for known, expected in ((["``", "''", "no"], placed), (['"', "``", "''"], sentences)):
+        encoder = Encoder({g: Vocab(sorted({group_string(g, w) for w in known})) for g in ("word", "suf2")})
+        rows = encoder.place_quotes(encoder.token_rows(sentences), offsets)
+        np.testing.assert_array_equal(encoder.ids_of_rows(rows), encoder.ids_of_rows(encoder.token_rows(expected)))
 
 
 def test_batch_padding_mask_and_tags_round_trip():
