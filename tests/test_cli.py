@@ -1,6 +1,7 @@
 """The command line, through typer's CliRunner: train a tiny model, tag and evaluate with it."""
 
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -104,7 +105,8 @@ def test_gradcheck_fails_a_forward_that_reads_the_padding(monkeypatch):
                         forward(params, inputs, tokens, np.ones_like(mask), **options))
     result = runner.invoke(app, ["gradcheck"])
     assert result.exit_code == 1 and result.stdout.count(" ok\n") == 8
-    assert "padding    loss" in result.stdout and result.stdout.endswith("FAILED: padding changes the loss\n")
+    padding = re.search(r"\n  padding    loss       rel error (\S+) against the sentences alone  FAIL\n", result.stdout)
+    assert padding and float(padding.group(1)) > 1e-5 and result.stdout.endswith("\nFAILED: padding changes the loss\n")
 
 
 @pytest.mark.parametrize("tol", ["1", "2", "0", "-1", "nan"])
@@ -116,6 +118,7 @@ def test_gradcheck_refuses_a_tolerance_that_passes_anything_or_nothing(tol):
 def test_gradcheck_fails_loudly_with_an_impossible_tolerance():
     result = runner.invoke(app, ["gradcheck", "--tol", "1e-30"])
     assert result.exit_code == 1 and "FAIL" in result.stdout
+    assert result.stdout.endswith("\nFAILED: analytic and numerical gradients disagree\n")  # the padding is exact: 0
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -358,6 +361,24 @@ def test_running_out_of_memory_is_one_line(monkeypatch, capsys, tiny_model):
     assert exit_.value.code == 1 and err.count("\n") == 1
     assert err.startswith("error: out of memory (Unable to allocate 195. MiB for an array with shape (100000, 512)")
     assert err.endswith("; a smaller --batch-size needs less, and tag reads a sentence a line: is the input one huge line?\n")
+
+
+def test_running_out_of_memory_in_evaluation_advises_on_sentences(monkeypatch, capsys, tiny_model):
+    import sys
+
+    from postagger import cli
+    from postagger.tagger import RNNTagger
+
+    def too_large(*args, **kwargs):
+        raise MemoryError("Unable to allocate 1.00 TiB")
+
+    out, _ = tiny_model
+    monkeypatch.setattr(RNNTagger, "tag_sents", too_large)
+    monkeypatch.setattr(sys, "argv", ["postagger", "evaluate", "--model", str(out), "--split", "dev", "-q"])
+    with pytest.raises(SystemExit) as exit_:
+        cli.run()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and err == "error: out of memory (Unable to allocate 1.00 TiB); is a sentence of the data very long?\n"
 
 
 def test_running_out_of_memory_in_training_advises_on_training(monkeypatch, capsys, tmp_path):

@@ -198,13 +198,16 @@ def test_an_unknown_word_takes_the_features_of_the_spelling_the_vocabularies_kno
 def test_straight_double_quotes_are_placed_for_a_vocabulary_without_them():
     """A treebank vocabulary has `` and '' but no ": in a sentence the first, third, ... "
     open and the others close; a vocabulary with " keeps the sentences as they are."""
-    sentences = [["He", "said", '"', "no", '"', "."], ["no"], ('"', "a", '"', "b", '"')]
-    placed = [["He", "said", "``", "no", "''", "."], ["no"], ["``", "a", "''", "b", "``"]]
+    sentences = [[], ["He", "said", '"', "no", '"', "."], ["no"], ('"', "a", '"', "b", '"'), ['"', "a"], ["b", '"', "c"]]
+    placed = [[], ["He", "said", "``", "no", "''", "."], ["no"], ["``", "a", "''", "b", "``"], ["``", "a"], ["b", "``", "c"]]
     offsets = np.cumsum([0] + [len(s) for s in sentences])
     for known, expected in ((["``", "''", "no"], placed), (['"', "``", "''"], sentences)):
         encoder = Encoder({g: Vocab(sorted({group_string(g, w) for w in known})) for g in ("word", "suf2")})
         rows = encoder.place_quotes(encoder.token_rows(sentences), offsets)
         np.testing.assert_array_equal(encoder.ids_of_rows(rows), encoder.ids_of_rows(encoder.token_rows(expected)))
+    encoder = Encoder({g: Vocab(sorted({group_string(g, w) for w in ["``", "''", "no"]})) for g in ("word", "suf2")})
+    alone = encoder.place_quotes(encoder.token_rows([["He", '"', "no"]]), np.array([0, 3]))  # one quote in the call
+    np.testing.assert_array_equal(encoder.ids_of_rows(alone), encoder.ids_of_rows(encoder.token_rows([["He", "``", "no"]])))
 
 
 def test_batch_padding_mask_and_tags_round_trip():

@@ -126,6 +126,7 @@ def test_tag_writes_conllu_in_the_column_the_model_learned_and_reads_it_back(tmp
     assert evaluate("--model", str(out), "--file", str(path), "--column", column)["accuracy"] == 1.0
     assert evaluate("--model", str(out), "--file", str(path))["accuracy"] == 1.0  # the model's column by default
     assert json.loads(runner.invoke(app, ["info", str(out), "--json"]).stdout)["column"] == column
+    assert f"tags           5 (native, CoNLL-U's {column.upper()} column)\n" in runner.invoke(app, ["info", str(out)]).stdout
 
 
 @pytest.mark.parametrize("source, upos", [
@@ -403,12 +404,20 @@ def test_train_reads_stdin_as_evaluate_does(tmp_path):
 
 
 def test_training_on_the_dev_file_is_warned_of(tmp_path):
-    train = tmp_path / "train.tsv"
-    write_tsv(train, tiny_corpus(60))
-    args = ["train", "--train-file", str(train), "--hidden", "4", "--epochs", "1", "--out", str(tmp_path / "m")]
-    same = runner.invoke(app, [*args, "--dev-file", str(train)])
-    assert same.exit_code == 0, same.output
-    assert "warning: 100% of the dev sentences are training sentences too (the same file?)" in same.stderr
+    """Even with --quiet; against the sentences trained on, --max-sentences' first ones."""
+    sentences = list({tuple(s): None for s in map(tuple, tiny_corpus(300))})[:60]
+    assert len(sentences) == 60
+    train, part, later = tmp_path / "train.tsv", tmp_path / "part.tsv", tmp_path / "later.tsv"
+    write_tsv(train, sentences)
+    write_tsv(part, sentences[:10])
+    write_tsv(later, sentences[40:])
+    args = ["train", "--train-file", str(train), "--hidden", "4", "--epochs", "1", "--out", str(tmp_path / "m"), "-q"]
+    for dev in (train, part):
+        same = runner.invoke(app, [*args, "--dev-file", str(dev)])
+        assert same.exit_code == 0, same.output
+        assert same.stderr.startswith("warning: 100% of the dev sentences are training sentences too (the same file?)")
+    first = runner.invoke(app, [*args, "--dev-file", str(later), "--max-sentences", "20"])
+    assert first.exit_code == 0 and first.stderr == "", first.output
     (tmp_path / "dev.tsv").write_text("A\tDT\nnew\tJJ\nsentence\tNN\n", encoding="utf-8")
     other = runner.invoke(app, [*args, "--dev-file", str(tmp_path / "dev.tsv")])
     assert other.exit_code == 0 and "warning" not in other.stderr, other.output

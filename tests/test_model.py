@@ -114,6 +114,7 @@ def test_padding_leaking_alike_in_forward_and_backward_passes_the_gradients_but_
     assert max(gradcheck.check_gradients(params, batch, mask_ignored).values()) < 1e-6
     assert gradcheck.padding_error(params, batch, mask_ignored) > 1e-5  # gradcheck fails past 1e-6
     assert gradcheck.padding_error(params, batch) < 1e-12
+    assert gradcheck.padding_error(params, batch, lambda *args, **kwargs: (float("nan"), {})) == 1.0  # never a pass
 
 
 def test_gradcheck_refuses_a_hidden_size_of_one():

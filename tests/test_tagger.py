@@ -577,8 +577,9 @@ def test_an_untrained_tagger_says_so(tmp_path):
     tagger = RNNTagger()
     for use in (lambda: tagger.tag(["a"]), lambda: tagger.predict_ids([["a"]]), lambda: tagger.is_known("a"),
                 lambda: tagger.save(tmp_path / "model")):
-        with pytest.raises(NotFittedError, match="not trained: call fit, or RNNTagger.load a model"):
+        with pytest.raises(NotFittedError, match="not trained: call fit, or RNNTagger.load a model") as raised:
             use()
+        assert isinstance(raised.value, ValueError) and isinstance(raised.value, AttributeError)  # as scikit-learn's
     assert not hasattr(tagger, "encoder_") and not (tmp_path / "model").exists()
 
 
