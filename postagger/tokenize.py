@@ -8,9 +8,9 @@ tokenize_lines applies them to many lines at once, for `postagger tag` on files.
 
 NLTK's Treebank rules know only ASCII punctuation, and left “The and words… as one token.
 Curly quotes, the ellipsis and the em dash are split off here as their ASCII forms are (“ ‘ « „
-” » … — always, and ’ where the rules split '), by rules of their own, which leave text
-without them to NLTK's rules: “It’s done…” -> “ It ’s done … ”. Doubled single quotes ‘‘ and ’’
-stay whole, as `` and '' do. (The en dash stays in 1990–95.)
+” » … — always, and ’ where the rules split '), and so are Spanish ¿ and ¡, by rules of their
+own, which leave text without them to NLTK's rules: “It’s done…” -> “ It ’s done … ”. Doubled
+single quotes ‘‘ and ’’ stay whole, as `` and '' do. (The en dash stays in 1990–95.)
 
 NLTK's rules split only a text's last period: word_tokenize runs its sentence splitter first. A
 line given to `postagger tag` may hold several sentences, so a period before whitespace and a
@@ -66,9 +66,9 @@ _CONTRACTIONS = [
 
 
 # Typographic punctuation, after the rules above; they run only on text that holds some of it.
-_TYPOGRAPHIC = re.compile(r"[“‘«„…—”»’]")
+_TYPOGRAPHIC = re.compile(r"[“‘«„…—”»’¿¡]")
 # ‘‘ and ’’ (single quotes doubled, as LaTeX and some typesetting write “ and ”) as one token each
-_TYPOGRAPHIC_BEFORE = [(re.compile(r"‘‘|[“‘«„…—]"), r" \g<0> "), (re.compile("’’"), " ’’ "),
+_TYPOGRAPHIC_BEFORE = [(re.compile(r"‘‘|[“‘«„…—¿¡]"), r" \g<0> "), (re.compile("’’"), " ’’ "),
                        (re.compile(r"([^'’])’ "), r"\1 ’ ")]
 _TYPOGRAPHIC_CONTRACTIONS = [(pattern, r" \1 \2 ") for pattern in (
     r"(?i)\b(d)(’ye)\b", r"(?i)\b(more)(’n)\b", r"(?i) (’t)(is)\b", r"(?i) (’t)(was)\b")]  # tokenize_lines' too
@@ -157,7 +157,7 @@ _AFTER_PADDING_LINES = [
     (r"(?i) ('t)(is)\b", r" \1 \2 "),
     (r"(?i) ('t)(was)\b", r" \1 \2 "),
 ]
-_TYPOGRAPHIC_BEFORE_LINES = [(r"‘‘|[“‘«„…—]", r" \g<0> "), ("’’", " ’’ "), (r"’(?<=[^'’\n]’) ", r" ’ ")]
+_TYPOGRAPHIC_BEFORE_LINES = [(r"‘‘|[“‘«„…—¿¡]", r" \g<0> "), ("’’", " ’’ "), (r"’(?<=[^'’\n]’) ", r" ’ ")]
 _TYPOGRAPHIC_AFTER_LINES = [
     (r"[”»]", r" \g<0> "),
     (r"’(?<=[^'’ ]’)([sSmMdD]?) ", r" ’\1 "),

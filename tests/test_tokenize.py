@@ -108,6 +108,7 @@ CURLY = [
     ("the boys’ toys, rock’n’roll and the ’90s", ["the", "boys", "’", "toys", ",", "rock’n’roll", "and", "the", "’90s"]),
     ("«Oui», dit-il — non.", ["«", "Oui", "»", ",", "dit-il", "—", "non", "."]),
     ("Wait—what?", ["Wait", "—", "what", "?"]),
+    ("¿Qué hora es? ¡Hola!", ["¿", "Qué", "hora", "es", "?", "¡", "Hola", "!"]),  # as cess_esp writes them
     ("‘‘Hi,’’ he said ‘‘no.’’", ["‘‘", "Hi", ",", "’’", "he", "said", "‘‘", "no", ".", "’’"]),  # doubled single quotes
     ("’Tis d’ye more’n ’twas", ["’T", "is", "d", "’ye", "more", "’n", "’t", "was"]),
 ]
@@ -132,7 +133,7 @@ def test_tokenize_matches_nltk_on_random_text():
     import random
 
     rng = random.Random(0)
-    typographic = "“”‘’«»„…—"
+    typographic = "“”‘’«»„…—¿¡"
     pieces = list("ab .,'\"-?!:;()$%]}>\t\x0b\x1c\x1f\x85\xa0\u2003\u0301" + typographic) + [
         "wanna", "gonna", "cannot", "can't", "'s", "'ll", "n't", "'t", "is", "was", "lemme", "d'ye", "...", "--", "``", "''",
         "can’t", "’s", "’ll", "n’t", "’t", "A", "Mr", "U.S", "3", "É", "d’ye", "more’n", "’tis", "’Twas", "’d", "’M", "’re", "N’T"]
