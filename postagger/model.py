@@ -154,10 +154,11 @@ def init_params(cfg: RNNConfig, rng: np.random.Generator, dtype=np.float32) -> d
     arch = Architecture(cfg.cell, D, cfg.layers, H, groups)
     gates = CELLS[cfg.cell][1]
     params: dict[str, np.ndarray] = {}
-    blocks_of = {g: [] for g in groups}  # each direction's block of every input table
+    tables = {g: np.empty((cfg.input_sizes[g], D * gates * H), dtype=dtype) for g in groups}
     for d in range(D):
-        for g in groups:
-            blocks_of[g].append(rng.normal(0.0, cfg.input_scale, (cfg.input_sizes[g], gates * H)))
+        for g in groups:  # each direction's block of every input table, cast as it is stored
+            block = rng.normal(0.0, cfg.input_scale, (cfg.input_sizes[g], gates * H))
+            tables[g][:, d * gates * H : (d + 1) * gates * H] = block
         for layer in range(1, cfg.layers + 1):
             wx, wh, b = arch.layer_keys(layer, d)
             if layer > 1:
@@ -171,10 +172,10 @@ def init_params(cfg: RNNConfig, rng: np.random.Generator, dtype=np.float32) -> d
                 # gate [r, z, n] start at sigmoid(1) = 0.73
                 params[b][H : 2 * H] = 1.0
     for g in groups:
-        params[arch.input_key(g)] = np.concatenate(blocks_of[g], axis=1)
+        params[arch.input_key(g)] = tables[g]
     params["Why"] = rng.normal(0.0, 1.0 / np.sqrt(D * H), (D * H, cfg.n_tags))
     params["by"] = np.zeros(cfg.n_tags)
-    return {k: v.astype(dtype) for k, v in params.items()}
+    return {k: v.astype(dtype, copy=False) for k, v in params.items()}
 
 
 def _orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
