@@ -306,9 +306,10 @@ def train(
         if unseen > 0.5:
             say(f"warning: {unseen:.0%} of the dev tokens have tags that no training token has (another tagset?), "
                 f"so dev accuracy cannot choose the best epoch")
-        if source.get("dev_file") and (trained := runs.trained_share(train_sents[:n_train], dev_sents)) > 0.5:
-            say(f"warning: {trained:.0%} of the dev sentences are training sentences too (the same file?), so dev "
-                f"accuracy measures recall of the training data, not tagging of new text")
+        trained = runs.trained_count(train_sents[:n_train], dev_sents) if source.get("dev_file") else 0
+        if trained > len(dev_sents) / 2:
+            say(f"warning: {trained / len(dev_sents):.0%} of the dev sentences are training sentences too (the same "
+                f"file?), so dev accuracy measures recall of the training data, not tagging of new text")
         progress = TrainProgress(reporter, config.epochs)
         with reporter, _StopOnSignal(progress, reporter) as stopper:
             finished = runs.train_to_folder(tagger, train_sents, dev_sents, out, checkpoint, source, state=state,
@@ -525,9 +526,8 @@ def evaluate(
             trained_on = info.get("corpus") if info.get("split") != "file" else None
             if (corpus and trained_on and corpora.corpus_files(corpus)[0] == corpora.corpus_files(trained_on)[0]
                     and corpora.canonical_name(corpus) != trained_on):  # the same sentences, split otherwise
-                seen = {tuple(w for w, _ in s) for s in corpora.load_corpus(
-                    trained_on, model_tagset, "train", keep_traces=bool(info.get("keep_traces")))}
-                trained = sum(tuple(w for w, _ in s) in seen for s in sents)
+                trained = runs.trained_count(corpora.load_corpus(
+                    trained_on, model_tagset, "train", keep_traces=bool(info.get("keep_traces"))), sents)
                 if trained:
                     say(f"warning: {trained:,} of the {len(sents):,} sentences scored are in the train split of "
                         f"{trained_on}, which {model} was trained on")

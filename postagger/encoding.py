@@ -114,21 +114,21 @@ class Encoder:
         """The word's id in the word vocabulary, or that of its first other spelling there
         (vocab.other_spellings: Penn Treebank's -LRB- for "(", `` for “, 's for ’s, and back);
         None when none is a training word."""
+        found = self._lookups[0].get(word, UNK_ID)
+        return found if found > UNK_ID else self._first_known(other_spellings(word))
+
+    def _first_known(self, spellings: tuple[str, ...]) -> int | None:
+        """The word id of the first of these spellings in the word vocabulary, or None."""
         stoi = self._lookups[0]
-        found = stoi.get(word, UNK_ID)
-        for other in other_spellings(word) if found <= UNK_ID else ():
-            found = stoi.get(other, UNK_ID)
-            if found > UNK_ID:
-                break
-        return found if found > UNK_ID else None
+        return next((stoi[other] for other in spellings if stoi.get(other, UNK_ID) > UNK_ID), None)
 
     def _respell(self, words: list[str], outside: np.ndarray, word_ids: np.ndarray) -> dict[int, tuple[str, ...]]:
         """Give the words outside the vocabulary whose other spelling is in it that word's id;
         returns the other spellings of those that stay outside, by word number, when they have any."""
-        stoi, unknown = self._lookups[0], {}
+        unknown = {}
         for i in outside.tolist():
             spellings = other_spellings(words[i])
-            found = next((stoi[other] for other in spellings if stoi.get(other, UNK_ID) > UNK_ID), None)
+            found = self._first_known(spellings)
             if found is not None:
                 word_ids[i] = found
             elif spellings:

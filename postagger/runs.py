@@ -97,12 +97,10 @@ def unseen_tag_share(train_sents, dev_sents) -> float:
     return sum(tag not in train_tags for tag in dev_tags) / len(dev_tags) if dev_tags else 0.0
 
 
-def trained_share(train_sents, dev_sents) -> float:
-    """The share of dev sentences that are training sentences too, word for word."""
-    if not dev_sents:
-        return 0.0
+def trained_count(train_sents, other_sents) -> int:
+    """How many of other_sents are training sentences too, word for word."""
     seen = {tuple(word for word, _ in sentence) for sentence in train_sents}
-    return sum(tuple(word for word, _ in sentence) in seen for sentence in dev_sents) / len(dev_sents)
+    return sum(tuple(word for word, _ in sentence) in seen for sentence in other_sents)
 
 
 def data_digest(train_sents, dev_sents) -> str:
