@@ -289,6 +289,44 @@ def make_batch(
     return Batch(tokens.reshape(types.shape), inputs, mask.astype(np.int32), tags, np.asarray(index))
 
 
+PACKED_BATCH = 512  # sentences per packed batch (model.predict_packed): no padding, so larger products
+PACKED_TOKENS = 16384  # and at most this many tokens in one, unless a single sentence is longer
+
+
+def longest_first_batches(lengths: np.ndarray, batch_size: int, max_tokens: int | None = None) -> list[np.ndarray]:
+    """Sentence numbers of the non-empty sentences in batches of similar length, each longest
+    first (as model.predict_packed takes them), split where a batch would pass max_tokens
+    tokens (a longer sentence makes a batch of its own)."""
+    nonempty = np.flatnonzero(lengths)
+    batches = [nonempty[b[::-1]] for b in length_batches(lengths[nonempty], batch_size)]
+    if max_tokens is None:
+        return batches
+    return [part for index in batches for part in _token_bounded(index, lengths[index], max_tokens)]
+
+
+def _token_bounded(index: np.ndarray, lengths: np.ndarray, limit: int) -> list[np.ndarray]:
+    """index split, in order, into runs of sentences of at most `limit` tokens in all (a longer
+    sentence makes a run of its own)."""
+    if int(lengths.sum()) <= limit:  # the usual case, without a loop over the sentences
+        return [index]
+    parts, start, total = [], 0, 0
+    for i, n in enumerate(lengths.tolist()):
+        if total + n > limit and i > start:
+            parts.append(index[start:i])
+            start, total = i, 0
+        total += n
+    parts.append(index[start:])
+    return parts
+
+
+def token_positions(offsets: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """The positions, among all tokens end to end, of the tokens of sentences `index`, in that
+    order: sentence i holds [offsets[i], offsets[i + 1])."""
+    lengths = offsets[index + 1] - offsets[index]
+    starts = np.cumsum(lengths) - lengths  # of each sentence, in the result
+    return np.arange(lengths.sum()) + np.repeat(offsets[index] - starts, lengths)
+
+
 def length_batches(
     lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None = None
 ) -> list[np.ndarray]:

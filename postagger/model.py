@@ -32,6 +32,8 @@ import numpy as np
 
 from . import layers
 
+SIDE_BY_SIDE_ROWS = 64  # predict_packed's lanes run side by side from this many sentences: narrower steps hand over the GIL too often
+
 # cell name -> (input weight, recurrent weight, bias) base names, gate blocks, forward, backward
 CELLS = {
     "rnn": (("Wxh", "Whh", "bh"), 1, layers.rnn_forward, layers.rnn_backward),
@@ -565,7 +567,8 @@ def predict_packed(params: dict[str, np.ndarray], by_row: np.ndarray, rows: np.n
 
     side_by_side(run, lanes) calls run(lane) for each lane, a slice of the D lanes, and returns
     when all are done: the tagger runs them in threads (numpy releases the GIL in products, tanh
-    and gathers). Without it, each layer runs all lanes at once, in one Python loop."""
+    and gathers), in batches of SIDE_BY_SIDE_ROWS sentences or more. Without it, each layer runs
+    all lanes at once, in one Python loop."""
     arch = architecture(params)
     if arch.cell != "rnn":
         raise ValueError(f"predict_packed serves the Elman cell, not {arch.cell!r}")
@@ -579,6 +582,8 @@ def predict_packed(params: dict[str, np.ndarray], by_row: np.ndarray, rows: np.n
     table, ids = by_row.reshape(D * R, F), rows[order] + R * np.arange(D)[:, None]  # each lane's rows of table
     Why, by = _output_layer(params)
     Wy = Why.reshape(D, -1, Why.shape[1])
+    if len(lengths) < SIDE_BY_SIDE_ROWS:
+        side_by_side = None
     lanes = [slice(None)] if side_by_side is None else [slice(d, d + 1) for d in range(D)]
     run_lanes = side_by_side or _one_after_another
     for layer in range(1, arch.layers + 1):

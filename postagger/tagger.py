@@ -19,7 +19,8 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from . import model, persist
-from .encoding import Encoder, encode_corpus, length_batches, rare_word_dropout
+from .encoding import (PACKED_BATCH, PACKED_TOKENS, Encoder, encode_corpus, longest_first_batches, rare_word_dropout,
+                       token_positions)
 from .errors import ModelError, NotFittedError
 from .persist import BEST, LEXICON, OPTIMIZER
 from .train import Callback, TrainConfig, TrainState, checked_config, epoch_records, fit_params
@@ -27,10 +28,7 @@ from .vocab import N_SPECIAL, Vocab, group_column, normalise_all, reserved_tag
 
 Tagged = list[tuple[str, str]]
 _NONE = object()  # no such value (None may be one)
-TAG_BATCH = 64  # sentences per padded tagging batch (gated cells): larger batches pad more
-PACKED_BATCH = 512  # sentences per packed tagging batch (Elman cells): no padding, so larger products
-PACKED_TOKENS = 16384  # and at most this many tokens in one, unless a single sentence is longer
-SIDE_BY_SIDE_ROWS = 64  # a packed batch's lanes run in two threads from this many sentences: narrower steps hand over the GIL too often
+TAG_BATCH = 64  # sentences per padded tagging batch (gated cells): larger batches pad more; Elman cells pack PACKED_BATCH
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # of weights: trained float32, float64 computes as well
 
 
@@ -100,7 +98,9 @@ class RNNTagger:
                                 [[t for _, t in s] for s in dev_sents], self.tags_)
         net = cfg.network({g: len(v) for g, v in self.vocabs_.items()}, len(self.tags_))
         params = model.init_params(net, np.random.default_rng(cfg.seed)) if resume is None else None
-        result = fit_params(params, train, dev, cfg, callback, resume, on_epoch_saved, parallel=self.parallel)
+        side_by_side = self._lane_runner(params if resume is None else resume.params)  # for dev accuracy
+        result = fit_params(params, train, dev, cfg, callback, resume, on_epoch_saved, parallel=self.parallel,
+                            side_by_side=side_by_side)
         self.params_ = result.params
         self.history_ = result.history
         self.best_epoch_ = result.best_epoch
@@ -164,19 +164,15 @@ class RNNTagger:
         packed = model.architecture(self.params_).cell == "rnn"
         batch_size = batch_size or (PACKED_BATCH if packed else TAG_BATCH)
         lengths = np.diff(offsets)
-        nonempty = np.flatnonzero(lengths)
-        batches = [nonempty[b[::-1]] for b in length_batches(lengths[nonempty], batch_size)]  # longest first
-        if packed:  # long sentences make large packed batches: bound their states' memory
-            batches = [part for index in batches for part in _token_bounded(index, lengths[index], PACKED_TOKENS)]
-            side_by_side = self._lane_runner()
-        for index in batches:
+        side_by_side = self._lane_runner() if packed else None
+        # longest first; long sentences make large packed batches: PACKED_TOKENS bounds their states' memory
+        for index in longest_first_batches(lengths, batch_size, PACKED_TOKENS if packed else None):
             batch_lengths = lengths[index]
-            starts = np.cumsum(batch_lengths) - batch_lengths  # of each sentence, end to end
-            positions = np.arange(batch_lengths.sum()) + np.repeat(offsets[index] - starts, batch_lengths)
+            positions = token_positions(offsets, index)
             if packed:
                 rows = np.take(token_rows, positions)
                 scores, row_of_token = model.predict_packed(self.params_, by_row, rows, batch_lengths, skip=N_SPECIAL,
-                                                            side_by_side=side_by_side if len(index) >= SIDE_BY_SIDE_ROWS else None)
+                                                            side_by_side=side_by_side)
             else:
                 mask = np.arange(batch_lengths.max()) < batch_lengths[:, None]  # (N, T)
                 rows = np.zeros(mask.shape, dtype=np.intp)  # padding reads row 0: forward zeroes its input
@@ -192,11 +188,12 @@ class RNNTagger:
                 best, probs = best[row_of_token], None if probs is None else probs[row_of_token]
             yield positions, best, probs
 
-    def _lane_runner(self):
-        """How tagging runs a bidirectional network's lanes: side by side in two threads
-        (_side_by_side) when parallel is True, or None and there are two cores and numpy's BLAS
-        runs one thread (more would overcommit the cores); else None, one after the other."""
-        if model.architecture(self.params_).directions != 2 or self.parallel is False:
+    def _lane_runner(self, params: dict[str, np.ndarray] | None = None):
+        """How tagging runs a bidirectional network's lanes (params, by default params_): side by
+        side in two threads (_side_by_side) when parallel is True, or None and there are two
+        cores and numpy's BLAS runs one thread (more would overcommit the cores); else None, one
+        after the other."""
+        if model.architecture(self.params_ if params is None else params).directions != 2 or self.parallel is False:
             return None
         blas = _numpy_blas()  # none found: its threads are unknown, so one lane after the other
         if self.parallel or (_cores() >= 2 and blas and all(lib.num_threads == 1 for lib in blas)):
@@ -409,21 +406,6 @@ def _numpy_blas() -> list:
 
     blas = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
     return [lib for lib in blas if numpy_own(Path(lib.filepath))] or blas
-
-
-def _token_bounded(index: np.ndarray, lengths: np.ndarray, limit: int) -> list[np.ndarray]:
-    """index split, in order, into runs of sentences of at most `limit` tokens in all (a longer
-    sentence makes a run of its own)."""
-    if int(lengths.sum()) <= limit:  # the usual case, without a loop over the sentences
-        return [index]
-    parts, start, total = [], 0, 0
-    for i, n in enumerate(lengths.tolist()):
-        if total + n > limit and i > start:
-            parts.append(index[start:i])
-            start, total = i, 0
-        total += n
-    parts.append(index[start:])
-    return parts
 
 
 class _PreactivationCache:

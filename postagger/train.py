@@ -16,7 +16,8 @@ import numpy as np
 
 from . import lanes as lane_workers
 from . import model
-from .encoding import EncodedCorpus, length_batches, make_batch
+from .encoding import (PACKED_BATCH, PACKED_TOKENS, EncodedCorpus, length_batches, longest_first_batches, make_batch,
+                       token_positions)
 from .errors import TrainingDiverged
 from .layers import RowGrad
 from .optim import make_optimizer
@@ -136,14 +137,32 @@ class Callback:
         return False
 
 
-def accuracy(params: dict[str, np.ndarray], corpus: EncodedCorpus, batch_size: int = 256, skip: int = N_SPECIAL) -> float:
-    """Token accuracy of the network on an encoded, tagged corpus."""
+def accuracy(params: dict[str, np.ndarray], corpus: EncodedCorpus, batch_size: int = 256, skip: int = N_SPECIAL,
+             side_by_side=None) -> float:
+    """Token accuracy of the network on an encoded, tagged corpus. Elman networks score packed
+    batches as the tagger does (model.predict_packed, side_by_side running their lanes when
+    given), about twice as fast as padded ones; gated cells score padded batches of batch_size."""
+    if model.architecture(params).cell == "rnn":
+        correct = sum(_packed_correct(params, corpus, index, skip, side_by_side)
+                      for index in longest_first_batches(corpus.lengths, PACKED_BATCH, PACKED_TOKENS))
+        return correct / max(corpus.n_tokens, 1)
     correct = 0
     for index in length_batches(corpus.lengths, batch_size):
         batch = make_batch(corpus, index)
         predicted = model.predict(params, batch.inputs, batch.tokens, batch.mask, skip=skip)
         correct += int(((predicted == batch.tags) & (batch.mask == 1)).sum())
     return correct / max(corpus.n_tokens, 1)
+
+
+def _packed_correct(params, corpus: EncodedCorpus, index: np.ndarray, skip: int, side_by_side) -> int:
+    """How many tokens of the sentences `index` (longest first) the network tags right."""
+    positions = token_positions(corpus.offsets, index)
+    types, rows = np.unique(corpus.types[positions], return_inverse=True)  # the batch's word types, each token's
+    ids = dict(zip(corpus.groups, corpus.type_ids[:, types]))
+    by_row = model.input_preactivations(params, model.architecture(params), ids)  # (D, U, F)
+    lengths = corpus.offsets[index + 1] - corpus.offsets[index]
+    scores, row_of_token = model.predict_packed(params, by_row, rows.reshape(-1), lengths, skip=skip, side_by_side=side_by_side)
+    return int(np.count_nonzero(scores.argmax(axis=-1)[row_of_token] == corpus.tags[positions]))
 
 
 @dataclass
@@ -215,6 +234,7 @@ def fit_params(
     resume: TrainState | None = None,
     on_epoch_saved=None,
     parallel: bool | None = None,
+    side_by_side=None,
 ) -> TrainResult:
     """Train params in place for cfg.epochs epochs; return the best weights on dev. With resume
     (whose weights carry on), params is None.
@@ -224,7 +244,8 @@ def fit_params(
     checkpoints). parallel: run the right-to-left lane of a one-layer bidirectional Elman
     network, and the step of half of its input tables, in a second process (lanes.LaneWorker),
     with the weights of one process on one BLAS thread (both then use one); None: when
-    lanes.worthwhile() (Linux, two cores or more)."""
+    lanes.worthwhile() (Linux, two cores or more). side_by_side: how dev accuracy runs an Elman
+    network's lanes (see accuracy)."""
     if (params is None) == (resume is None):
         raise ValueError("fit_params takes the weights to train or a state to resume, one of them")
     callback = callback or Callback()
@@ -235,7 +256,7 @@ def fit_params(
         optimizer.load_state_dict(resume.optimizer)
         optimizer.lr = resume.lr
     with _lane_worker(params, train, cfg, parallel, optimizer) as lanes:
-        return _train_epochs(state, optimizer, train, dev, cfg, callback, on_epoch_saved, lanes)
+        return _train_epochs(state, optimizer, train, dev, cfg, callback, on_epoch_saved, lanes, side_by_side)
 
 
 def training_optimizer(cfg: TrainConfig):
@@ -298,7 +319,7 @@ def _on_one_blas_thread(worker: lane_workers.LaneWorker):
 
 
 def _train_epochs(state: TrainState, optimizer, train, dev, cfg: TrainConfig, callback: Callback, on_epoch_saved,
-                  lanes) -> TrainResult:
+                  lanes, side_by_side=None) -> TrainResult:
     params = state.params
     while state.epoch <= cfg.epochs and not state.finished:
         epoch = state.epoch
@@ -339,7 +360,7 @@ def _train_epochs(state: TrainState, optimizer, train, dev, cfg: TrainConfig, ca
                 return _result(_keep_optimizer(state, optimizer))
         seconds = time.perf_counter() - started
         _check_finite(params, epoch, len(batches))  # the last step's update has met no loss yet
-        dev_acc = accuracy(params, dev) if dev is not None and len(dev) else None
+        dev_acc = accuracy(params, dev, side_by_side=side_by_side) if dev is not None and len(dev) else None
         record = EpochRecord(epoch, state.loss_sum / max(state.tokens, 1), dev_acc, state.tokens / seconds, seconds, optimizer.lr)
         state.history.append(record)
         callback.on_epoch_end(record)

@@ -166,10 +166,11 @@ def test_tag_in_small_chunks_loses_and_reorders_nothing(tiny_model):
 
 
 def test_tag_runs_the_lanes_side_by_side_unless_blas_threads_share_the_products(tiny_model, monkeypatch):
+    from postagger import model
     from postagger import tagger as tagger_module
 
     out, _ = tiny_model
-    lines = "\n".join(f"The {n} cats sat on {n} mats ." for n in range(tagger_module.SIDE_BY_SIDE_ROWS)) + "\n"
+    lines = "\n".join(f"The {n} cats sat on {n} mats ." for n in range(model.SIDE_BY_SIDE_ROWS)) + "\n"
     calls = []
     side_by_side = tagger_module._side_by_side
     monkeypatch.setattr(tagger_module, "_side_by_side", lambda run, lanes: calls.append(len(lanes)) or side_by_side(run, lanes))
@@ -181,7 +182,7 @@ def test_tag_runs_the_lanes_side_by_side_unless_blas_threads_share_the_products(
         assert results[threads].exit_code == 0, results[threads].output
         assert calls == ([2] if threads == "1" else [])  # two BLAS threads and two lanes would overcommit two cores
     assert results["1"].stdout == results["2"].stdout
-    assert len(results["1"].stdout.splitlines()) == tagger_module.SIDE_BY_SIDE_ROWS
+    assert len(results["1"].stdout.splitlines()) == model.SIDE_BY_SIDE_ROWS
 
 
 def test_threads_sets_the_blas_threads_for_the_command_alone_and_debug_shows_the_error(monkeypatch):

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from postagger.encoding import Encoder, encode_corpus, length_batches, make_batch, rare_word_dropout
+from postagger.encoding import (Encoder, encode_corpus, length_batches, longest_first_batches, make_batch, rare_word_dropout,
+                                token_positions)
 from tests.reference import group_string
 from postagger.vocab import PAD_ID, UNK_ID, Vocab, group_column, normalise, normalise_all, shape, shape_by_characters, shapes
 
@@ -299,3 +300,31 @@ def test_largest_padded_batch_is_that_of_every_shuffle(batch_size):
     for seed in range(5):
         batches = length_batches(lengths, batch_size, np.random.default_rng(seed))
         assert max(len(b) * lengths[b].max() for b in batches) == expected
+
+
+def test_token_bounded_batches_are_never_empty():
+    """A first sentence longer than the limit is a run of its own, not one after an empty run."""
+    from postagger.encoding import _token_bounded
+
+    lengths = np.array([9, 2, 3, 8, 1, 1])
+    parts = _token_bounded(np.arange(6), lengths, limit=5)
+    assert [p.tolist() for p in parts] == [[0], [1, 2], [3], [4, 5]]
+    assert [p.tolist() for p in _token_bounded(np.arange(3), np.array([1, 1, 1]), limit=5)] == [[0, 1, 2]]
+
+
+def test_longest_first_batches_hold_every_sentence_with_tokens_once_longest_first():
+    lengths = np.random.default_rng(3).integers(0, 12, size=200)
+    for max_tokens in (None, 60):
+        batches = longest_first_batches(lengths, 32, max_tokens)
+        assert sorted(np.concatenate(batches).tolist()) == np.flatnonzero(lengths).tolist()
+        for index in batches:
+            assert 0 < len(index) <= 32 and (np.diff(lengths[index]) <= 0).all()
+            assert max_tokens is None or lengths[index].sum() <= max_tokens
+    assert len(longest_first_batches(lengths, 32)) == -(-np.count_nonzero(lengths) // 32)
+    assert len(longest_first_batches(lengths, 32, 60)) > len(longest_first_batches(lengths, 32))
+    assert [b.tolist() for b in longest_first_batches(np.array([2, 0, 9, 3]), 32, 5)] == [[2], [3, 0]]
+
+
+def test_token_positions_of_sentences_in_the_order_given():
+    offsets = np.array([0, 3, 3, 7, 9])
+    assert token_positions(offsets, np.array([2, 0, 1, 3])).tolist() == [3, 4, 5, 6, 0, 1, 2, 7, 8]

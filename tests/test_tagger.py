@@ -8,6 +8,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from postagger import model
 from postagger import tagger as tagger_module
 from postagger.errors import ModelError
 from postagger.tagger import RNNTagger
@@ -148,8 +149,53 @@ def test_lanes_side_by_side_tag_as_one_thread_does(trained, layers, monkeypatch)
         np.testing.assert_array_equal(ids, ids_together)
         np.testing.assert_array_equal(probs, probs_together)
     threads.clear()
-    tagger.predict_ids(sents[: tagger_module.SIDE_BY_SIDE_ROWS - 1])  # narrow steps: one thread
+    tagger.predict_ids(sents[: model.SIDE_BY_SIDE_ROWS - 1])  # narrow steps: one thread
     assert threads == []
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_dev_accuracy_of_longest_first_batches_is_that_of_padded_ones(trained, layers, monkeypatch):
+    """train.accuracy scores an Elman network in packed batches, its lanes side by side when
+    given a runner: the share of right tags that padded batches give, with an empty sentence in
+    the corpus and with batches split by tokens."""
+    from postagger import train
+    from postagger.encoding import encode_corpus, length_batches, make_batch
+    from postagger.vocab import N_SPECIAL
+
+    tagger = trained if layers == 1 else RNNTagger(TrainConfig(**{**SMALL, "epochs": 1}, layers=2, seed=2)).fit(tiny_corpus(60))
+    rng = np.random.default_rng(4)  # weights moved off their training, so that many tags are wrong
+    params = {k: v + rng.normal(0, 0.1, v.shape).astype(v.dtype) for k, v in tagger.params_.items()}
+    sents = tiny_corpus(150, seed=11) + [[]]
+    corpus = encode_corpus(tagger.encoder_, [[w for w, _ in s] for s in sents], [[t for _, t in s] for s in sents], tagger.tags_)
+    right = 0
+    for index in length_batches(corpus.lengths, 7):
+        batch = make_batch(corpus, index)
+        predicted = model.predict(params, batch.inputs, batch.tokens, batch.mask, skip=N_SPECIAL)
+        right += int(((predicted == batch.tags) & (batch.mask == 1)).sum())
+    expected = right / corpus.n_tokens
+    assert 0.2 < expected < 0.95
+    threads = []
+    side_by_side = tagger_module._side_by_side
+    spy = lambda run, lanes: side_by_side(lambda lane: threads.append(threading.current_thread()) or run(lane), lanes)  # noqa: E731
+    assert train.accuracy(params, corpus) == expected
+    assert train.accuracy(params, corpus, side_by_side=spy) == expected
+    assert len(set(threads)) == 2
+    monkeypatch.setattr(train, "PACKED_TOKENS", 40)  # many batches, each too narrow for two threads
+    threads.clear()
+    assert train.accuracy(params, corpus, side_by_side=spy) == expected
+    assert threads == []
+
+
+def test_fit_scores_dev_with_the_lanes_side_by_side(monkeypatch):
+    """fit hands its lane runner to the dev scoring: with parallel, a dev set of
+    SIDE_BY_SIDE_ROWS sentences or more is scored in two threads."""
+    threads = []
+    side_by_side = tagger_module._side_by_side
+    monkeypatch.setattr(tagger_module, "_side_by_side",
+                        lambda run, lanes: side_by_side(lambda lane: threads.append(threading.current_thread()) or run(lane), lanes))
+    corpus = tiny_corpus(40 + model.SIDE_BY_SIDE_ROWS)
+    RNNTagger(TrainConfig(**{**SMALL, "epochs": 1}), parallel=True).fit(corpus[:40], corpus[40:])
+    assert len(set(threads)) == 2
 
 
 def test_one_lane_one_core_or_more_blas_threads_tag_in_one_thread(trained, monkeypatch):
@@ -279,7 +325,7 @@ def test_an_error_in_the_second_lane_reaches_the_caller():
     assert done == [0]
 
 
-def test_packed_batches_are_split_by_tokens(trained, monkeypatch):
+def test_longest_first_batches_are_split_by_tokens(trained, monkeypatch):
     sents = [[w for w, _ in s] for s in tiny_corpus(40, seed=6)]
     expected = trained.tag_sents(sents)
     sizes = []
@@ -772,16 +818,6 @@ def test_fit_checks_its_configuration_and_reads_a_generator_once():
     from_list = RNNTagger(TrainConfig(hidden=4, epochs=1)).fit(tiny_corpus(40))
     for name in from_list.params_:
         np.testing.assert_array_equal(from_generator.params_[name], from_list.params_[name])
-
-
-def test_token_bounded_batches_are_never_empty():
-    """A first sentence longer than the limit is a run of its own, not one after an empty run."""
-    from postagger.tagger import _token_bounded
-
-    lengths = np.array([9, 2, 3, 8, 1, 1])
-    parts = _token_bounded(np.arange(6), lengths, limit=5)
-    assert [p.tolist() for p in parts] == [[0], [1, 2], [3], [4, 5]]
-    assert [p.tolist() for p in _token_bounded(np.arange(3), np.array([1, 1, 1]), limit=5)] == [[0, 1, 2]]
 
 
 def test_min_feature_count_leaves_every_training_word_in_the_word_vocabulary():
