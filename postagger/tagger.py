@@ -159,7 +159,7 @@ class RNNTagger:
         large. Gated cells tag padded batches of TAG_BATCH sentences of similar length."""
         with self._words_lock:  # the encoder and the cache grow with new words; the arrays handed out stay valid
             encoder = self.encoder_
-            rows = encoder.place_quotes(encoder.token_rows(sentences), offsets)
+            rows = encoder.place_quotes(encoder.token_rows(sentences), offsets, sentences)
             by_row, token_rows = self._input_preactivations(rows)  # (D, rows, F), (M,)
         packed = model.architecture(self.params_).cell == "rnn"
         batch_size = batch_size or (PACKED_BATCH if packed else TAG_BATCH)

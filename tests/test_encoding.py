@@ -198,15 +198,26 @@ def test_an_unknown_word_takes_the_features_of_the_spelling_the_vocabularies_kno
 
 def test_straight_double_quotes_are_placed_for_a_vocabulary_without_them():
     """A treebank vocabulary has `` and '' but no ": in a sentence the first, third, ... "
-    open and the others close; a vocabulary with " keeps the sentences as they are."""
-    sentences = [[], ["He", "said", '"', "no", '"', "."], ["no"], ('"', "a", '"', "b", '"'), ['"', "a"], ["b", '"', "c"]]
-    placed = [[], ["He", "said", "``", "no", "''", "."], ["no"], ["``", "a", "''", "b", "``"], ["``", "a"], ["b", "``", "c"]]
+    open and the others close, unless the sentence has an odd number of them and ends with
+    one, or its first is followed by punctuation and a lower-case word: its quotes then close
+    first (a quote opened before). A vocabulary with " keeps the sentences as they are."""
+    sentences = [[], ["He", "said", '"', "no", '"', "."], ["no"], ('"', "a", '"', "b", '"'), ['"', "a"], ["b", '"', "c"],
+                 ["I", "saw", ".", '"'], ["out", '"', ",", "she", "said", "."], ['"', ",", "and", '"', "Too", '"', "."],
+                 ["out", '"', ",", "Mr.", "said"], ['"'], ["a", '"', "b", '"', "."]]
+    placed = [[], ["He", "said", "``", "no", "''", "."], ["no"], ["''", "a", "``", "b", "''"], ["``", "a"], ["b", "``", "c"],
+              ["I", "saw", ".", "''"], ["out", "''", ",", "she", "said", "."], ["''", ",", "and", "``", "Too", "''", "."],
+              ["out", "``", ",", "Mr.", "said"], ["``"], ["a", "``", "b", "''", "."]]
+    by_parity = {3: ["``", "a", "''", "b", "``"], 6: ["I", "saw", ".", "``"], 7: ["out", "``", ",", "she", "said", "."],
+                 8: ["``", ",", "and", "''", "Too", "``", "."]}
     offsets = np.cumsum([0] + [len(s) for s in sentences])
     for known, expected in ((["``", "''", "no"], placed), (['"', "``", "''"], sentences)):
         encoder = Encoder({g: Vocab(sorted({group_string(g, w) for w in known})) for g in ("word", "suf2")})
-        rows = encoder.place_quotes(encoder.token_rows(sentences), offsets)
+        rows = encoder.place_quotes(encoder.token_rows(sentences), offsets, sentences)
         np.testing.assert_array_equal(encoder.ids_of_rows(rows), encoder.ids_of_rows(encoder.token_rows(expected)))
     encoder = Encoder({g: Vocab(sorted({group_string(g, w) for w in ["``", "''", "no"]})) for g in ("word", "suf2")})
+    rows = encoder.place_quotes(encoder.token_rows(sentences), offsets)  # without the tokens: by parity alone
+    parity = [by_parity.get(i, s) for i, s in enumerate(placed)]
+    np.testing.assert_array_equal(encoder.ids_of_rows(rows), encoder.ids_of_rows(encoder.token_rows(parity)))
     alone = encoder.place_quotes(encoder.token_rows([["He", '"', "no"]]), np.array([0, 3]))  # one quote in the call
     np.testing.assert_array_equal(encoder.ids_of_rows(alone), encoder.ids_of_rows(encoder.token_rows([["He", "``", "no"]])))
 

@@ -576,6 +576,9 @@ def test_straight_double_quotes_tag_as_the_treebank_quotes_it_learned():
     np.testing.assert_array_equal(ids_straight, ids_treebank)
     np.testing.assert_array_equal(p_straight, p_treebank)
     assert tagger.tag(straight) == [("He", "PRP"), ("said", "VBD"), ('"', "``"), ("no", "UH"), ('"', "''")]
+    # a quote that ends a sentence closes one opened before it
+    assert tagger.tag(["no", '"'])[1] == ('"', "''")
+    assert tagger.tag(["He", '"', "no"])[1] == ('"', "``")
 
 
 def test_a_tag_named_like_padding_or_the_unknown_is_refused():
