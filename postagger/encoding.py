@@ -111,13 +111,11 @@ class Encoder:
         at = np.flatnonzero(rows == quote)  # (Q,) the quotes' positions
         if len(at):
             sentence = np.searchsorted(offsets, at, side="right") - 1
-            first = np.searchsorted(at, offsets[sentence])  # each quote's sentence's first quote, in `at`
-            opening = (np.arange(len(at)) - first) % 2 == 0
+            firsts = np.searchsorted(at, offsets)  # (S + 1,) each sentence's first quote in `at`, and the end
+            opening = (np.arange(len(at)) - firsts[sentence]) % 2 == 0
             if sentences is not None:
-                counts = np.bincount(sentence, minlength=len(offsets) - 1)
-                for s in np.flatnonzero(counts % 2).tolist():
-                    start = int(np.searchsorted(at, offsets[s]))
-                    quotes = slice(start, start + int(counts[s]))
+                for s in np.flatnonzero(np.diff(firsts) % 2).tolist():  # an odd number of quotes
+                    quotes = slice(int(firsts[s]), int(firsts[s + 1]))
                     if _closes_first(sentences[s], (at[quotes] - offsets[s]).tolist()):
                         opening[quotes] = ~opening[quotes]
             if "``" not in self._row:
@@ -195,6 +193,19 @@ class Encoder:
         type_ids = np.zeros((len(self.groups), len(words) + 1), dtype=np.int32)
         type_ids[:, 1:] = np.take(self._table, rows, axis=0).T
         return types, type_ids
+
+
+def _closes_first(tokens: Sequence[str], quotes: list[int]) -> bool:
+    """Whether a sentence's odd number of quotes, at these places, begins with a closing one."""
+    last, first = quotes[-1], quotes[0]
+    if last > 0 and all(map(_is_punctuation, tokens[last + 1 :])):
+        return True
+    after = tokens[first + 1 : first + 3]
+    return len(after) == 2 and _is_punctuation(after[0]) and after[1][:1].islower()
+
+
+def _is_punctuation(token: str) -> bool:
+    return all(unicodedata.category(c).startswith("P") for c in token)
 
 
 @dataclass
@@ -340,19 +351,6 @@ def token_positions(offsets: np.ndarray, index: np.ndarray) -> np.ndarray:
     lengths = offsets[index + 1] - offsets[index]
     starts = np.cumsum(lengths) - lengths  # of each sentence, in the result
     return np.arange(lengths.sum()) + np.repeat(offsets[index] - starts, lengths)
-
-
-def _closes_first(tokens: Sequence[str], quotes: list[int]) -> bool:
-    """Whether a sentence's odd number of quotes, at these places, begins with a closing one."""
-    last, first = quotes[-1], quotes[0]
-    if last > 0 and all(map(_is_punctuation, tokens[last + 1 :])):
-        return True
-    after = tokens[first + 1 : first + 3]
-    return len(after) == 2 and _is_punctuation(after[0]) and after[1][:1].islower()
-
-
-def _is_punctuation(token: str) -> bool:
-    return all(unicodedata.category(c).startswith("P") for c in token)
 
 
 def length_batches(
