@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from postagger import corpora, lanes, model, vocab  # noqa: E402
 from postagger.encoding import Encoder, encode_corpus, length_batches, make_batch  # noqa: E402
-from postagger.tagger import RNNTagger  # noqa: E402
+from postagger.tagger import RNNTagger, tagged_sentences  # noqa: E402
 from postagger.train import TrainConfig  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "speed.md"
@@ -202,7 +202,7 @@ class Torch:
         self.words = [[w for w, _ in s] for s in test]
         self.offsets = np.cumsum([0, *map(len, self.words)])
         test_ids = self._token_ids()
-        self.tag_batches = [self._packed(test_ids, index)
+        self.tag_batches = [self._packed(test_ids, index)[:2]
                             for index in length_batches(np.diff(self.offsets), tag_batch)] if times_tagging else []
         self.train_rate()  # the first pass warms PyTorch up
 
@@ -223,14 +223,16 @@ class Torch:
 
     def _packed(self, token_ids, index):
         """One tagging batch in PackedSequence's order: (ids (G, M) of the tokens step by step,
-        the sentences longest first; batch_sizes (T,))."""
+        the sentences longest first; batch_sizes (T,); each one's position among all tokens end
+        to end (M,))."""
         lengths = self.offsets[index + 1] - self.offsets[index]
         index, lengths = index[np.argsort(-lengths, kind="stable")], np.sort(lengths)[::-1]
         starts = np.cumsum(lengths) - lengths
         positions = np.arange(lengths.sum()) + np.repeat(self.offsets[index] - starts, lengths)
         batch_sizes, order = model.packing(lengths)
-        ids = np.ascontiguousarray(token_ids[:, positions[order[0]]], dtype=np.int64)  # fancy indexing gives Fortran order
-        return self.torch.from_numpy(ids), self.torch.from_numpy(batch_sizes.astype(np.int64))
+        packed_positions = positions[order[0]]
+        ids = np.ascontiguousarray(token_ids[:, packed_positions], dtype=np.int64)  # fancy indexing gives Fortran order
+        return self.torch.from_numpy(ids), self.torch.from_numpy(batch_sizes.astype(np.int64)), packed_positions
 
     def train_rate(self) -> float:
         """Tokens/s of one pass of training steps over the same batches."""
@@ -263,13 +265,17 @@ class Torch:
                     p.grad.mul_(factor)
 
     def tag_rate(self) -> float:
-        """From words to tags as postagger's tag_sents does it: a cold Encoder, then the network."""
+        """From words to tags as postagger's tag_sents does it: a cold Encoder, the network, and
+        each sentence's (word, tag) pairs."""
 
         def run():
             token_ids = self._token_ids()
+            best = np.empty(self.offsets[-1], dtype=np.int64)
             with self.torch.inference_mode():
                 for index in length_batches(np.diff(self.offsets), self.tag_batch):
-                    self.net.forward_packed(*self._packed(token_ids, index)).argmax(-1)
+                    ids, batch_sizes, positions = self._packed(token_ids, index)
+                    best[positions] = self.net.forward_packed(ids, batch_sizes).argmax(-1).numpy()
+            return tagged_sentences(self.words, self.tagger.tags_.decode(best), self.offsets)
 
         vocab._COLLAPSED.clear()
         return _rate(run, self.words)

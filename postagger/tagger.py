@@ -214,9 +214,7 @@ class RNNTagger:
         NLTK's TaggerI."""
         sentences = _token_lists(sentences)
         best, _, offsets = self._predict_flat(sentences, None, probabilities=False)
-        pairs = list(zip(chain.from_iterable(sentences), self.tags_.decode(best)))
-        bounds = offsets.tolist()
-        return [pairs[a:b] for a, b in zip(bounds, bounds[1:])]
+        return tagged_sentences(sentences, self.tags_.decode(best), offsets)
 
     def tag(self, tokens: Sequence[str]) -> Tagged:
         """[(word, tag), ...] for one sentence's tokens (a list, not a string)."""
@@ -332,6 +330,14 @@ class RNNTagger:
         tagger.params_ = params
         tagger._lexicon = _read_lexicon(folder / LEXICON, tagger.vocabs_)
         return tagger
+
+
+def tagged_sentences(sentences: Sequence[Sequence[str]], tags: Iterable[str], offsets: np.ndarray) -> list[Tagged]:
+    """[(word, tag), ...] per sentence, from the tags of all tokens end to end; sentence i's
+    start at offsets[i] (S + 1,)."""
+    pairs = list(zip(chain.from_iterable(sentences), tags))
+    bounds = offsets.tolist()
+    return [pairs[a:b] for a, b in zip(bounds, bounds[1:])]
 
 
 def _token_lists(sentences: Iterable[Sequence[str]]) -> list[Sequence[str]]:
