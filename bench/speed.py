@@ -511,7 +511,7 @@ def main() -> None:
         row(f"PyTorch {version}: training FLOP rate, fastest", f"{rate(training, fastest) * torch_per_token / 1e9:.1f} GFLOP/s",
             f"{fastest}; ours {o_train * per_token / 1e9:.1f} GFLOP/s")
         row(f"PyTorch {version}: tagging, same network", f"{rate(tagging, 'pytorch'):,.0f} tok/s",
-            f"packed batches of {args.tag_batch}, 2 threads, inference_mode, words to tags with the same cold encoding")
+            f"packed batches of {args.tag_batch}, 2 threads, inference_mode, words to each sentence's (word, tag) pairs as tag_sents, with the same cold encoding")
         row(f"PyTorch {version}: tagging, network only", f"{rate(tagging, 'pytorch network'):,.0f} tok/s", "ids already encoded and packed (for reference)")
         for round_ in training:  # each round against the fastest PyTorch of that round
             round_["fastest pytorch"] = max(round_[name] for name in TORCH_VARIANTS)
