@@ -115,9 +115,15 @@ def check_gradients(
     batch: dict,
     loss_and_grads: LossAndGrads = model.loss_and_grads,
     h: float = 1e-5,
+    loss: Callable[..., float] | None = None,
 ) -> dict[str, float]:
     """The largest relative error between analytic and numerical gradient, per parameter (1, the
-    largest there is, for a gradient of another shape). Two traps for common mistakes:
+    largest there is, for a gradient of another shape).
+
+    The numerical gradient differentiates loss (params, **batch) -> float, which must give
+    loss_and_grads's loss: by default model.loss, without a backward pass, for
+    model.loss_and_grads, else loss_and_grads's own. Where the two losses differ at the weights
+    checked, loss_and_grads's own is differentiated. Two traps for common mistakes:
 
     - the analytic gradients come from a second call, after one at other weights, so that a
       backward that reuses an earlier call's forward cache is caught;
@@ -129,10 +135,12 @@ def check_gradients(
     Each parameter's error is the larger of the two checks.
     """
     params = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
+    if loss is None and loss_and_grads is model.loss_and_grads:
+        loss = model.loss
     loss_and_grads({k: v * 1.5 for k, v in params.items()}, **batch)  # the trap for a stale cache
-    report = _errors(params, batch, loss_and_grads, lambda f, x: numerical_grad(f, x, h), RESOLUTION_FLOOR)
+    report = _errors(params, batch, loss_and_grads, loss, lambda f, x: numerical_grad(f, x, h), RESOLUTION_FLOOR)
     steep = {**params, "Why": params["Why"] * STEEP}
-    steep_report = _errors(steep, batch, loss_and_grads, lambda f, x: extrapolated_grad(f, x, STEEP_STEP),
+    steep_report = _errors(steep, batch, loss_and_grads, loss, lambda f, x: extrapolated_grad(f, x, STEEP_STEP),
                            RESOLUTION_FLOOR * STEEP)  # a loss STEEP times larger: as much more round-off
     return {name: max(error, steep_report[name]) for name, error in report.items()}
 
@@ -162,17 +170,24 @@ def padding_error(params: dict[str, np.ndarray], batch: dict, loss_and_grads: Lo
 STEEP, STEEP_STEP = 300.0, 1e-4
 
 
-def _errors(params: dict, batch: dict, loss_and_grads: LossAndGrads, numeric_grad, floor: float) -> dict[str, float]:
+def _errors(params: dict, batch: dict, loss_and_grads: LossAndGrads, loss, numeric_grad, floor: float
+            ) -> dict[str, float]:
     """check_gradients's errors at params; numeric_grad(f, x) differentiates f() by x's entries,
     floor: see rel_error."""
-    _, analytic = loss_and_grads(params, **batch)
+    own_loss, analytic = loss_and_grads(params, **batch)
+    if loss is None or loss(params, **batch) != own_loss:
+        loss = _own_loss(loss_and_grads)
     report = {}
     for name, value in params.items():
         grad = np.asarray(analytic[name])
         if grad.shape != value.shape:
             report[name] = 1.0
             continue
-        numeric = numeric_grad(lambda: loss_and_grads(params, **batch)[0], value)
+        numeric = numeric_grad(lambda: loss(params, **batch), value)
         error = float(rel_error(grad, numeric, floor).max())
         report[name] = error if np.isfinite(error) else 1.0  # NaN would lose every comparison, max() included
     return report
+
+
+def _own_loss(loss_and_grads: LossAndGrads) -> Callable[..., float]:
+    return lambda params, **batch: loss_and_grads(params, **batch)[0]

@@ -494,10 +494,23 @@ def loss_and_grads(
     words, tags, mask (N, T); features: group -> ids (N, T) for each extra input table.
     Works in the dtype of params (float64 for gradcheck, float32 for training). lanes: see forward.
     """
+    inputs, tokens = _positions_as_types(words, mask, features)
+    return batch_loss_and_grads(params, inputs, tokens, tags, mask, dropout=dropout, rng=rng, sparse=sparse, lanes=lanes)
+
+
+def loss(params: dict[str, np.ndarray], words: np.ndarray, tags: np.ndarray, mask: np.ndarray,
+         features: dict[str, np.ndarray] | None = None) -> float:
+    """loss_and_grads's loss alone, without the backward pass: all that finite differences need."""
+    inputs, tokens = _positions_as_types(words, mask, features)
+    scores, _ = forward(params, inputs, tokens, mask)
+    return layers.softmax_cross_entropy(scores, tags.T.reshape(-1), mask.T.reshape(-1))[0]
+
+
+def _positions_as_types(words: np.ndarray, mask: np.ndarray, features: dict[str, np.ndarray] | None):
+    """forward's inputs and tokens for a batch of ids (N, T): every position its own word type."""
     N, T = mask.shape
     inputs = {g: ids.reshape(-1) for g, ids in {"word": words, **(features or {})}.items()}
-    tokens = np.arange(N * T).reshape(N, T)  # every position its own type
-    return batch_loss_and_grads(params, inputs, tokens, tags, mask, dropout=dropout, rng=rng, sparse=sparse, lanes=lanes)
+    return inputs, np.arange(N * T).reshape(N, T)
 
 
 def batch_loss_and_grads(

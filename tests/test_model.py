@@ -85,7 +85,29 @@ def test_gradcheck_catches_clipping_inside_the_loss_at_trains_threshold(cell, cl
         return loss, CLIPS[clip](grads)
 
     params, batch = gradcheck.random_problem(cell=cell, bidirectional=True)  # clean, it passes: test_cells
-    assert max(gradcheck.check_gradients(params, batch, clipped).values()) > 1e-2
+    assert max(gradcheck.check_gradients(params, batch, clipped, loss=model.loss).values()) > 1e-2
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_the_loss_alone_is_loss_and_grads_loss(cell):
+    """gradcheck differentiates model.loss, which skips the backward pass: it must be the very
+    loss that loss_and_grads returns, bit for bit."""
+    for shape in (dict(bidirectional=True), dict(layers=2, seq_len=4, groups=2), dict(groups=0)):
+        params, batch = gradcheck.random_problem(cell=cell, **shape)
+        params["Why"] = params["Why"] * 300.0
+        assert model.loss(params, **batch) == model.loss_and_grads(params, **batch)[0]
+
+
+def test_gradcheck_differentiates_loss_and_grads_own_loss_when_the_loss_given_disagrees():
+    params, batch = gradcheck.random_problem(bidirectional=True)
+
+    def doubled(params, **batch):
+        return 2.0 * model.loss(params, **batch)
+
+    assert max(gradcheck.check_gradients(params, batch, loss=doubled).values()) < 1e-6
+    halved = {k: v / 2 for k, v in model.loss_and_grads(params, **batch)[1].items()}
+    errors = gradcheck.check_gradients(params, batch, lambda p, **b: (model.loss(p, **b), halved), loss=model.loss)
+    assert min(errors.values()) > 0.3  # model.loss agrees at the weights drawn: its differences are the truth
 
 
 def test_gradcheck_catches_a_backward_that_uses_the_previous_calls_forward():
