@@ -333,8 +333,8 @@ class RNNTagger:
 
 
 def tagged_sentences(sentences: Sequence[Sequence[str]], tags: Iterable[str], offsets: np.ndarray) -> list[Tagged]:
-    """[(word, tag), ...] per sentence, from the tags of all tokens end to end; sentence i's
-    start at offsets[i] (S + 1,)."""
+    """[(word, tag), ...] per sentence, from the tags of all tokens end to end; sentence i
+    starts at offsets[i] (offsets: S + 1 bounds)."""
     pairs = list(zip(chain.from_iterable(sentences), tags))
     bounds = offsets.tolist()
     return [pairs[a:b] for a, b in zip(bounds, bounds[1:])]
